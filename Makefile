@@ -1,0 +1,32 @@
+# NeuFace Motion Suite. `make quickstart` installs and runs the main job; `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+export GRADIO_ANALYTICS_ENABLED := False
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install quickstart test bench clean
+
+install: $(VENV)/.installed
+
+# torch is installed first and pinned (torch==2.13.0 is the CPU wheel on these machines; an unpinned
+# torch would pull a multi-GB CUDA build). The project then finds it already satisfied.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install "torch==2.13.0"
+	$(PIP) install -e ".[dev]"
+	$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	touch $@
+
+quickstart: install
+	$(VENV)/bin/neuface-quickstart --config configs/demos/quickstart.yaml
+
+test: install
+	$(PY) -m pytest -q -n 2
+
+bench: install
+	$(PY) -m eval bench all
+
+clean:
+	rm -rf runs/quickstart runs/bench .pytest_cache

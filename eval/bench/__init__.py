@@ -1,0 +1,1 @@
+"""Speed benchmarks. Each prints ratios against a reference measured in the same process."""

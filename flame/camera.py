@@ -1,0 +1,174 @@
+"""Cameras: DECA's weak perspective in crop NDC, DECA-style crops, and a pinhole camera.
+
+Frames and units
+----------------
+* World / FLAME frame: metres, +y up, the face looks toward +z, +x is the subject's left.
+* Crop NDC (DECA): ``x = s (X + tx)``, ``y = -s (Y + ty)`` in [-1, 1]; x to the right, y down,
+  so a point's crop pixel is ``u = (x + 1) / 2 * size``, ``v = (y + 1) / 2 * size``.
+* Pinhole (OpenCV): camera x right, y down, z forward; ``p_cam = R X + t``, pixels
+  ``u = fx x / z + cx``. A frontal camera at ``(0, 0, d)`` looking at the face has
+  ``R = diag(1, -1, -1)``, ``t = (0, 0, d)``.
+* Crop transforms are 3 x 3 similarity matrices acting on homogeneous image pixels:
+  ``crop_px = T @ [u, v, 1]`` (original image -> crop).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "weak_perspective_project",
+    "ndc_to_pixels",
+    "pixels_to_ndc",
+    "crop_transform_from_landmarks",
+    "crop_transform_from_box",
+    "transform_points",
+    "invert_transform",
+    "PinholeCamera",
+    "look_at",
+    "weak_perspective_to_translation",
+]
+
+
+def weak_perspective_project(points: Tensor, cam: Tensor) -> Tensor:
+    """DECA's orthographic camera.
+
+    Args:
+        points: ``(..., N, 3)`` metres, FLAME frame.
+        cam: ``(..., 3)`` = ``(s, tx, ty)``; ``s`` in NDC units per metre, ``t`` in metres.
+
+    Returns:
+        ``(..., N, 3)``: crop NDC ``x, y`` (y down) and ``z = -s Z`` (smaller is closer to the camera).
+    """
+    s = cam[..., None, 0:1]
+    t = cam[..., None, 1:3]
+    xy = s * (points[..., :2] + t)
+    return torch.cat([xy[..., :1], -xy[..., 1:2], -s * points[..., 2:3]], dim=-1)
+
+
+def ndc_to_pixels(xy: Tensor, size: int | float) -> Tensor:
+    """Crop NDC ``(..., 2)`` in [-1, 1] -> crop pixels ``(x + 1) / 2 * size``."""
+    return (xy + 1.0) * (0.5 * size)
+
+
+def pixels_to_ndc(uv: Tensor, size: int | float) -> Tensor:
+    """Crop pixels ``(..., 2)`` -> crop NDC (inverse of :func:`ndc_to_pixels`)."""
+    return uv * (2.0 / size) - 1.0
+
+
+def crop_transform_from_box(center: Tensor, box_size: Tensor, crop_size: int = 224) -> Tensor:
+    """Similarity that maps the square ``center +- box_size / 2`` (image pixels) onto a
+    ``crop_size`` crop, as DECA does (its corners go to 0 and ``crop_size - 1``).
+
+    Args:
+        center: ``(..., 2)`` pixels.
+        box_size: ``(...)`` pixels.
+
+    Returns:
+        ``(..., 3, 3)`` image -> crop transform.
+    """
+    scale = (crop_size - 1) / box_size
+    t = -(center - box_size[..., None] / 2) * scale[..., None]
+    zeros, ones = torch.zeros_like(scale), torch.ones_like(scale)
+    rows = [scale, zeros, t[..., 0], zeros, scale, t[..., 1], zeros, zeros, ones]
+    return torch.stack(rows, dim=-1).reshape(*scale.shape, 3, 3)
+
+
+def crop_transform_from_landmarks(
+    landmarks: Tensor, crop_size: int = 224, bbox_scale: float = 1.1, scale: float = 1.25
+) -> Tensor:
+    """DECA-style crop from 2D landmarks ``(..., L, 2)`` in image pixels.
+
+    The landmark box is ``[min, max]``; its mean side times ``bbox_scale`` times ``scale`` is the crop
+    side, centred on the box centre (DECA: 1.1 and 1.25; DECA truncates the side to an integer,
+    we keep it real so the crop is a smooth function of the landmarks).
+    """
+    lo = landmarks.amin(dim=-2)
+    hi = landmarks.amax(dim=-2)
+    center = (lo + hi) / 2
+    side = ((hi - lo).sum(dim=-1) / 2) * bbox_scale * scale
+    return crop_transform_from_box(center, side, crop_size)
+
+
+def transform_points(transform: Tensor, points: Tensor) -> Tensor:
+    """Apply ``(..., 3, 3)`` homogeneous 2D transforms to ``(..., N, 2)`` points."""
+    return points @ transform[..., :2, :2].transpose(-1, -2) + transform[..., None, :2, 2]
+
+
+def invert_transform(transform: Tensor) -> Tensor:
+    """Inverse of ``(..., 3, 3)`` transforms (crop -> original image for crop transforms)."""
+    return torch.linalg.inv(transform)
+
+
+@dataclass(frozen=True)
+class PinholeCamera:
+    """Pinhole camera, OpenCV convention (x right, y down, z forward).
+
+    Attributes:
+        K: ``(..., 3, 3)`` intrinsics in pixels.
+        R: ``(..., 3, 3)`` world -> camera rotation.
+        t: ``(..., 3)`` world -> camera translation (metres): ``p_cam = R p_world + t``.
+        image_size: ``(width, height)`` in pixels.
+    """
+
+    K: Tensor
+    R: Tensor
+    t: Tensor
+    image_size: tuple[int, int]
+
+    @property
+    def center(self) -> Tensor:
+        """``(..., 3)`` camera centre in world coordinates."""
+        return -(self.R.transpose(-1, -2) @ self.t.unsqueeze(-1)).squeeze(-1)
+
+    def world_to_camera(self, points: Tensor) -> Tensor:
+        """``(..., N, 3)`` world -> camera coordinates."""
+        return points @ self.R.transpose(-1, -2) + self.t.unsqueeze(-2)
+
+    def project(self, points: Tensor) -> Tensor:
+        """``(..., N, 3)`` world -> ``(..., N, 3)``: pixels ``u, v`` and camera depth ``z`` (metres)."""
+        pc = self.world_to_camera(points)
+        z = pc[..., 2:3]
+        uv = pc[..., :2] / z
+        fx, fy = self.K[..., 0, 0, None, None], self.K[..., 1, 1, None, None]
+        cx, cy = self.K[..., 0, 2, None, None], self.K[..., 1, 2, None, None]
+        skew = self.K[..., 0, 1, None, None]
+        u = fx * uv[..., :1] + skew * uv[..., 1:] + cx
+        v = fy * uv[..., 1:] + cy
+        return torch.cat([u, v, z], dim=-1)
+
+    @staticmethod
+    def from_fov(fov_degrees: float, image_size: tuple[int, int], R: Tensor, t: Tensor) -> "PinholeCamera":
+        """Square pixels, principal point at the image centre, horizontal field of view in degrees."""
+        w, h = image_size
+        f = (w / 2) / torch.tan(torch.deg2rad(torch.tensor(fov_degrees / 2, dtype=R.dtype, device=R.device)))
+        K = torch.zeros(*R.shape[:-2], 3, 3, dtype=R.dtype, device=R.device)
+        K[..., 0, 0] = f
+        K[..., 1, 1] = f
+        K[..., 0, 2] = w / 2
+        K[..., 1, 2] = h / 2
+        K[..., 2, 2] = 1
+        return PinholeCamera(K=K, R=R, t=t, image_size=image_size)
+
+
+def look_at(eye: Tensor, target: Tensor, up: Tensor) -> tuple[Tensor, Tensor]:
+    """OpenCV world -> camera ``(R, t)`` for a camera at ``eye (..., 3)`` looking at ``target``
+    with world ``up`` (e.g. +y) pointing up in the image."""
+    z = torch.nn.functional.normalize(target - eye, dim=-1)
+    x = torch.nn.functional.normalize(torch.linalg.cross(-up.expand_as(z), z), dim=-1)
+    y = torch.linalg.cross(z, x)
+    R = torch.stack([x, y, z], dim=-2)
+    t = -(R @ eye.unsqueeze(-1)).squeeze(-1)
+    return R, t
+
+
+def weak_perspective_to_translation(cam: Tensor, focal_pixels: float, crop_size: int = 224) -> Tensor:
+    """Approximate pinhole translation for a DECA camera ``(..., 3)``: the head at depth
+    ``tz = 2 f / (s * crop_size)`` reproduces the scale; ``(tx, ty)`` carry over (y flipped to the
+    OpenCV frame). Returns ``(..., 3)`` metres for a camera with ``R = diag(1, -1, -1)``."""
+    s, tx, ty = cam.unbind(-1)
+    tz = 2.0 * focal_pixels / (s * crop_size)
+    return torch.stack([tx, -ty, tz], dim=-1)

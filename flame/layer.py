@@ -1,0 +1,152 @@
+"""The FLAME layer: a stateless ``nn.Module`` over any leading batch dimensions."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from flame import lbs
+from flame.io import FlameModelData, LandmarkEmbedding, find_landmark_embedding, load_model
+from flame.render import default_vertex_colors
+from flame.rotations import axis_angle_to_matrix
+from flame.types import N_JOINTS, N_POSE, FlameOutput, FlameParams
+
+__all__ = ["FlameLayer"]
+
+
+class FlameLayer(nn.Module):
+    """FLAME as a stateless layer: parameters in, :class:`~flame.types.FlameOutput` out.
+
+    The model arrays are buffers (``.to(device / dtype)`` moves them); nothing is created on a
+    default device. Shape and expression blendshapes, pose correctives and the joint regression are
+    folded into two precomputed matrices so one forward is a single GEMM plus skinning.
+
+    Args:
+        model: model arrays from :func:`flame.io.load_model` (FLAME or the stand-in).
+        embedding: landmark embedding (DECA or RingNet format).
+        n_shape: leading identity components used (FLAME files have 300).
+        n_exp: leading expression components used (FLAME files have 100).
+        dtype: dtype of the buffers (float32 or float64).
+    """
+
+    def __init__(
+        self,
+        model: FlameModelData,
+        embedding: LandmarkEmbedding,
+        n_shape: int = 100,
+        n_exp: int = 50,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        if not 0 <= n_shape <= model.shapedirs.shape[2]:
+            raise ValueError(f"n_shape={n_shape} but {model.name} has {model.shapedirs.shape[2]} shape components")
+        if not 0 <= n_exp <= model.exprdirs.shape[2]:
+            raise ValueError(f"n_exp={n_exp} but {model.name} has {model.exprdirs.shape[2]} expression components")
+        embedding.validate(len(model.faces), source=f"landmark embedding for {model.name}")
+        self.n_shape, self.n_exp = n_shape, n_exp
+        self.model_name, self.model_label = model.name, model.label
+        self.is_standin, self.model_sha256 = model.is_standin, model.sha256
+        self.parents = tuple(int(p) for p in model.parents)
+        n_v = model.n_vertices
+
+        dirs = np.concatenate([model.shapedirs[:, :, :n_shape], model.exprdirs[:, :, :n_exp]], axis=2)  # (V,3,K)
+        # J = Jreg (v_template + dirs beta) = J_template + beta @ J_dirs
+        j_template = model.j_regressor @ model.v_template
+        j_dirs = np.einsum("jv,vck->kjc", model.j_regressor, dirs).reshape(n_shape + n_exp, N_JOINTS * 3)
+        # Blendshapes in planar order (all x, all y, all z) so skinning runs on contiguous rows.
+        planar = lambda a: np.ascontiguousarray(a.transpose(1, 0, 2).reshape(3 * n_v, -1).T)  # noqa: E731
+        blend = np.concatenate([planar(dirs), planar(model.posedirs)], axis=0)
+
+        def buf(name: str, a: np.ndarray, dt: torch.dtype = dtype) -> None:
+            self.register_buffer(name, torch.as_tensor(np.ascontiguousarray(a), dtype=dt), persistent=False)
+
+        buf("faces", model.faces, torch.long)
+        buf("v_template", model.v_template)
+        buf("v_template_planar", model.v_template.T.reshape(1, -1))
+        buf("blend_dirs", blend)  # (n_shape + n_exp + 36, 3 V), planar
+        buf("j_template", j_template)
+        buf("j_dirs", j_dirs)
+        buf("lbs_weights", model.weights)
+        buf("static_faces", embedding.static_faces, torch.long)
+        buf("static_bary", embedding.static_bary)
+        buf("dynamic_faces", embedding.dynamic_faces, torch.long)
+        buf("dynamic_bary", embedding.dynamic_bary)
+        buf("full_faces", embedding.full_faces, torch.long)
+        buf("full_bary", embedding.full_bary)
+        colors = model.vertex_colors if model.vertex_colors is not None else default_vertex_colors(model.v_template, model.weights)
+        buf("vertex_colors", colors)  # (V, 3) albedo for renders
+
+    @classmethod
+    def from_files(
+        cls,
+        model_path: str | os.PathLike,
+        embedding_path: str | os.PathLike | None = None,
+        **kwargs,
+    ) -> "FlameLayer":
+        """Load a model file and its landmark embedding (found next to the model if not given)."""
+        from flame.io import load_landmark_embedding
+
+        model = load_model(model_path)
+        emb = load_landmark_embedding(embedding_path) if embedding_path else find_landmark_embedding(model_path)
+        return cls(model, emb, **kwargs)
+
+    @property
+    def n_vertices(self) -> int:
+        return self.v_template.shape[0]
+
+    def extra_repr(self) -> str:
+        return f"{self.model_label}, n_shape={self.n_shape}, n_exp={self.n_exp}, V={self.n_vertices}"
+
+    def _check(self, name: str, t: Tensor, size: int) -> None:
+        if t.shape[-1] != size:
+            raise ValueError(f"FlameParams.{name} ends in {t.shape[-1]} values; this layer uses {size} "
+                             f"({self.model_name}, n_shape={self.n_shape}, n_exp={self.n_exp})")
+        if t.dtype != self.v_template.dtype or t.device != self.v_template.device:
+            raise ValueError(f"FlameParams.{name} is {t.dtype} on {t.device} but the layer is "
+                             f"{self.v_template.dtype} on {self.v_template.device}; move one with .to()")
+
+    def forward(self, params: FlameParams) -> FlameOutput:
+        """Pose the model. Any leading batch shape; see :class:`~flame.types.FlameOutput`."""
+        self._check("shape", params.shape, self.n_shape)
+        self._check("expression", params.expression, self.n_exp)
+        self._check("pose", params.pose, N_POSE)
+        batch = params.batch_shape
+        n = int(np.prod(batch)) if len(batch) else 1
+        flat = lambda t, k: t.expand(*batch, k).reshape(n, k)  # noqa: E731
+        coeffs = torch.cat([flat(params.shape, self.n_shape), flat(params.expression, self.n_exp)], dim=1)
+        rot = axis_angle_to_matrix(flat(params.pose, N_POSE).view(n, N_JOINTS, 3))  # (n, 5, 3, 3)
+
+        joints_rest = (self.j_template.reshape(1, -1) + coeffs @ self.j_dirs).view(n, N_JOINTS, 3)
+        features = torch.cat([coeffs, lbs.pose_features(rot)], dim=1)
+        v_posed = torch.addmm(self.v_template_planar, features, self.blend_dirs).view(n, 3, -1)
+        joints, transforms = lbs.rigid_chain(rot, joints_rest, self.parents)
+        verts = lbs.skin(v_posed, self.lbs_weights, transforms)
+        if params.translation is not None:
+            tr = flat(params.translation, 3).unsqueeze(1)
+            verts, joints = verts + tr, joints + tr
+
+        head_rot = rot[:, 0] @ rot[:, 1]  # global * neck, the chain DECA uses for the contour
+        rows = lbs.yaw_to_contour_row(lbs.contour_yaw_degrees(head_rot))
+        contour = lbs.barycentric_interpolate(verts, self.faces, self.dynamic_faces[rows], self.dynamic_bary[rows])
+        static = lbs.barycentric_interpolate(verts, self.faces, self.static_faces, self.static_bary)
+        full = lbs.barycentric_interpolate(verts, self.faces, self.full_faces, self.full_bary)
+
+        def unflat(t: Tensor) -> Tensor:
+            return t.view(*batch, *t.shape[1:])
+
+        return FlameOutput(
+            vertices=unflat(verts),
+            joints=unflat(joints),
+            landmarks2d_3d=unflat(torch.cat([contour, static], dim=1)),
+            landmarks3d=unflat(full),
+        )
+
+    def canonical_vertices(self, params: FlameParams) -> Tensor:
+        """``(..., V, 3)`` vertices with the global rotation and translation removed (the frame of
+        NeuFace's multi-view loss and of the CVD metric)."""
+        pose = params.pose.clone()
+        pose[..., 0:3] = 0
+        return self.forward(FlameParams(params.shape, params.expression, pose)).vertices

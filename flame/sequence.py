@@ -1,0 +1,381 @@
+"""FlameSequence: per-frame FLAME parameters of one (multi-view) capture, and its file format.
+
+On disk a sequence is one ``.npz`` holding only numeric and unicode arrays (never pickled
+objects), written atomically. Axes: views ``V`` first, frames ``T`` second. Units: radians for
+pose, DECA weak-perspective ``cam = (s, tx, ty)`` in crop NDC, image pixels for landmarks.
+
+The official NeuFace output ``params.npz`` (``cam [S,3]``, ``pose [S,6]``, ``expr [S,50]``,
+``shapes [S,100]``, ``landmarks2d [S,68,2]`` in crop NDC; multi-view rows interleaved frame-major,
+``row = t * V + v``) is imported and exported by :func:`from_neuface_params` /
+:func:`to_neuface_params`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flame.io import atomic_write_bytes
+
+__all__ = ["FlameSequence", "SequenceFormatError", "FORMAT_TAG", "FORMAT_VERSION",
+           "from_neuface_params", "to_neuface_params"]
+
+log = logging.getLogger(__name__)
+FORMAT_TAG = "neuface-motion-suite/flame-sequence"
+FORMAT_VERSION = 1
+
+
+class SequenceFormatError(ValueError):
+    """A sequence file or array does not follow the format."""
+
+
+@dataclass(frozen=True, eq=False)
+class FlameSequence:
+    """FLAME parameters of ``V`` synchronized views over ``T`` frames, one identity.
+
+    Attributes:
+        model: label of the head model (``FlameModelData.label``); says "stand-in" for the stand-in.
+        model_sha256: content hash of the model file the parameters belong to.
+        fps: frames per second.
+        view_names: ``(V,)`` view names (``["front"]`` for a single video).
+        frame_ids: ``(T,)`` source frame index of each row.
+        shape: ``(n_shape,)`` identity, shared by every frame and view.
+        expression: ``(V, T, n_exp)``.
+        pose: ``(V, T, 15)`` axis-angle [global | neck | jaw | left eye | right eye], radians, with
+            the global rotation relative to each view's camera.
+        cam: ``(V, T, 3)`` weak perspective ``(s, tx, ty)`` in crop NDC.
+        crop_tform: ``(V, T, 3, 3)`` image pixels -> crop pixels.
+        landmarks2d: ``(V, T, 68, 3)`` detected landmarks ``(x, y, confidence)`` in image pixels.
+        valid: ``(V, T)`` bool, a face was detected (invalid frames keep interpolated parameters).
+        image_size: ``(V, 2)`` width, height in pixels.
+        crop_size: side of the crop the camera refers to (224 for DECA).
+        fitted_landmarks2d: optional ``(V, T, 68, 2)`` landmarks of the fit, image pixels.
+        losses: optional per-frame losses ``{name: (V, T)}``.
+        metadata: free-form JSON-serializable dict (method, source, config...).
+    """
+
+    model: str
+    model_sha256: str
+    fps: float
+    view_names: np.ndarray
+    frame_ids: np.ndarray
+    shape: np.ndarray
+    expression: np.ndarray
+    pose: np.ndarray
+    cam: np.ndarray
+    crop_tform: np.ndarray
+    landmarks2d: np.ndarray
+    valid: np.ndarray
+    image_size: np.ndarray
+    crop_size: int = 224
+    fitted_landmarks2d: np.ndarray | None = None
+    losses: dict[str, np.ndarray] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def n_views(self) -> int:
+        return int(self.pose.shape[0])
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.pose.shape[1])
+
+    @property
+    def n_shape(self) -> int:
+        return int(self.shape.shape[0])
+
+    @property
+    def n_exp(self) -> int:
+        return int(self.expression.shape[2])
+
+    @property
+    def is_standin(self) -> bool:
+        return "stand-in" in self.model
+
+    def validate(self, source: str = "FlameSequence") -> None:
+        """Check every array's shape, dtype and finiteness; raise :class:`SequenceFormatError`."""
+        v = np.asarray(self.pose).shape[0] if np.asarray(self.pose).ndim == 3 else -1
+        t = np.asarray(self.pose).shape[1] if np.asarray(self.pose).ndim == 3 else -1
+        e = np.asarray(self.expression).shape[-1] if np.asarray(self.expression).ndim == 3 else -1
+        want = {
+            "view_names": (v,), "frame_ids": (t,), "expression": (v, t, e), "pose": (v, t, 15),
+            "cam": (v, t, 3), "crop_tform": (v, t, 3, 3), "landmarks2d": (v, t, 68, 3), "valid": (v, t),
+            "image_size": (v, 2),
+        }
+        if v < 1 or t < 1:
+            raise SequenceFormatError(f"{source}: 'pose' must be (V, T, 15) with V, T >= 1, got {np.shape(self.pose)}")
+        if np.asarray(self.shape).ndim != 1:
+            raise SequenceFormatError(f"{source}: 'shape' must be (n_shape,), got {np.shape(self.shape)}")
+        for key, shape in want.items():
+            got = np.shape(getattr(self, key))
+            if got != shape:
+                raise SequenceFormatError(f"{source}: '{key}' has shape {got}, expected {shape}")
+        if self.fitted_landmarks2d is not None and np.shape(self.fitted_landmarks2d) != (v, t, 68, 2):
+            raise SequenceFormatError(f"{source}: 'fitted_landmarks2d' has shape {np.shape(self.fitted_landmarks2d)}, "
+                                      f"expected {(v, t, 68, 2)}")
+        for name, arr in self.losses.items():
+            if np.shape(arr) != (v, t):
+                raise SequenceFormatError(f"{source}: loss '{name}' has shape {np.shape(arr)}, expected {(v, t)}")
+        for key in ("shape", "expression", "pose", "cam", "crop_tform"):
+            if not np.isfinite(getattr(self, key)).all():
+                raise SequenceFormatError(f"{source}: '{key}' contains NaN or Inf")
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise SequenceFormatError(f"{source}: fps must be positive, got {self.fps}")
+
+    def replace(self, **changes: Any) -> "FlameSequence":
+        return replace(self, **changes)
+
+    def view(self, index: int | str) -> "FlameSequence":
+        """One view as a single-view sequence."""
+        i = list(self.view_names).index(index) if isinstance(index, str) else int(index)
+        sl = slice(i, i + 1)
+        return self._select(sl, slice(None))
+
+    def frames(self, start: int, stop: int | None = None) -> "FlameSequence":
+        """Frames ``start:stop`` of every view."""
+        return self._select(slice(None), slice(start, stop))
+
+    def _select(self, vs: slice, ts: slice) -> "FlameSequence":
+        def s2(a):
+            return None if a is None else a[vs, ts]
+        return replace(
+            self, view_names=self.view_names[vs], frame_ids=self.frame_ids[ts], expression=s2(self.expression),
+            pose=s2(self.pose), cam=s2(self.cam), crop_tform=s2(self.crop_tform), landmarks2d=s2(self.landmarks2d),
+            valid=s2(self.valid), image_size=self.image_size[vs], fitted_landmarks2d=s2(self.fitted_landmarks2d),
+            losses={k: s2(v) for k, v in self.losses.items()},
+        )
+
+    def to_params(self, like: Any = None, dtype: Any = None):
+        """``FlameParams`` with shape ``(V, T, ...)`` as torch tensors (identity broadcast over frames)."""
+        import torch
+
+        from flame.types import FlameParams
+
+        dtype = dtype or torch.float32
+        device = like.device if like is not None else torch.device("cpu")
+        t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
+        return FlameParams(shape=t(self.shape)[None, None], expression=t(self.expression), pose=t(self.pose))
+
+    # ------------------------------------------------------------------ constructors
+    @staticmethod
+    def from_params(
+        *, shape: np.ndarray, expression: np.ndarray, pose: np.ndarray, cam: np.ndarray | None = None,
+        fps: float, model: str, model_sha256: str, view_names: list[str] | None = None, **kwargs: Any,
+    ) -> "FlameSequence":
+        """Build a sequence from parameters; landmarks, crops and validity get neutral defaults
+        (no detections: NaN landmarks with zero confidence; identity crop transforms)."""
+        expression = np.asarray(expression, dtype=np.float32)
+        if expression.ndim == 2:
+            expression = expression[None]
+        pose = np.asarray(pose, dtype=np.float32)
+        if pose.ndim == 2:
+            pose = pose[None]
+        v, t = pose.shape[:2]
+        lm = np.zeros((v, t, 68, 3), dtype=np.float32)
+        lm[..., :2] = np.nan
+        defaults = dict(
+            view_names=np.array(view_names or (["front"] if v == 1 else [f"view{i}" for i in range(v)])),
+            frame_ids=np.arange(t), cam=np.zeros((v, t, 3), np.float32) if cam is None else np.asarray(cam, np.float32),
+            crop_tform=np.broadcast_to(np.eye(3, dtype=np.float32), (v, t, 3, 3)).copy(), landmarks2d=lm,
+            valid=np.ones((v, t), dtype=bool), image_size=np.full((v, 2), 224, dtype=np.int64),
+        )
+        if cam is not None and np.ndim(cam) == 2:
+            defaults["cam"] = np.asarray(cam, np.float32)[None]
+        defaults.update(kwargs)
+        return FlameSequence(model=model, model_sha256=model_sha256, fps=float(fps), shape=np.asarray(shape, np.float32),
+                             expression=expression, pose=pose, **defaults)
+
+    # ------------------------------------------------------------------ file format
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write atomically to ``path`` (``.npz``); returns the path."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise ValueError(f"{path}: a FlameSequence file must end in .npz")
+        arrays: dict[str, np.ndarray] = {
+            "format": np.array(FORMAT_TAG), "version": np.array(FORMAT_VERSION), "model": np.array(self.model),
+            "model_sha256": np.array(self.model_sha256), "fps": np.array(float(self.fps)),
+            "crop_size": np.array(int(self.crop_size)),
+            "view_names": np.asarray(self.view_names).astype(str),
+            "frame_ids": np.asarray(self.frame_ids, dtype=np.int64),
+            "shape": np.asarray(self.shape, dtype=np.float32),
+            "expression": np.asarray(self.expression, dtype=np.float32),
+            "pose": np.asarray(self.pose, dtype=np.float32),
+            "cam": np.asarray(self.cam, dtype=np.float32),
+            "crop_tform": np.asarray(self.crop_tform, dtype=np.float32),
+            "landmarks2d": np.asarray(self.landmarks2d, dtype=np.float32),
+            "valid": np.asarray(self.valid, dtype=bool),
+            "image_size": np.asarray(self.image_size, dtype=np.int64),
+            "metadata": np.array(json.dumps(self.metadata, sort_keys=True)),
+        }
+        if self.fitted_landmarks2d is not None:
+            arrays["fitted_landmarks2d"] = np.asarray(self.fitted_landmarks2d, dtype=np.float32)
+        for name, arr in self.losses.items():
+            arrays[f"loss_{name}"] = np.asarray(arr, dtype=np.float32)
+        atomic_write_bytes(path, lambda f: np.savez_compressed(f, **arrays))
+        return path
+
+    @staticmethod
+    def load(path: str | os.PathLike) -> "FlameSequence":
+        """Read a sequence file; errors name the file and what is wrong."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such FlameSequence file")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except ValueError as e:
+            raise SequenceFormatError(f"{path}: holds pickled objects or is corrupt ({e})") from None
+        except Exception as e:
+            raise SequenceFormatError(f"{path}: not a readable .npz ({type(e).__name__}: {e})") from None
+        if "params" in path.name or ("expr" in data and "shapes" in data and "format" not in data):
+            raise SequenceFormatError(f"{path}: this is an official NeuFace params.npz; import it with "
+                                      f"flame.sequence.from_neuface_params(path, fps=..., view_names=...)")
+        if str(data.get("format", "")) != FORMAT_TAG:
+            raise SequenceFormatError(f"{path}: not a FlameSequence file (format tag {data.get('format')!r})")
+        version = int(data["version"])
+        if version > FORMAT_VERSION:
+            raise SequenceFormatError(f"{path}: format version {version} is newer than this suite ({FORMAT_VERSION}); "
+                                      f"upgrade the suite")
+        required = ["model", "model_sha256", "fps", "view_names", "frame_ids", "shape", "expression", "pose", "cam",
+                    "crop_tform", "landmarks2d", "valid", "image_size"]
+        missing = [k for k in required if k not in data]
+        if missing:
+            raise SequenceFormatError(f"{path}: missing arrays {missing}")
+        losses = {k[5:]: data[k] for k in data if k.startswith("loss_")}
+        try:
+            return FlameSequence(
+                model=str(data["model"]), model_sha256=str(data["model_sha256"]), fps=float(data["fps"]),
+                view_names=data["view_names"].astype(str), frame_ids=data["frame_ids"], shape=data["shape"],
+                expression=data["expression"], pose=data["pose"], cam=data["cam"], crop_tform=data["crop_tform"],
+                landmarks2d=data["landmarks2d"], valid=data["valid"].astype(bool), image_size=data["image_size"],
+                crop_size=int(data.get("crop_size", 224)), fitted_landmarks2d=data.get("fitted_landmarks2d"),
+                losses=losses, metadata=json.loads(str(data.get("metadata", "{}"))),
+            )
+        except SequenceFormatError as e:
+            raise SequenceFormatError(f"{path}: {e}") from None
+
+    def equals(self, other: "FlameSequence", atol: float = 0.0) -> bool:
+        """Field-wise comparison (NaN == NaN) for round-trip tests."""
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "losses":
+                if a.keys() != b.keys() or not all(_same(a[k], b[k], atol) for k in a):
+                    return False
+            elif f.name == "metadata":
+                if a != b:
+                    return False
+            elif not _same(a, b, atol):
+                return False
+        return True
+
+
+def _same(a: Any, b: Any, atol: float) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, (str, int, float)):
+        return a == b
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind in "US" or b.dtype.kind in "US":
+        return bool(np.array_equal(a.astype(str), b.astype(str)))
+    return bool(np.allclose(a, b, atol=atol, rtol=0, equal_nan=True))
+
+
+# ----------------------------------------------------------------------------------------------
+# Official NeuFace params.npz
+# ----------------------------------------------------------------------------------------------
+def from_neuface_params(
+    path: str | os.PathLike, *, fps: float = 30.0, view_names: list[str] | None = None,
+    model: str = "FLAME (official NeuFace export)", model_sha256: str = "unknown", crop_size: int = 224,
+) -> FlameSequence:
+    """Import an official NeuFace ``params.npz``.
+
+    Rows are ``S = T * V`` interleaved frame-major (``row = t * V + v``); pass the ``view_names`` in
+    the order the rows use (the official MEAD export sorts them alphabetically: down, front, left_30,
+    left_60, right_30, right_60, top). The file has no crop transforms and no image-space landmarks,
+    so the imported landmarks are the stored detections in *crop pixels* with an identity
+    ``crop_tform`` and confidence 1 (recorded in ``metadata``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such NeuFace params.npz")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except Exception as e:
+        raise SequenceFormatError(f"{path}: not a readable .npz ({type(e).__name__}: {e})") from None
+    expr_key = "expr" if "expr" in data else "exp" if "exp" in data else None
+    shape_key = "shapes" if "shapes" in data else "shape" if "shape" in data else None
+    missing = [k for k, ok in (("cam", "cam" in data), ("pose", "pose" in data), ("expr", expr_key),
+                               ("shapes", shape_key)) if not ok]
+    if missing:
+        raise SequenceFormatError(f"{path}: not a NeuFace params.npz, missing {missing} (found {sorted(data)})")
+    views = list(view_names) if view_names else ["front"]
+    v = len(views)
+    s = data["pose"].shape[0]
+    if s % v:
+        raise SequenceFormatError(f"{path}: {s} rows are not a multiple of {v} views {views}")
+    t = s // v
+
+    def grid(a: np.ndarray) -> np.ndarray:  # (S, ...) -> (V, T, ...)
+        return np.asarray(a, dtype=np.float32).reshape(t, v, *a.shape[1:]).swapaxes(0, 1)
+
+    pose6 = grid(data["pose"])
+    if pose6.shape[-1] != 6:
+        raise SequenceFormatError(f"{path}: 'pose' must be (S, 6) [global | jaw], got {data['pose'].shape}")
+    pose = np.zeros((v, t, 15), dtype=np.float32)
+    pose[..., 0:3], pose[..., 6:9] = pose6[..., :3], pose6[..., 3:]
+    shapes = np.asarray(data[shape_key], dtype=np.float32)
+    if np.abs(shapes - shapes[:1]).max() > 1e-6:
+        log.warning("%s: shape rows differ (max %.3g); using their mean", path, np.abs(shapes - shapes[:1]).max())
+    lm = np.zeros((v, t, 68, 3), dtype=np.float32)
+    if "landmarks2d" in data:
+        lm[..., :2] = (grid(data["landmarks2d"])[..., :2] + 1.0) * (crop_size / 2)
+        lm[..., 2] = 1.0
+    else:
+        lm[..., :2] = np.nan
+    return FlameSequence(
+        model=model, model_sha256=model_sha256, fps=fps, view_names=np.array(views), frame_ids=np.arange(t),
+        shape=shapes.mean(0), expression=grid(data[expr_key]), pose=pose, cam=grid(data["cam"]),
+        crop_tform=np.broadcast_to(np.eye(3, dtype=np.float32), (v, t, 3, 3)).copy(), landmarks2d=lm,
+        valid=np.ones((v, t), dtype=bool), image_size=np.full((v, 2), crop_size, dtype=np.int64), crop_size=crop_size,
+        metadata={"imported_from": str(path), "landmark_space": "crop pixels (params.npz has no crop transform)"},
+    )
+
+
+def to_neuface_params(seq: FlameSequence, path: str | os.PathLike, n_shape: int = 100, n_exp: int = 50) -> Path:
+    """Export in the official NeuFace ``params.npz`` layout (rows interleaved frame-major in the
+    sequence's view order). Neck and eye rotations, which the format cannot hold, must be zero."""
+    path = Path(path)
+    if np.abs(seq.pose[..., 3:6]).max(initial=0) > 1e-6 or np.abs(seq.pose[..., 9:]).max(initial=0) > 1e-6:
+        raise ValueError(f"{path}: NeuFace params.npz stores only global + jaw pose; this sequence has non-zero "
+                         f"neck or eye rotations")
+    if seq.n_exp < n_exp or seq.n_shape < n_shape:
+        raise ValueError(f"{path}: the sequence has {seq.n_shape} shape / {seq.n_exp} expression components; "
+                         f"params.npz needs {n_shape} / {n_exp}")
+    v, t = seq.n_views, seq.n_frames
+
+    def rows(a: np.ndarray) -> np.ndarray:  # (V, T, ...) -> (T * V, ...)
+        return np.asarray(a, dtype=np.float32).swapaxes(0, 1).reshape(t * v, *a.shape[2:])
+
+    pose6 = np.concatenate([seq.pose[..., 0:3], seq.pose[..., 6:9]], axis=-1)
+    pix = seq.landmarks2d[..., :2]
+    crop_px = np.einsum("vtij,vtkj->vtki", seq.crop_tform[..., :2, :2], pix) + seq.crop_tform[:, :, None, :2, 2]
+    lm_ndc = crop_px * (2.0 / seq.crop_size) - 1.0
+    out = {
+        "cam": rows(seq.cam), "pose": rows(pose6), "expr": rows(seq.expression[..., :n_exp]),
+        "shapes": np.tile(np.asarray(seq.shape[:n_shape], np.float32), (t * v, 1)), "landmarks2d": rows(lm_ndc),
+    }
+    atomic_write_bytes(path, lambda f: np.savez_compressed(f, **out))
+    return path
