@@ -35,6 +35,7 @@ __all__ = [
     "FlameModelData",
     "LandmarkEmbedding",
     "ModelFileError",
+    "UnsafePickleError",
     "RestrictedUnpickler",
     "restricted_load",
     "load_npy",
@@ -61,6 +62,10 @@ REQUIRED_MODEL_KEYS = ("v_template", "f", "shapedirs", "posedirs", "J_regressor"
 
 class ModelFileError(ValueError):
     """A model or embedding file exists but is not what it should be."""
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """A pickle referenced a global outside the allow-list (possibly malicious)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -94,7 +99,7 @@ def _reconstructor(cls: type, base: type, state: Any) -> Any:
     """Safe ``copyreg._reconstructor`` restricted to our stubs and plain ``object``."""
     if isinstance(cls, type) and issubclass(cls, _Stub) and base is object:
         return cls()
-    raise pickle.UnpicklingError(f"refusing to reconstruct {cls!r}")
+    raise UnsafePickleError(f"refusing to reconstruct {cls!r}")
 
 
 def _rebuild_tensor(storage: Any, offset: int, size: tuple, stride: tuple, *rest: Any) -> Any:
@@ -165,7 +170,7 @@ class RestrictedUnpickler(pickle.Unpickler):
                 return _rebuild_tensor
             if (module, name) == ("torch.storage", "_load_from_bytes"):
                 return _storage_from_bytes
-        raise pickle.UnpicklingError(
+        raise UnsafePickleError(
             f"{self.source}: refusing to load '{module}.{name}'. Only FLAME-style data (numpy arrays, "
             f"chumpy arrays, scipy sparse matrices, torch tensors) may appear in this file; it may be "
             f"malicious or not a FLAME/landmark file."
@@ -219,7 +224,7 @@ def load_npy(path: str | os.PathLike, *, allow_torch: bool = False) -> Any:
         if dtype.hasobject:
             try:
                 arr = restricted_load(f, source=str(path), allow_torch=allow_torch)
-            except pickle.UnpicklingError:
+            except UnsafePickleError:
                 raise
             except Exception as e:  # truncated or corrupt
                 raise ModelFileError(f"{path}: cannot read the pickled content ({type(e).__name__}: {e})") from None
@@ -388,7 +393,7 @@ def load_model(path: str | os.PathLike, *, n_shape_total: int = 300) -> FlameMod
         with open(path, "rb") as f:
             try:
                 raw = restricted_load(f, source=str(path))
-            except pickle.UnpicklingError:
+            except UnsafePickleError:
                 raise
             except Exception as e:
                 raise ModelFileError(f"{path}: cannot unpickle ({type(e).__name__}: {e}); is it a FLAME .pkl?") from None
@@ -475,7 +480,7 @@ def load_ringnet_embedding(static_path: str | os.PathLike, dynamic_path: str | o
     with open(static_path, "rb") as f:
         try:
             st = restricted_load(f, source=str(static_path))
-        except pickle.UnpicklingError:
+        except UnsafePickleError:
             raise
         except Exception as e:
             raise ModelFileError(f"{static_path}: cannot unpickle ({type(e).__name__}: {e})") from None

@@ -337,8 +337,10 @@ def from_neuface_params(
     pose = np.zeros((v, t, 15), dtype=np.float32)
     pose[..., 0:3], pose[..., 6:9] = pose6[..., :3], pose6[..., 3:]
     shapes = np.asarray(data[shape_key], dtype=np.float32)
-    if np.abs(shapes - shapes[:1]).max() > 1e-6:
-        log.warning("%s: shape rows differ (max %.3g); using their mean", path, np.abs(shapes - shapes[:1]).max())
+    spread = float(np.abs(shapes - shapes[:1]).max())
+    if spread > 1e-6:
+        log.warning("%s: shape rows differ (max %.3g); using their mean", path, spread)
+    shape = shapes.mean(0) if spread > 1e-6 else shapes[0]
     lm = np.zeros((v, t, 68, 3), dtype=np.float32)
     if "landmarks2d" in data:
         lm[..., :2] = (grid(data["landmarks2d"])[..., :2] + 1.0) * (crop_size / 2)
@@ -347,7 +349,7 @@ def from_neuface_params(
         lm[..., :2] = np.nan
     return FlameSequence(
         model=model, model_sha256=model_sha256, fps=fps, view_names=np.array(views), frame_ids=np.arange(t),
-        shape=shapes.mean(0), expression=grid(data[expr_key]), pose=pose, cam=grid(data["cam"]),
+        shape=shape, expression=grid(data[expr_key]), pose=pose, cam=grid(data["cam"]),
         crop_tform=np.broadcast_to(np.eye(3, dtype=np.float32), (v, t, 3, 3)).copy(), landmarks2d=lm,
         valid=np.ones((v, t), dtype=bool), image_size=np.full((v, 2), crop_size, dtype=np.int64), crop_size=crop_size,
         metadata={"imported_from": str(path), "landmark_space": "crop pixels (params.npz has no crop transform)"},

@@ -1,0 +1,127 @@
+"""The FlameSequence file format and the official NeuFace params.npz import/export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flame.sequence import FlameSequence, SequenceFormatError, from_neuface_params, to_neuface_params
+
+
+def _sequence(v=3, t=7, n_shape=100, n_exp=50, seed=0, with_extras=True) -> FlameSequence:
+    rng = np.random.default_rng(seed)
+    pose = np.zeros((v, t, 15), np.float32)
+    pose[..., :3] = rng.normal(size=(v, t, 3)) * 0.2
+    pose[..., 6:9] = rng.normal(size=(v, t, 3)) * 0.1
+    tform = np.tile(np.eye(3, dtype=np.float32), (v, t, 1, 1))
+    tform[..., 0, 0] = tform[..., 1, 1] = 0.5
+    tform[..., :2, 2] = -20.0
+    lm = rng.uniform(50, 400, size=(v, t, 68, 3)).astype(np.float32)
+    lm[..., 2] = rng.uniform(0, 1, size=(v, t, 68))
+    valid = np.ones((v, t), bool)
+    valid[0, t // 2] = False
+    lm[0, t // 2, :, :2] = np.nan
+    extras = dict(
+        fitted_landmarks2d=rng.uniform(0, 400, (v, t, 68, 2)).astype(np.float32),
+        losses={"lmk": rng.uniform(size=(v, t)).astype(np.float32), "temp": rng.uniform(size=(v, t)).astype(np.float32)},
+        metadata={"method": "neuface", "source": "clip.mp4", "lambdas": [10, 100, 200]},
+    ) if with_extras else {}
+    return FlameSequence(
+        model="procedural stand-in head (not FLAME) [abcd]", model_sha256="abcd" * 16, fps=30.0,
+        view_names=np.array([f"view{i}" for i in range(v)]), frame_ids=np.arange(10, 10 + t),
+        shape=rng.normal(size=n_shape).astype(np.float32), expression=rng.normal(size=(v, t, n_exp)).astype(np.float32),
+        pose=pose, cam=rng.uniform(5, 9, size=(v, t, 3)).astype(np.float32), crop_tform=tform, landmarks2d=lm,
+        valid=valid, image_size=np.tile([[512, 480]], (v, 1)), **extras,
+    )
+
+
+def test_round_trip(tmp_path):
+    seq = _sequence()
+    path = seq.save(tmp_path / "seq.npz")
+    again = FlameSequence.load(path)
+    assert again.equals(seq)
+    assert again.is_standin and again.n_views == 3 and again.n_frames == 7
+    with np.load(path, allow_pickle=False) as z:  # no pickled objects anywhere in the file
+        assert all(z[k].dtype != object for k in z.files)
+    assert not again.equals(seq.replace(fps=25.0))
+
+
+def test_views_and_frames_slicing(tmp_path):
+    seq = _sequence()
+    one = seq.view("view1")
+    assert one.n_views == 1 and np.array_equal(one.pose[0], seq.pose[1])
+    part = seq.frames(2, 5)
+    assert part.n_frames == 3 and part.frame_ids.tolist() == [12, 13, 14] and part.losses["lmk"].shape == (3, 3)
+    params = seq.to_params()
+    assert tuple(params.expression.shape) == (3, 7, 50) and tuple(params.shape.shape) == (1, 1, 100)
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    seq = _sequence()
+    path = seq.save(tmp_path / "seq.npz")
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez_compressed", boom)
+    with pytest.raises(OSError, match="disk full"):
+        seq.replace(fps=12.0).save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seq.npz"]
+
+
+def test_invalid_sequences_have_clear_errors(tmp_path):
+    seq = _sequence(with_extras=False)
+    with pytest.raises(SequenceFormatError, match="'cam' has shape"):
+        seq.replace(cam=seq.cam[:, :3])
+    bad = seq.pose.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(SequenceFormatError, match="'pose' contains NaN"):
+        seq.replace(pose=bad)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(SequenceFormatError, match="junk.npz: .*corrupt"):
+        FlameSequence.load(tmp_path / "junk.npz")
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(SequenceFormatError, match="not a FlameSequence file"):
+        FlameSequence.load(tmp_path / "other.npz")
+    with pytest.raises(FileNotFoundError):
+        FlameSequence.load(tmp_path / "absent.npz")
+
+
+@pytest.mark.parametrize("views", [["front"], ["down", "front", "left_30", "left_60", "right_30", "right_60", "top"]])
+def test_neuface_params_export_import(tmp_path, views):
+    v, t = len(views), 5
+    seq = _sequence(v=v, t=t, with_extras=False).replace(view_names=np.array(views))
+    path = to_neuface_params(seq, tmp_path / "params.npz")
+    with np.load(path) as z:
+        assert set(z.files) == {"cam", "pose", "expr", "shapes", "landmarks2d"}
+        assert z["pose"].shape == (t * v, 6) and z["expr"].shape == (t * v, 50) and z["shapes"].shape == (t * v, 100)
+        # rows are interleaved frame-major: row = t * V + v
+        row = 3 * v + (v - 1)
+        np.testing.assert_allclose(z["pose"][row, :3], seq.pose[v - 1, 3, :3])
+        np.testing.assert_allclose(z["cam"][row], seq.cam[v - 1, 3])
+        # landmarks in crop NDC: the tform maps pixels to the crop, then / 224 * 2 - 1
+        px = seq.landmarks2d[v - 1, 3, 0, :2]
+        np.testing.assert_allclose(z["landmarks2d"][row, 0], (0.5 * px - 20.0) / 112 - 1, rtol=1e-5)
+    back = from_neuface_params(path, fps=30.0, view_names=views)
+    np.testing.assert_allclose(back.pose, seq.pose, atol=1e-7)
+    np.testing.assert_allclose(back.expression, seq.expression)
+    np.testing.assert_allclose(back.cam, seq.cam)
+    np.testing.assert_allclose(back.shape, seq.shape)
+    assert list(back.view_names) == views
+    with pytest.raises(SequenceFormatError, match="official NeuFace params.npz"):
+        FlameSequence.load(path)
+    if v > 1:
+        with pytest.raises(SequenceFormatError, match="not a multiple"):
+            from_neuface_params(path, view_names=views[:4])
+
+
+def test_export_refuses_what_the_format_cannot_hold(tmp_path):
+    seq = _sequence(v=1, t=3, with_extras=False)
+    pose = seq.pose.copy()
+    pose[..., 3] = 0.1  # neck
+    with pytest.raises(ValueError, match="neck or eye"):
+        to_neuface_params(seq.replace(pose=pose), tmp_path / "params.npz")
+    with pytest.raises(ValueError, match="expression components"):
+        to_neuface_params(_sequence(v=1, t=3, n_exp=20, with_extras=False), tmp_path / "params.npz")

@@ -1,0 +1,33 @@
+"""Every YAML file under configs/ parses with the code that reads it; a typo fails loudly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from jsonargparse import ArgumentParser
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def _reader(path: Path) -> ArgumentParser:
+    if path.parent.name == "demos" and path.stem == "quickstart":
+        from demos.quickstart import run_quickstart
+
+        parser = ArgumentParser(exit_on_error=False)
+        parser.add_function_arguments(run_quickstart)
+        return parser
+    raise AssertionError(f"no reader registered for {path}; add it to tests/test_configs.py")
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_config_parses(path):
+    cfg = _reader(path).parse_path(str(path))
+    assert cfg
+
+
+def test_typo_is_an_error(tmp_path):
+    bad = tmp_path / "quickstart.yaml"
+    bad.write_text("out: runs/x\nsized: 256\n")
+    with pytest.raises(Exception, match="sized"):
+        _reader(CONFIGS / "demos" / "quickstart.yaml").parse_path(str(bad))
