@@ -18,12 +18,22 @@ def _cmd_standin(args: argparse.Namespace) -> None:
         print(f"  {p.name}")
 
 
+def _is_sequence_file(path: Path) -> bool:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return "format" in z.files
+    except Exception:
+        return False
+
+
 def _cmd_info(args: argparse.Namespace) -> None:
     from flame.io import find_landmark_embedding, load_model
     from flame.sequence import FlameSequence
 
     path = Path(args.path)
-    if path.suffix == ".npz" and "format" in __import__("numpy").load(path, allow_pickle=False).files:
+    if path.suffix == ".npz" and path.is_file() and _is_sequence_file(path):
         seq = FlameSequence.load(path)
         print(json.dumps({"file": str(path), "model": seq.model, "fps": seq.fps, "views": list(seq.view_names),
                           "frames": seq.n_frames, "n_shape": seq.n_shape, "n_exp": seq.n_exp,

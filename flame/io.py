@@ -207,6 +207,18 @@ def restricted_load(file: Any, *, source: str = "<stream>", allow_torch: bool = 
     return _resolve_stubs(RestrictedUnpickler(file, source=source, allow_torch=allow_torch).load(), source)
 
 
+def _load_pickle_file(path: Path, what: str) -> Any:
+    """Restricted-unpickle a file; a refused global stays an :class:`UnsafePickleError`, any other
+    failure (truncated, not a pickle) becomes a :class:`ModelFileError` naming ``what`` was expected."""
+    with open(path, "rb") as f:
+        try:
+            return restricted_load(f, source=str(path))
+        except UnsafePickleError:
+            raise
+        except Exception as e:
+            raise ModelFileError(f"{path}: cannot unpickle ({type(e).__name__}: {e}); expected {what}") from None
+
+
 def load_npy(path: str | os.PathLike, *, allow_torch: bool = False) -> Any:
     """Read a ``.npy`` file; object arrays (pickled dicts) go through the restricted unpickler.
 
@@ -390,13 +402,7 @@ def load_model(path: str | os.PathLike, *, n_shape_total: int = 300) -> FlameMod
         except Exception as e:
             raise ModelFileError(f"{path}: not a readable .npz ({type(e).__name__}: {e})") from None
     elif path.suffix == ".pkl":
-        with open(path, "rb") as f:
-            try:
-                raw = restricted_load(f, source=str(path))
-            except UnsafePickleError:
-                raise
-            except Exception as e:
-                raise ModelFileError(f"{path}: cannot unpickle ({type(e).__name__}: {e}); is it a FLAME .pkl?") from None
+        raw = _load_pickle_file(path, "a FLAME .pkl")
         if not isinstance(raw, dict):
             raise ModelFileError(f"{path}: expected a pickled dict of FLAME arrays, got {type(raw).__name__}")
     else:
@@ -477,13 +483,7 @@ def load_ringnet_embedding(static_path: str | os.PathLike, dynamic_path: str | o
     """
     static_path, dynamic_path = Path(static_path), Path(dynamic_path)
     _require_file(static_path, "RingNet's flame_static_embedding.pkl")
-    with open(static_path, "rb") as f:
-        try:
-            st = restricted_load(f, source=str(static_path))
-        except UnsafePickleError:
-            raise
-        except Exception as e:
-            raise ModelFileError(f"{static_path}: cannot unpickle ({type(e).__name__}: {e})") from None
+    st = _load_pickle_file(static_path, "RingNet's flame_static_embedding.pkl")
     if not isinstance(st, dict) or "lmk_face_idx" not in st or "lmk_b_coords" not in st:
         raise ModelFileError(f"{static_path}: expected a dict with 'lmk_face_idx' and 'lmk_b_coords'")
     dyn = load_npy(dynamic_path)

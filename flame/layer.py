@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from flame import lbs
-from flame.io import FlameModelData, LandmarkEmbedding, find_landmark_embedding, load_model
+from flame.io import FlameModelData, LandmarkEmbedding, find_landmark_embedding, load_landmark_embedding, load_model
 from flame.render import default_vertex_colors
 from flame.rotations import axis_angle_to_matrix
 from flame.types import N_JOINTS, N_POSE, FlameOutput, FlameParams
@@ -87,8 +87,6 @@ class FlameLayer(nn.Module):
         **kwargs,
     ) -> "FlameLayer":
         """Load a model file and its landmark embedding (found next to the model if not given)."""
-        from flame.io import load_landmark_embedding
-
         model = load_model(model_path)
         emb = load_landmark_embedding(embedding_path) if embedding_path else find_landmark_embedding(model_path)
         return cls(model, emb, **kwargs)

@@ -85,14 +85,22 @@ def skin(vertices: Tensor, weights: Tensor, transforms: Tensor, chunk: int = 64)
     n_joints = transforms.shape[1]
     weights_t = weights.t()
     rows = transforms.reshape(n, n_joints, 12).transpose(1, 2)  # (N, 12, J): entry 4 i + k = [R | t][i, k]
+
+    def posed(v: Tensor, r: Tensor) -> Tensor:
+        blended = torch.matmul(r, weights_t)  # (n, 12, V) per-vertex [R | t]
+        x, y, z = v.unbind(1)
+        coords = [torch.addcmul(torch.addcmul(torch.addcmul(t, r0, x), r1, y), r2, z)
+                  for r0, r1, r2, t in (row.unbind(1) for row in blended.view(-1, 3, 4, n_verts).unbind(1))]
+        return torch.stack(coords, dim=-1)
+
+    if n <= chunk:
+        return posed(vertices, rows)
+    if torch.is_grad_enabled() and (vertices.requires_grad or transforms.requires_grad):
+        # split / cat keep the backward cheap (slice assignment would zero-fill full-size grads per chunk)
+        return torch.cat([posed(v, r) for v, r in zip(vertices.split(chunk), rows.split(chunk))])
     out = vertices.new_empty(n, n_verts, 3)
     for s in range(0, n, chunk):
-        blended = torch.matmul(rows[s:s + chunk], weights_t)  # (n, 12, V) per-vertex [R | t]
-        x, y, z = vertices[s:s + chunk].unbind(1)
-        coords = []
-        for r0, r1, r2, t in (row.unbind(1) for row in blended.view(-1, 3, 4, n_verts).unbind(1)):
-            coords.append(torch.addcmul(torch.addcmul(torch.addcmul(t, r0, x), r1, y), r2, z))
-        out[s:s + chunk] = torch.stack(coords, dim=-1)
+        out[s:s + chunk] = posed(vertices[s:s + chunk], rows[s:s + chunk])
     return out
 
 

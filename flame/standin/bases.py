@@ -67,7 +67,7 @@ def _random_field(mesh: HeadMesh, rng: np.random.Generator, sigma: float, mask: 
     return d / np.abs(d).max()
 
 
-def shape_basis(mesh: HeadMesh, w_jaw: np.ndarray, rng: np.random.Generator, n: int = 300) -> np.ndarray:
+def shape_basis(mesh: HeadMesh, rng: np.random.Generator, n: int = 300) -> np.ndarray:
     """``(V, 3, n)`` identity basis."""
     p = mesh.vertices
     m = mirror_abs(p)

@@ -64,7 +64,8 @@ def joint_regressor(mesh: HeadMesh) -> np.ndarray:
     p = mesh.vertices[: mesh.n_head]
     reg = np.zeros((5, len(mesh.vertices)))
 
-    def pair_mean(target: tuple[float, float, float], k: int = 3) -> None:
+    def pair_mean(target: tuple[float, float, float], k: int = 3) -> np.ndarray:
+        """The k vertices nearest to the target and to its mirror image."""
         ids = []
         for sx in (1.0, -1.0):
             t = np.array([sx * target[0], target[1], target[2]])
