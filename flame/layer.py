@@ -111,6 +111,8 @@ class FlameLayer(nn.Module):
         self._check("shape", params.shape, self.n_shape)
         self._check("expression", params.expression, self.n_exp)
         self._check("pose", params.pose, N_POSE)
+        if params.translation is not None:
+            self._check("translation", params.translation, 3)
         batch = params.batch_shape
         n = int(np.prod(batch)) if len(batch) else 1
         flat = lambda t, k: t.expand(*batch, k).reshape(n, k)  # noqa: E731

@@ -126,3 +126,15 @@ def test_png_video_and_drawing(tmp_path):
     with pytest.raises(ValueError, match="no frames"):
         write_video(tmp_path / "empty.mp4", [], fps=10)
     assert to_uint8(np.array([[[2.0, -1.0, 0.5]]])).tolist() == [[[255, 0, 128]]]
+
+
+def test_overlay_blends_only_the_mesh():
+    from flame.render import overlay
+
+    frame = np.zeros((4, 4, 3), dtype=np.uint8)
+    rgba = np.zeros((4, 4, 4))
+    rgba[1:3, 1:3] = [1.0, 0.0, 0.0, 1.0]
+    out = overlay(frame, rgba, alpha=0.5)
+    assert out[0, 0].tolist() == [0, 0, 0]
+    assert out[1, 1].tolist() == [128, 0, 0]
+    assert overlay(frame, rgba, alpha=1.0)[2, 2].tolist() == [255, 0, 0]
