@@ -1,10 +1,11 @@
-"""``python -m eval``: benchmarks now; metrics, experiments and reports arrive with their issues."""
+"""``python -m eval``: benchmarks and scoring of annotations against synthetic ground truth."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,12 +15,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("which", choices=["flame", "all"], help="flame: FLAME layer vs smplx and renderer timings")
     p.add_argument("--out", default="runs/bench", help="folder for the Markdown report")
     p.add_argument("--assets", default="runs/assets/standin", help="where the stand-in model is built/cached")
+    p = sub.add_parser("score", help="score annotated sequences against a synthetic corpus's ground truth "
+                                     "(MPVE, CVD, NME, MSI, jitter); writes scores.md and scores.csv")
+    p.add_argument("--corpus", required=True, help="synthetic corpus folder (python -m annotator synth)")
+    p.add_argument("--pred", required=True,
+                   help="folder of predicted FlameSequence files named <sequence>.npz, or 'gt' (ground truth "
+                        "against itself) or 'detections' (the simulated detector, 2D only)")
+    p.add_argument("--split", default=None, help="only this split (train / val / test)")
+    p.add_argument("--out", required=True, help="output folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    if args.command == "bench":
-        from eval.bench import flame_bench
+    try:
+        if args.command == "bench":
+            from eval.bench import flame_bench
 
-        flame_bench.run(args.out, args.assets)
+            flame_bench.run(args.out, args.assets)
+        elif args.command == "score":
+            from eval.experiments.score import score_corpus
+
+            rows = score_corpus(args.corpus, args.pred, args.out, split=args.split)
+            print((Path(args.out) / "scores.md").read_text())
+            print(f"{len(rows) - 1} sequences scored; wrote {args.out}/scores.md and scores.csv")
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

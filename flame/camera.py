@@ -30,6 +30,7 @@ __all__ = [
     "PinholeCamera",
     "look_at",
     "weak_perspective_to_translation",
+    "fit_weak_perspective",
 ]
 
 
@@ -172,3 +173,19 @@ def weak_perspective_to_translation(cam: Tensor, focal_pixels: float, crop_size:
     s, tx, ty = cam.unbind(-1)
     tz = 2.0 * focal_pixels / (s * crop_size)
     return torch.stack([tx, -ty, tz], dim=-1)
+
+
+def fit_weak_perspective(points: Tensor, ndc: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Least-squares DECA camera ``(s, tx, ty)`` mapping ``points (..., N, 3)`` (model frame, metres)
+    onto crop-NDC ``ndc (..., N, 2)``: minimizes ``sum_i w_i (|s (X_i + tx) - x_i|^2 + |-s (Y_i + ty) - y_i|^2)``
+    in closed form (linear in ``s``, ``s tx``, ``s ty``). Returns ``(..., 3)``."""
+    w = torch.ones_like(points[..., 0]) if weights is None else weights
+    x, y = points[..., 0], points[..., 1]
+    u, v = ndc[..., 0], -ndc[..., 1]  # both equations read: s * coord + offset = target
+    sw = w.sum(-1)
+    mx, my = (w * x).sum(-1) / sw, (w * y).sum(-1) / sw
+    mu, mv = (w * u).sum(-1) / sw, (w * v).sum(-1) / sw
+    num = (w * ((x - mx[..., None]) * (u - mu[..., None]) + (y - my[..., None]) * (v - mv[..., None]))).sum(-1)
+    den = (w * ((x - mx[..., None]) ** 2 + (y - my[..., None]) ** 2)).sum(-1)
+    s = num / den.clamp_min(1e-30)
+    return torch.stack([s, mu / s - mx, mv / s - my], dim=-1)

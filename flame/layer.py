@@ -144,6 +144,16 @@ class FlameLayer(nn.Module):
             landmarks3d=unflat(full),
         )
 
+    def landmark_embedding(self, pose: Tensor) -> tuple[Tensor, Tensor]:
+        """Faces ``(..., 68)`` and barycentrics ``(..., 68, 3)`` of ``landmarks2d_3d`` for poses
+        ``(..., 15)`` (the contour rows depend on the head yaw), to interpolate any per-vertex
+        attribute (normals, visibility) at the landmarks."""
+        rot = axis_angle_to_matrix(pose[..., 0:6].reshape(-1, 2, 3))
+        rows = lbs.yaw_to_contour_row(lbs.contour_yaw_degrees(rot[:, 0] @ rot[:, 1]))
+        faces = torch.cat([self.dynamic_faces[rows], self.static_faces.expand(len(rows), -1)], dim=1)
+        bary = torch.cat([self.dynamic_bary[rows], self.static_bary.expand(len(rows), -1, -1)], dim=1)
+        return faces.view(*pose.shape[:-1], 68), bary.view(*pose.shape[:-1], 68, 3)
+
     def canonical_vertices(self, params: FlameParams) -> Tensor:
         """``(..., V, 3)`` vertices with the global rotation and translation removed (the frame of
         NeuFace's multi-view loss and of the CVD metric)."""

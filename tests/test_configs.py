@@ -17,6 +17,10 @@ def _reader(path: Path) -> ArgumentParser:
         parser = ArgumentParser(exit_on_error=False)
         parser.add_function_arguments(run_quickstart)
         return parser
+    if path.parent.name == "annotator" and path.stem.startswith("synth"):
+        from annotator.__main__ import synth_parser
+
+        return synth_parser(exit_on_error=False)
     raise AssertionError(f"no reader registered for {path}; add it to tests/test_configs.py")
 
 
@@ -26,8 +30,9 @@ def test_config_parses(path):
     assert cfg
 
 
-def test_typo_is_an_error(tmp_path):
-    bad = tmp_path / "quickstart.yaml"
-    bad.write_text("out: runs/x\nsized: 256\n")
-    with pytest.raises(Exception, match="sized"):
-        _reader(CONFIGS / "demos" / "quickstart.yaml").parse_path(str(bad))
+@pytest.mark.parametrize("path,typo", [("demos/quickstart.yaml", "sized: 256"), ("annotator/synth_lab.yaml", "identites: 3")])
+def test_typo_is_an_error(tmp_path, path, typo):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((CONFIGS / path).read_text() + typo + "\n")
+    with pytest.raises(Exception, match=typo.split(":")[0]):
+        _reader(CONFIGS / path).parse_path(str(bad))

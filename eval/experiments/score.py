@@ -1,0 +1,154 @@
+"""Score annotated sequences against the synthetic ground truth (annotation metrics).
+
+For each sequence of a corpus with a prediction, per view: MPVE (raw / centroid / Procrustes, mm) of
+the posed vertices in the camera-aligned FLAME frame, NME (%) of the fitted 2D landmarks against
+the true ones (68 and 51 points) and against the detections, MSI_L / MSI_V and jitter of the 3D
+landmarks / vertices in that frame; across views, CVD (mm) of the canonical vertices.
+
+The fitted 2D landmarks are the prediction's ``fitted_landmarks2d`` when stored, otherwise the
+projection of its ``landmarks2d_3d`` with its weak-perspective camera and crop transform.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from eval.metrics import cvd, jitter, mpve, msi3d, nme
+from eval.report import markdown_table, mean_row, write_csv
+from flame.camera import invert_transform, ndc_to_pixels, transform_points, weak_perspective_project
+from flame.layer import FlameLayer
+from flame.sequence import FlameSequence
+from flame.types import FlameParams
+
+__all__ = ["fitted_landmarks_px", "score_sequence", "score_corpus", "COLUMNS"]
+
+log = logging.getLogger(__name__)
+COLUMNS = ["sequence", "views", "frames", "mpve_mm", "mpve_centroid_mm", "pa_mpve_mm", "cvd_mm", "nme68",
+           "nme51", "nme_det", "msi_l", "msi_v", "jitter_mm_s3"]
+
+
+def _params(layer: FlameLayer, seq: FlameSequence) -> FlameParams:
+    dt = layer.v_template.dtype
+
+    def fit(a: np.ndarray, n: int) -> torch.Tensor:
+        a = np.asarray(a, dtype=np.float64)
+        if a.shape[-1] < n:
+            a = np.concatenate([a, np.zeros((*a.shape[:-1], n - a.shape[-1]))], -1)
+        return torch.as_tensor(a[..., :n], dtype=dt)
+
+    return FlameParams(fit(seq.shape, layer.n_shape)[None, None], fit(seq.expression, layer.n_exp),
+                       torch.as_tensor(seq.pose, dtype=dt))
+
+
+def fitted_landmarks_px(layer: FlameLayer, seq: FlameSequence, out=None) -> np.ndarray:
+    """``(V, T, 68, 2)`` image pixels of the sequence's fit (see the module docstring)."""
+    if seq.fitted_landmarks2d is not None:
+        return np.asarray(seq.fitted_landmarks2d, dtype=np.float64)
+    if out is None:
+        with torch.no_grad():
+            out = layer(_params(layer, seq))
+    dt = out.landmarks2d_3d.dtype
+    ndc = weak_perspective_project(out.landmarks2d_3d, torch.as_tensor(seq.cam, dtype=dt))[..., :2]
+    crop_px = ndc_to_pixels(ndc, seq.crop_size)
+    return transform_points(invert_transform(torch.as_tensor(seq.crop_tform, dtype=dt)), crop_px).double().numpy()
+
+
+def score_sequence(layer: FlameLayer, gt: FlameSequence, pred: FlameSequence, detections: np.ndarray | None = None,
+                   detection_valid: np.ndarray | None = None) -> dict:
+    """Metrics of one predicted sequence against its ground truth (same views and frames)."""
+    if list(gt.view_names) != list(pred.view_names) or not np.array_equal(gt.frame_ids, pred.frame_ids):
+        raise ValueError(f"prediction views/frames {list(pred.view_names)} x {pred.n_frames} do not match the ground "
+                         f"truth {list(gt.view_names)} x {gt.n_frames}")
+    with torch.no_grad():
+        out_gt, out_pred = layer(_params(layer, gt)), layer(_params(layer, pred))
+        canon = layer.canonical_vertices(_params(layer, pred))
+    row: dict = {"views": gt.n_views, "frames": gt.n_frames}
+    row["mpve_mm"] = float(mpve(out_pred.vertices, out_gt.vertices))
+    row["mpve_centroid_mm"] = float(mpve(out_pred.vertices, out_gt.vertices, align="centroid"))
+    row["pa_mpve_mm"] = float(mpve(out_pred.vertices, out_gt.vertices, align="procrustes"))
+    row["cvd_mm"] = float(cvd(canon)) if gt.n_views > 1 else float("nan")
+    fitted = torch.as_tensor(fitted_landmarks_px(layer, pred, out_pred))
+    true2d = torch.as_tensor(np.asarray(gt.landmarks2d[..., :2], dtype=np.float64))
+    row["nme68"] = float(nme(fitted, true2d))
+    row["nme51"] = float(nme(fitted, true2d, points="51"))
+    if detections is not None:
+        det = torch.as_tensor(np.asarray(detections[..., :2], dtype=np.float64))
+        mask = torch.as_tensor(detection_valid) if detection_valid is not None else None
+        row["nme_det"] = float(nme(fitted, det, mask=mask))
+    else:
+        row["nme_det"] = float("nan")
+    lm_mm = out_pred.landmarks3d.double() * 1000
+    v_mm = out_pred.vertices.double() * 1000
+    row["msi_l"] = float(np.mean([float(msi3d(lm_mm[v], pred.fps)) for v in range(pred.n_views)]))
+    row["msi_v"] = float(np.mean([float(msi3d(v_mm[v], pred.fps)) for v in range(pred.n_views)]))
+    row["jitter_mm_s3"] = float(np.mean([float(jitter(lm_mm[v], pred.fps)) for v in range(pred.n_views)]))
+    return row
+
+
+def _find_prediction(pred_dir: Path, seq_id: str) -> Path | None:
+    hits = sorted(pred_dir.rglob(f"{seq_id}.npz")) or sorted(pred_dir.rglob(f"{seq_id}/annotation.npz"))
+    return hits[0] if hits else None
+
+
+def score_corpus(corpus: str | os.PathLike, pred: str, out_dir: str | os.PathLike, layer: FlameLayer | None = None,
+                 split: str | None = None, label: str | None = None) -> list[dict]:
+    """Score every sequence of ``corpus`` that has a prediction; write ``scores.md`` and ``scores.csv``.
+
+    ``pred`` is a folder of predictions (files named ``<sequence>.npz`` or ``<sequence>/annotation.npz``
+    anywhere below it), or ``"gt"`` (the ground truth scored against itself - all errors zero) or
+    ``"detections"`` (the simulated detector output: 2D landmarks only).
+    """
+    import json
+
+    from annotator.capture import Capture
+
+    corpus = Path(corpus)
+    manifest = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    if layer is None:
+        info = json.loads((corpus / "corpus.json").read_text())
+        layer = FlameLayer.from_files(info["model_file"], n_shape=info["settings"]["n_shape"],
+                                      n_exp=info["settings"]["n_exp"], dtype=torch.float64)
+    rows = []
+    for entry in manifest:
+        if split and entry["split"] != split:
+            continue
+        gt = FlameSequence.load(corpus / entry["path"] / "gt.npz")
+        cap = Capture.load(corpus / entry["path"] / "capture.npz")
+        if pred == "gt":
+            p = gt
+        elif pred == "detections":
+            lm = cap.landmarks[..., :2].astype(np.float64)
+            true2d = torch.as_tensor(np.asarray(gt.landmarks2d[..., :2], np.float64))
+            mask = torch.as_tensor(cap.valid)
+            rows.append({"sequence": entry["id"], "views": gt.n_views, "frames": gt.n_frames,
+                         "nme68": float(nme(torch.as_tensor(lm), true2d, mask=mask)),
+                         "nme51": float(nme(torch.as_tensor(lm), true2d, points="51", mask=mask)),
+                         "valid_fraction": float(cap.valid.mean())})
+            continue
+        else:
+            path = _find_prediction(Path(pred), entry["id"])
+            if path is None:
+                log.warning("no prediction for %s under %s", entry["id"], pred)
+                continue
+            p = FlameSequence.load(path)
+        rows.append(dict(sequence=entry["id"], **score_sequence(layer, gt, p, cap.landmarks, cap.valid)))
+    if not rows:
+        raise ValueError(f"no predictions found for the sequences of {corpus} in {pred}")
+    rows.append(mean_row(rows, "sequence", "mean"))
+    out_dir = Path(out_dir)
+    columns = [c for c in (COLUMNS + ["valid_fraction"]) if c in rows[0]]
+    write_csv(out_dir / "scores.csv", rows, columns)
+    title = label or (f"{pred} vs ground truth" if pred in ("gt", "detections") else Path(pred).name)
+    md = (f"# Annotation scores: {title}\n\ncorpus `{corpus}`, model {layer.model_label}\n\n"
+          + markdown_table(rows, columns) + "\n\n"
+          "MPVE / CVD in mm; NME in % of the outer inter-ocular distance (nme68 / nme51 against the true "
+          "landmarks, nme_det against the detections); MSI_L / MSI_V: 1 / temporal variance of the 3D "
+          "acceleration (mm per (1/30 s)^2), higher is steadier; jitter in mm/s^3.\n")
+    (out_dir / "scores.md").parent.mkdir(parents=True, exist_ok=True)
+    (out_dir / "scores.md").write_text(md)
+    return rows
