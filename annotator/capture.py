@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from flame.io import atomic_write_bytes
+from flame.io import atomic_write_bytes, read_npz
 
 __all__ = ["Capture", "CaptureFormatError", "CAPTURE_TAG"]
 
@@ -104,13 +104,7 @@ class Capture:
     @staticmethod
     def load(path: str | os.PathLike) -> "Capture":
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such capture file")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                d = {k: z[k] for k in z.files}
-        except Exception as e:
-            raise CaptureFormatError(f"{path}: not a readable capture .npz ({type(e).__name__}: {e})") from None
+        d = read_npz(path, "capture file", CaptureFormatError)
         if str(d.get("format", "")) != CAPTURE_TAG:
             raise CaptureFormatError(f"{path}: not a capture file (format tag {d.get('format')!r})")
         return Capture(

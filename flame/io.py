@@ -48,6 +48,7 @@ __all__ = [
     "write_deca_embedding",
     "write_ringnet_embedding",
     "atomic_write_bytes",
+    "read_npz",
     "FLAME_DOWNLOAD_HINT",
 ]
 
@@ -393,14 +394,7 @@ def load_model(path: str | os.PathLike, *, n_shape_total: int = 300) -> FlameMod
     path = Path(path)
     _require_file(path, "a FLAME model (generic_model.pkl, flame2023*.pkl or a dense .npz)")
     if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                raw = {k: z[k] for k in z.files}
-        except ValueError as e:
-            raise ModelFileError(f"{path}: the .npz holds pickled objects or is corrupt ({e}); "
-                                 f"re-export it with plain numeric arrays") from None
-        except Exception as e:
-            raise ModelFileError(f"{path}: not a readable .npz ({type(e).__name__}: {e})") from None
+        raw = read_npz(path, "dense FLAME model .npz (numeric arrays only)")
     elif path.suffix == ".pkl":
         raw = _load_pickle_file(path, "a FLAME .pkl")
         if not isinstance(raw, dict):
@@ -535,6 +529,21 @@ def atomic_write_bytes(path: str | os.PathLike, write: Callable[[io.BufferedWrit
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def read_npz(path: str | os.PathLike, what: str, error: type[Exception] = ModelFileError) -> dict[str, np.ndarray]:
+    """All arrays of a ``.npz`` without unpickling anything; a missing file raises
+    :class:`FileNotFoundError`, a corrupt or pickle-holding one ``error``, both naming ``what`` it should be."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such {what}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except ValueError as e:
+        raise error(f"{path}: not a {what} - it holds pickled objects or is corrupt ({e})") from None
+    except Exception as e:
+        raise error(f"{path}: not a {what} - not a readable .npz ({type(e).__name__}: {e})") from None
 
 
 class _FakeCh:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from flame.io import atomic_write_bytes
+from flame.io import atomic_write_bytes, read_npz
 
 __all__ = ["FlameSequence", "SequenceFormatError", "FORMAT_TAG", "FORMAT_VERSION",
            "from_neuface_params", "to_neuface_params"]
@@ -228,15 +228,7 @@ class FlameSequence:
     def load(path: str | os.PathLike) -> "FlameSequence":
         """Read a sequence file; errors name the file and what is wrong."""
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such FlameSequence file")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except ValueError as e:
-            raise SequenceFormatError(f"{path}: holds pickled objects or is corrupt ({e})") from None
-        except Exception as e:
-            raise SequenceFormatError(f"{path}: not a readable .npz ({type(e).__name__}: {e})") from None
+        data = read_npz(path, "FlameSequence file", SequenceFormatError)
         if "params" in path.name or ("expr" in data and "shapes" in data and "format" not in data):
             raise SequenceFormatError(f"{path}: this is an official NeuFace params.npz; import it with "
                                       f"flame.sequence.from_neuface_params(path, fps=..., view_names=...)")
@@ -308,13 +300,7 @@ def from_neuface_params(
     ``crop_tform`` and confidence 1 (recorded in ``metadata``).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such NeuFace params.npz")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except Exception as e:
-        raise SequenceFormatError(f"{path}: not a readable .npz ({type(e).__name__}: {e})") from None
+    data = read_npz(path, "NeuFace params.npz", SequenceFormatError)
     expr_key = "expr" if "expr" in data else "exp" if "exp" in data else None
     shape_key = "shapes" if "shapes" in data else "shape" if "shape" in data else None
     missing = [k for k, ok in (("cam", "cam" in data), ("pose", "pose" in data), ("expr", expr_key),
