@@ -14,7 +14,7 @@ from flame.render import default_vertex_colors
 from flame.rotations import axis_angle_to_matrix
 from flame.types import N_JOINTS, N_POSE, FlameOutput, FlameParams
 
-__all__ = ["FlameLayer"]
+__all__ = ["FlameLayer", "VertexSubset"]
 
 
 class FlameLayer(nn.Module):
@@ -76,6 +76,16 @@ class FlameLayer(nn.Module):
         buf("dynamic_bary", embedding.dynamic_bary)
         buf("full_faces", embedding.full_faces, torch.long)
         buf("full_bary", embedding.full_bary)
+        # Landmark-only path: the vertices any landmark can touch (static, every contour row, full).
+        lm_faces = np.concatenate([embedding.static_faces, embedding.dynamic_faces.ravel(), embedding.full_faces])
+        subset = np.unique(model.faces[lm_faces].ravel())
+        remap = np.full(n_v, -1, dtype=np.int64)
+        remap[subset] = np.arange(len(subset))
+        cols = np.concatenate([subset, subset + n_v, subset + 2 * n_v])  # planar columns of the subset
+        buf("lm_subset_faces", remap[model.faces], torch.long)  # faces re-indexed into the subset (-1: unused)
+        buf("lm_blend_dirs", blend[:, cols])
+        buf("lm_template_planar", model.v_template.T.reshape(1, -1)[:, cols])
+        buf("lm_weights", model.weights[subset])
         colors = model.vertex_colors if model.vertex_colors is not None else default_vertex_colors(model.v_template, model.weights)
         buf("vertex_colors", colors)  # (V, 3) albedo for renders
 
@@ -108,6 +118,14 @@ class FlameLayer(nn.Module):
 
     def forward(self, params: FlameParams) -> FlameOutput:
         """Pose the model. Any leading batch shape; see :class:`~flame.types.FlameOutput`."""
+        return self._run(params, landmarks_only=False)
+
+    def landmarks(self, params: FlameParams) -> FlameOutput:
+        """Like :meth:`forward` but only the landmarks and joints are computed (the vertices any
+        landmark can touch are blended and skinned, a few times faster); ``vertices`` is ``None``."""
+        return self._run(params, landmarks_only=True)
+
+    def _run(self, params: FlameParams, landmarks_only: bool) -> FlameOutput:
         self._check("shape", params.shape, self.n_shape)
         self._check("expression", params.expression, self.n_exp)
         self._check("pose", params.pose, N_POSE)
@@ -121,24 +139,28 @@ class FlameLayer(nn.Module):
 
         joints_rest = (self.j_template.reshape(1, -1) + coeffs @ self.j_dirs).view(n, N_JOINTS, 3)
         features = torch.cat([coeffs, lbs.pose_features(rot)], dim=1)
-        v_posed = torch.addmm(self.v_template_planar, features, self.blend_dirs).view(n, 3, -1)
+        if landmarks_only:
+            template, dirs, weights, faces = self.lm_template_planar, self.lm_blend_dirs, self.lm_weights, self.lm_subset_faces
+        else:
+            template, dirs, weights, faces = self.v_template_planar, self.blend_dirs, self.lbs_weights, self.faces
+        v_posed = torch.addmm(template, features, dirs).view(n, 3, -1)
         joints, transforms = lbs.rigid_chain(rot, joints_rest, self.parents)
-        verts = lbs.skin(v_posed, self.lbs_weights, transforms)
+        verts = lbs.skin(v_posed, weights, transforms)
         if params.translation is not None:
             tr = flat(params.translation, 3).unsqueeze(1)
             verts, joints = verts + tr, joints + tr
 
         head_rot = rot[:, 0] @ rot[:, 1]  # global * neck, the chain DECA uses for the contour
         rows = lbs.yaw_to_contour_row(lbs.contour_yaw_degrees(head_rot))
-        contour = lbs.barycentric_interpolate(verts, self.faces, self.dynamic_faces[rows], self.dynamic_bary[rows])
-        static = lbs.barycentric_interpolate(verts, self.faces, self.static_faces, self.static_bary)
-        full = lbs.barycentric_interpolate(verts, self.faces, self.full_faces, self.full_bary)
+        contour = lbs.barycentric_interpolate(verts, faces, self.dynamic_faces[rows], self.dynamic_bary[rows])
+        static = lbs.barycentric_interpolate(verts, faces, self.static_faces, self.static_bary)
+        full = lbs.barycentric_interpolate(verts, faces, self.full_faces, self.full_bary)
 
         def unflat(t: Tensor) -> Tensor:
             return t.view(*batch, *t.shape[1:])
 
         return FlameOutput(
-            vertices=unflat(verts),
+            vertices=None if landmarks_only else unflat(verts),
             joints=unflat(joints),
             landmarks2d_3d=unflat(torch.cat([contour, static], dim=1)),
             landmarks3d=unflat(full),
@@ -160,3 +182,36 @@ class FlameLayer(nn.Module):
         pose = params.pose.clone()
         pose[..., 0:3] = 0
         return self.forward(FlameParams(params.shape, params.expression, pose)).vertices
+
+
+class VertexSubset(nn.Module):
+    """Posed positions of a fixed subset of a layer's vertices - blending and skinning only those
+    (e.g. the face region for a multi-view loss). Shares the layer's conventions and batching."""
+
+    def __init__(self, layer: FlameLayer, vertex_ids: Tensor) -> None:
+        super().__init__()
+        self.layer = layer
+        ids = torch.as_tensor(vertex_ids, dtype=torch.long)
+        n_v = layer.n_vertices
+        cols = torch.cat([ids, ids + n_v, ids + 2 * n_v])
+        self.register_buffer("ids", ids, persistent=False)
+        self.register_buffer("template", layer.v_template_planar[:, cols], persistent=False)
+        self.register_buffer("dirs", layer.blend_dirs[:, cols], persistent=False)
+        self.register_buffer("weights", layer.lbs_weights[ids], persistent=False)
+
+    def forward(self, params: FlameParams) -> Tensor:
+        """``(..., len(ids), 3)`` metres (translation included when given)."""
+        lay = self.layer
+        batch = params.batch_shape
+        n = int(np.prod(batch)) if len(batch) else 1
+        flat = lambda t, k: t.expand(*batch, k).reshape(n, k)  # noqa: E731
+        coeffs = torch.cat([flat(params.shape, lay.n_shape), flat(params.expression, lay.n_exp)], dim=1)
+        rot = axis_angle_to_matrix(flat(params.pose, N_POSE).view(n, N_JOINTS, 3))
+        joints_rest = (lay.j_template.reshape(1, -1) + coeffs @ lay.j_dirs).view(n, N_JOINTS, 3)
+        features = torch.cat([coeffs, lbs.pose_features(rot)], dim=1)
+        v_posed = torch.addmm(self.template, features, self.dirs).view(n, 3, -1)
+        _, transforms = lbs.rigid_chain(rot, joints_rest, lay.parents)
+        verts = lbs.skin(v_posed, self.weights, transforms)
+        if params.translation is not None:
+            verts = verts + flat(params.translation, 3).unsqueeze(1)
+        return verts.view(*batch, *verts.shape[1:])

@@ -100,7 +100,8 @@ class FlameOutput:
     """Result of :class:`flame.layer.FlameLayer`; ``...`` = the broadcast batch shape of the params.
 
     Attributes:
-        vertices: ``(..., V, 3)`` metres, FLAME frame, posed and translated.
+        vertices: ``(..., V, 3)`` metres, FLAME frame, posed and translated (``None`` from
+            :meth:`FlameLayer.landmarks <flame.layer.FlameLayer.landmarks>`).
         joints: ``(..., 5, 3)`` posed joint locations [root, neck, jaw, left eye, right eye].
         landmarks2d_3d: ``(..., 68, 3)`` iBUG-68 points for 2D fitting: the 17 contour points are
             chosen from the dynamic table by head yaw (global * neck rotation), then the 51 static
@@ -108,7 +109,7 @@ class FlameOutput:
         landmarks3d: ``(..., 68, 3)`` the fixed "full" 68-point embedding (DECA's ``landmarks3d``).
     """
 
-    vertices: Tensor
+    vertices: Tensor | None
     joints: Tensor
     landmarks2d_3d: Tensor
     landmarks3d: Tensor

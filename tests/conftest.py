@@ -11,6 +11,14 @@ from flame.layer import FlameLayer
 from flame.standin import StandinPaths, write_standin
 
 
+def pytest_configure(config) -> None:
+    """Under pytest-xdist each worker gets one thread, so two workers do not fight over two cores."""
+    import os
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def standin_paths(tmp_path_factory) -> StandinPaths:
     return write_standin(tmp_path_factory.mktemp("standin"))
@@ -40,3 +48,15 @@ def layer32(standin_model, standin_embedding) -> FlameLayer:
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def layer32_small_encoder(standin_paths, tmp_path_factory):
+    """The float32 layer and a landmark encoder pretrained briefly (shared by the annotator tests)."""
+    from annotator.pretrain import PretrainConfig, load_or_pretrain
+
+    layer = FlameLayer.from_files(standin_paths.pkl, n_shape=100, n_exp=50)
+    cfg = PretrainConfig(steps=500, batch=128)
+    cache = tmp_path_factory.mktemp("encoders")
+    enc = load_or_pretrain(layer, cache, cfg, progress=False)
+    return layer, enc, cfg, cache

@@ -116,16 +116,24 @@ def bench_render(asset_dir: Path, sizes: tuple[int, ...] = (256, 512), batches: 
     return table, records
 
 
-def run(out_dir: str | os.PathLike = "runs/bench", asset_dir: str | os.PathLike = "runs/assets/standin") -> str:
-    """Run both benchmarks, print and write ``flame.md``."""
+def run(out_dir: str | os.PathLike = "runs/bench", asset_dir: str | os.PathLike = "runs/assets/standin",
+        which: str = "all", encoder_cache: str | os.PathLike = "runs/assets/encoders") -> str:
+    """Run the benchmarks (``flame``, ``annotation`` or ``all``), print and write ``<which>.md``."""
     out_dir = Path(out_dir)
     torch.manual_seed(0)
-    info = f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU"
-    flame_table, _ = bench_flame(Path(asset_dir))
-    render_table, _ = bench_render(Path(asset_dir))
-    report = (f"# FLAME core benchmarks\n\n{info}\n\n## FLAME forward: ours vs smplx.FLAME (same stand-in model, "
-              f"n_shape=100, n_exp=50)\n\n{flame_table}\n\n## Renderer\n\n{render_table}\n")
+    parts = [f"# Benchmarks\n\ntorch {torch.__version__}, {torch.get_num_threads()} threads, CPU\n"]
+    if which in ("flame", "all"):
+        flame_table, _ = bench_flame(Path(asset_dir))
+        render_table, _ = bench_render(Path(asset_dir))
+        parts += [f"## FLAME forward: ours vs smplx.FLAME (same stand-in model, n_shape=100, n_exp=50)\n\n{flame_table}\n",
+                  f"## Renderer\n\n{render_table}\n"]
+    if which in ("annotation", "all"):
+        from eval.bench.annotation_bench import bench_annotation
+
+        table, _ = bench_annotation(out_dir, Path(asset_dir), Path(encoder_cache))
+        parts.append(f"## Annotation speed\n\n{table}\n")
+    report = "\n".join(parts)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "flame.md").write_text(report)
+    (out_dir / f"{which}.md").write_text(report)
     print(report)
     return report

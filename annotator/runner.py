@@ -1,0 +1,254 @@
+"""The corpus runner: annotate many inputs, one manifest line each, resumable and shardable.
+
+``python -m annotator run --method neuface --input IN --output OUT`` where IN is a synthetic corpus
+(its ``manifest.jsonl``), a video, a folder of videos, a folder of multi-view capture folders (MEAD
+layout), a multi-view capture folder, or a capture / landmark file.
+
+* Each input becomes ``OUT/[split/]<id>.npz`` (a FlameSequence), written atomically; optional overlay
+  videos and meshes go to ``OUT/overlays`` and ``OUT/meshes``.
+* ``OUT/manifest[.shard-i-of-n].jsonl`` gets one JSON line per input: status (``done``, ``rejected``,
+  ``failed``), timings, final losses, quality flags, error. A rerun skips inputs already ``done``
+  whose output exists (resume); nothing finished is rewritten.
+* ``--shard i/n`` processes every n-th input starting at i (for cluster array jobs).
+* Quality gate: inputs with too many frames without a face are rejected before fitting; sequences
+  whose identity is far outside the model's prior are flagged (and dropped with ``drop_flagged``).
+* Isolation: any error in one input (corrupt video, no face...) is recorded and the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from annotator.capture import Capture
+from annotator.neuface import AnnotateConfig, annotate
+from annotator.pretrain import PretrainConfig
+from annotator.sources import VIDEO_EXTENSIONS, load_capture, view_layout
+
+__all__ = ["RunConfig", "Job", "discover_jobs", "run", "quality_flags", "parse_shard"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunConfig:
+    """Settings of ``python -m annotator run``.
+
+    Attributes:
+        input: what to annotate (see the module docstring).
+        output: output folder.
+        method: ``neuface``, ``fit`` or ``regress`` (overrides ``annotate.method``).
+        model: FLAME model file (landmark embedding next to it); default: the stand-in in ``assets``.
+        assets: folder of the cached stand-in.
+        encoder_cache: folder of pretrained landmark encoders (cached by model hash).
+        shard: ``i/n`` to process every n-th input from the i-th (0-based).
+        detector: ``dlib`` or ``fan`` (real videos only).
+        predictor: path of dlib's 68-point predictor (default: found automatically).
+        truncate: cut the views of a multi-view capture to the shortest instead of failing.
+        max_frames: annotate at most this many frames per input.
+        max_failed_fraction: reject inputs with a larger fraction of frames without a face.
+        max_shape_rms: flag identities whose shape coefficients' RMS exceeds this (prior std = 1).
+        drop_flagged: do not write flagged sequences (status ``rejected``).
+        overlay: write overlay videos (detected vs fitted landmarks, shaded mesh over the frames).
+        mesh_frames: frame indices to export as OBJ meshes (first view).
+        annotate: optimization settings.
+        pretrain: settings of the landmark encoder (part of its cache key).
+    """
+
+    input: str
+    output: str
+    method: str = "neuface"
+    model: str | None = None
+    assets: str = "runs/assets/standin"
+    encoder_cache: str = "runs/assets/encoders"
+    shard: str = "0/1"
+    detector: str = "dlib"
+    predictor: str | None = None
+    truncate: bool = False
+    max_frames: int | None = None
+    max_failed_fraction: float = 0.5
+    max_shape_rms: float = 2.0
+    drop_flagged: bool = False
+    overlay: bool = False
+    mesh_frames: list[int] = field(default_factory=list)
+    annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input: its id, split (for corpora), path, and kind."""
+
+    id: str
+    path: Path
+    kind: str  # "capture", "video", "folder", "landmarks"
+    split: str = ""
+
+    @property
+    def output_name(self) -> str:
+        return f"{self.split}/{self.id}.npz" if self.split else f"{self.id}.npz"
+
+
+def parse_shard(shard: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {shard!r}") from None
+    if not 0 <= i < n:
+        raise ValueError(f"--shard {shard}: need 0 <= i < n")
+    return i, n
+
+
+def discover_jobs(path: str | os.PathLike) -> list[Job]:
+    """The inputs found at ``path``, in a stable order."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such input")
+    if path.is_dir() and (path / "manifest.jsonl").is_file() and (path / "corpus.json").is_file():
+        entries = [json.loads(x) for x in (path / "manifest.jsonl").read_text().splitlines() if x.strip()]
+        return [Job(e["id"], path / e["path"] / "capture.npz", "capture", e["split"]) for e in entries]
+    if path.is_file():
+        kind = "video" if path.suffix.lower() in VIDEO_EXTENSIONS else "capture" if path.suffix in (".npz", ".npy") else ""
+        if not kind:
+            raise ValueError(f"{path}: not a video ({', '.join(VIDEO_EXTENSIONS)}), capture or landmark file")
+        return [Job(path.stem, path, kind)]
+    if (path / "capture.npz").is_file():
+        return [Job(path.name, path, "capture")]
+    views = view_layout(path)
+    subdirs = [p for p in sorted(path.iterdir()) if p.is_dir()]
+    if len(views) >= 2 and not any(view_layout(d) for d in subdirs if len(view_layout(d)) >= 2):
+        return [Job(path.name, path, "folder")]
+    jobs = [Job(p.stem, p, "video") for p in sorted(path.iterdir()) if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
+    for d in subdirs:
+        if (d / "capture.npz").is_file():
+            jobs.append(Job(d.name, d, "capture"))
+        elif len(view_layout(d)) >= 1:
+            jobs.append(Job(d.name, d, "folder"))
+    if not jobs:
+        raise ValueError(f"{path}: no videos, capture folders or corpus found")
+    return jobs
+
+
+def quality_flags(capture: Capture, shape: np.ndarray | None, cfg: RunConfig) -> list[str]:
+    flags = []
+    failed = 1.0 - float(capture.valid.mean())
+    if failed > cfg.max_failed_fraction:
+        flags.append(f"too_many_failed_frames ({failed:.0%} without a face)")
+    if shape is not None:
+        rms = float(np.sqrt(np.mean(np.square(shape))))
+        if rms > cfg.max_shape_rms:
+            flags.append(f"shape_out_of_distribution (rms {rms:.2f} > {cfg.max_shape_rms})")
+    return flags
+
+
+def _done(output: Path) -> dict[str, dict]:
+    done = {}
+    for manifest in sorted(output.glob("manifest*.jsonl")):
+        for line in manifest.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a crash
+            if entry.get("status") == "done" and (output / entry["output"]).is_file():
+                done[entry["id"]] = entry
+    return done
+
+
+def _append(manifest: Path, entry: dict) -> None:
+    line = json.dumps(entry, sort_keys=True) + "\n"
+    with open(manifest, "a") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def run(cfg: RunConfig, progress: bool = True) -> list[dict]:
+    """Annotate every input of ``cfg.input`` (this shard); returns the manifest entries written now."""
+    from annotator.pretrain import load_or_pretrain
+    from flame.layer import FlameLayer
+    from flame.standin import ensure_standin
+
+    cfg.annotate.method = cfg.method
+    output = Path(cfg.output)
+    output.mkdir(parents=True, exist_ok=True)
+    i, n = parse_shard(cfg.shard)
+    jobs = discover_jobs(cfg.input)[i::n]
+    manifest = output / ("manifest.jsonl" if n == 1 else f"manifest.shard-{i}-of-{n}.jsonl")
+    done = _done(output)
+    todo = [j for j in jobs if j.id not in done]
+    log.info("%d inputs in this shard, %d already done", len(jobs), len(jobs) - len(todo))
+    if not todo:
+        return []
+    model_path = Path(cfg.model) if cfg.model else ensure_standin(cfg.assets).pkl
+    layer = FlameLayer.from_files(model_path, n_shape=100, n_exp=50)
+    encoder = load_or_pretrain(layer, cfg.encoder_cache, cfg.pretrain, progress=progress)
+    detector = None
+    written = []
+    for job in tqdm(todo, desc=f"annotate ({cfg.method})", unit="seq", disable=not progress):
+        t0 = time.perf_counter()
+        entry = {"id": job.id, "input": str(job.path), "output": job.output_name, "method": cfg.method,
+                 "split": job.split}
+        try:
+            if job.kind in ("video", "folder") and detector is None:
+                from annotator.detect import make_detector
+
+                detector = make_detector(cfg.detector, cfg.predictor)
+            capture = load_capture(job.path, detector=detector, truncate=cfg.truncate, max_frames=cfg.max_frames,
+                                   progress=progress)
+            if cfg.max_frames is not None and capture.n_frames > cfg.max_frames:
+                capture = _first_frames(capture, cfg.max_frames)
+            entry.update(views=capture.n_views, frames=capture.n_frames, detect_seconds=round(time.perf_counter() - t0, 2),
+                         valid_fraction=round(float(capture.valid.mean()), 4))
+            flags = quality_flags(capture, None, cfg)
+            if flags:
+                entry.update(status="rejected", flags=flags)
+            else:
+                result = annotate(capture, layer, encoder, cfg.annotate)
+                flags = quality_flags(capture, result.sequence.shape, cfg)
+                entry.update(fit_seconds=round(result.seconds, 2), flags=flags,
+                             losses=result.history[-1] if result.history else {})
+                if flags and cfg.drop_flagged:
+                    entry["status"] = "rejected"
+                else:
+                    seq = result.sequence.replace(metadata=dict(result.sequence.metadata, flags=flags))
+                    seq.save(output / job.output_name)
+                    _visuals(cfg, layer, seq, capture, job, output)
+                    entry["status"] = "done"
+        except Exception as e:  # isolation: record and go on
+            entry.update(status="failed", error=f"{type(e).__name__}: {e}")
+            log.debug("failed %s:\n%s", job.id, traceback.format_exc())
+        entry["seconds"] = round(time.perf_counter() - t0, 2)
+        _append(manifest, entry)
+        written.append(entry)
+    return written
+
+
+def _first_frames(capture: Capture, n: int) -> Capture:
+    sl = slice(0, n)
+    return capture.replace(frame_ids=capture.frame_ids[sl], landmarks=capture.landmarks[:, sl], valid=capture.valid[:, sl],
+                           intrinsics=None if capture.intrinsics is None else capture.intrinsics[:, sl],
+                           extrinsics=None if capture.extrinsics is None else capture.extrinsics[:, sl])
+
+
+def _visuals(cfg: RunConfig, layer, seq, capture: Capture, job: Job, output: Path) -> None:
+    from annotator.overlay import export_meshes, write_overlay_video
+    from annotator.sources import iter_view
+
+    if cfg.overlay:
+        for v in range(seq.n_views):
+            frames = None
+            if capture.videos is not None and capture.videos[v]:
+                src = Path(capture.videos[v])
+                src = src if src.is_absolute() or src.exists() else job.path.parent / src
+                frames = (f for i, f in enumerate(iter_view(src)) if i < seq.n_frames) if src.exists() else None
+            write_overlay_video(layer, seq, v, output / "overlays" / f"{job.id}_{seq.view_names[v]}.mp4", frames)
+    if cfg.mesh_frames:
+        export_meshes(layer, seq, cfg.mesh_frames, output / "meshes" / job.id)

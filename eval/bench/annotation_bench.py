@@ -1,0 +1,58 @@
+"""Annotation speed on 2 CPU cores: a 1-view 300-frame clip and a 7-view 100-frame capture with the
+landmark encoder (goals: under 60 s and under 120 s), plus face detection on a real clip when the
+shared clips are present. Seconds include everything after detection (crops, optimization, export)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from annotator.capture import Capture
+from annotator.neuface import AnnotateConfig, annotate
+from annotator.pretrain import load_or_pretrain
+from annotator.synthetic.builder import SynthConfig, build_corpus
+from eval.bench.common import markdown_table
+from flame.layer import FlameLayer
+from flame.standin import ensure_standin
+
+GOALS = {"1 view x 300 frames": 60.0, "7 views x 100 frames": 120.0}
+CLIP = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real_clips" / "d3.mp4"
+
+
+def bench_annotation(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tuple[str, list[dict]]:
+    model = ensure_standin(asset_dir).pkl
+    layer = FlameLayer.from_files(model, n_shape=100, n_exp=50)
+    t0 = time.perf_counter()
+    encoder = load_or_pretrain(layer, encoder_cache, progress=False)
+    pretrain_s = time.perf_counter() - t0
+    cases = {"1 view x 300 frames": ("wild", 300), "7 views x 100 frames": ("lab", 100)}
+    rows, records = [], []
+    for name, (domain, frames) in cases.items():
+        corpus = build_corpus(SynthConfig(domain=domain, identities=1, sequences=1, frames=frames, seed=7, model=str(model),
+                                          out=str(out_dir / "bench_corpus" / domain), split_fractions=(0, 0, 1)),
+                              progress=False)
+        entry = json.loads((corpus / "manifest.jsonl").read_text().splitlines()[0])
+        cap = Capture.load(corpus / entry["path"] / "capture.npz")
+        for method in ("regress", "fit", "neuface"):
+            cfg = AnnotateConfig(method=method) if method != "fit" else AnnotateConfig(method="fit", epochs=60, lr=3e-3)
+            t = time.perf_counter()
+            annotate(cap, layer, encoder, cfg)
+            s = time.perf_counter() - t
+            rec = {"case": name, "method": method, "seconds": s, "s_per_view_frame": s / (cap.n_frames * cap.n_views)}
+            records.append(rec)
+            goal = f"{s / GOALS[name]:.2f} of the {GOALS[name]:.0f} s goal" if method == "neuface" else "-"
+            rows.append([name, method, f"{s:.1f}", f"{1e3 * rec['s_per_view_frame']:.1f}", goal])
+    if CLIP.is_file():
+        from annotator.detect import DlibDetector
+        from annotator.sources import capture_from_video
+
+        t = time.perf_counter()
+        cap = capture_from_video(CLIP, DlibDetector(), progress=False)
+        s = time.perf_counter() - t
+        records.append({"case": "dlib detection (d3.mp4, 512x512)", "method": "-", "seconds": s,
+                        "s_per_view_frame": s / cap.n_frames})
+        rows.append([f"detection {CLIP.name} ({cap.n_frames} frames)", "dlib HOG + 68 pts", f"{s:.1f}",
+                     f"{1e3 * s / cap.n_frames:.1f}", "-"])
+    table = markdown_table(["case", "method", "seconds", "ms per view-frame", "vs goal"], rows)
+    return table + f"\n\nLandmark encoder: {'loaded from cache' if pretrain_s < 5 else 'pretrained'} in {pretrain_s:.1f} s.", records

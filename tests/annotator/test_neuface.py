@@ -1,0 +1,90 @@
+"""NeuFace and its baselines on small synthetic captures with ground truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from annotator.capture import Capture
+from annotator.neuface import AnnotateConfig, annotate, face_vertex_ids
+from eval.experiments.score import score_sequence
+from flame.sequence import FlameSequence
+
+
+def _first(corpus):
+    e = json.loads((corpus / "manifest.jsonl").read_text().splitlines()[0])
+    return Capture.load(corpus / e["path"] / "capture.npz"), FlameSequence.load(corpus / e["path"] / "gt.npz")
+
+
+@pytest.fixture(scope="module")
+def lab_results(tiny_corpus, layer32_small_encoder, layer64):
+    layer, enc, _, _ = layer32_small_encoder
+    cap, gt = _first(tiny_corpus["lab"])
+    out = {}
+    for name, cfg in {"regress": AnnotateConfig(method="regress"),
+                      "neuface": AnnotateConfig(epochs=20),
+                      "fit": AnnotateConfig(method="fit", epochs=24, lr=3e-3)}.items():
+        res = annotate(cap, layer, enc, cfg)
+        out[name] = (res, score_sequence(layer64, gt, res.sequence, cap.landmarks, cap.valid))
+    return out
+
+
+def test_neuface_improves_on_regress(lab_results):
+    (_, rg), (res, nf) = lab_results["regress"], lab_results["neuface"]
+    assert nf["nme68"] < rg["nme68"] and nf["cvd_mm"] < rg["cvd_mm"] and nf["mpve_mm"] < rg["mpve_mm"]
+    assert nf["msi_l"] > rg["msi_l"]
+    totals = [h["total"] for h in res.history]
+    assert totals[-1] < totals[0]
+    seq = res.sequence
+    assert seq.metadata["method"] == "neuface" and seq.fitted_landmarks2d.shape == (7, 24, 68, 2)
+    assert seq.losses["lmk"].shape == (7, 24) and np.isfinite(seq.pose).all()
+    assert np.abs(seq.pose[..., 3:6]).max() == 0 and np.abs(seq.pose[..., 9:]).max() == 0  # neck and eyes stay 0
+
+
+def test_fit_improves_on_its_initialization(lab_results):
+    (_, rg), (res, ft) = lab_results["regress"], lab_results["fit"]
+    assert ft["nme68"] < rg["nme68"] and ft["cvd_mm"] < rg["cvd_mm"]
+    assert res.history[-1]["lmk"] < res.history[0]["lmk"]
+
+
+def test_official_variant_and_tensorboard(tiny_corpus, layer32_small_encoder, tmp_path):
+    layer, enc, _, _ = layer32_small_encoder
+    cap, _ = _first(tiny_corpus["lab"])
+    em = annotate(cap, layer, enc, AnnotateConfig(epochs=3, lr=3e-4))
+    official = annotate(cap, layer, enc, AnnotateConfig(epochs=5, lr=1e-4, targets="official", batch_frames=20,
+                                                        mv_frames=5, tensorboard=str(tmp_path / "tb")))
+    assert not np.allclose(em.sequence.pose, official.sequence.pose)
+    assert official.history[-1]["lmk"] < official.history[0]["lmk"]
+    assert list((tmp_path / "tb").glob("events.out.tfevents*"))
+
+
+def test_frames_without_a_face_get_parameters(tiny_corpus, layer32_small_encoder):
+    layer, enc, _, _ = layer32_small_encoder
+    cap, _ = _first(tiny_corpus["wild"])
+    lm, valid = cap.landmarks.copy(), cap.valid.copy()
+    valid[0, 10:16] = False
+    lm[0, 10:16, :, :2] = np.nan
+    lm[0, 10:16, :, 2] = 0
+    res = annotate(cap.replace(landmarks=lm, valid=valid), layer, enc, AnnotateConfig(epochs=3))
+    seq = res.sequence
+    assert np.isfinite(seq.pose).all() and np.isfinite(seq.fitted_landmarks2d).all()
+    assert not seq.valid[0, 10:16].any() and np.isnan(seq.landmarks2d[0, 12, :, 0]).all()
+    with pytest.raises(ValueError, match="no frame with a detected face"):
+        annotate(cap.replace(valid=np.zeros_like(valid)), layer, enc, AnnotateConfig(method="regress"))
+
+
+def test_face_vertices_cover_what_expression_and_jaw_move(layer32_small_encoder):
+    layer = layer32_small_encoder[0]
+    ids = face_vertex_ids(layer)
+    assert 0.2 * layer.n_vertices < len(ids) < 0.9 * layer.n_vertices
+    from flame.types import FlameParams
+
+    g = torch.Generator().manual_seed(0)
+    p = FlameParams(torch.zeros(100), torch.randn(50, generator=g), torch.tensor([0.0] * 6 + [0.3] + [0.0] * 8))
+    moved = (layer(p).vertices - layer(FlameParams(torch.zeros(100), torch.zeros(50), torch.zeros(15))).vertices).norm(dim=-1)
+    outside = torch.ones(layer.n_vertices, dtype=torch.bool)
+    outside[ids] = False
+    assert float(moved[outside].max()) < 0.002 < float(moved[ids].max())
