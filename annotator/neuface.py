@@ -63,9 +63,6 @@ class AnnotateConfig:
         lr: Adam learning rate (encoder weights for ``neuface``, parameters for ``fit``).
         batch_frames: frames per step (all views of each frame are in the same batch).
         window: frames of the centred moving average of the temporal target.
-        lambda_temp_face: weight of an extension of the temporal term to the jaw rotation and the
-            expression (squared distance to their centred moving average, EM targets only). 0 = the
-            official NeuFace, which smooths the global head rotation only.
         targets: ``em`` (detached targets from a full pass each epoch) or ``official``.
         mv_frames: frames of a batch used by the multi-view loss (None: all; the official code samples 5).
         prior_shape, prior_expression, prior_jaw: L2 priors of ``fit``.
@@ -82,7 +79,6 @@ class AnnotateConfig:
     lr: float = 1e-4
     batch_frames: int = 16
     window: int = 5
-    lambda_temp_face: float = 0.0
     targets: Literal["em", "official"] = "em"
     mv_frames: int | None = None
     prior_shape: float = 1e-3
@@ -172,15 +168,6 @@ def _full_pass(source: nn.Module, n_frames: int, chunk: int = 64) -> EncoderOutp
                          torch.cat([o.cam for o in outs], 1))
 
 
-def _smooth(x: Tensor, window: int) -> Tensor:
-    """Centred moving average along time (dim 1) of ``(V, T, C)``, truncated at the ends."""
-    half = window // 2
-    pad = torch.nn.functional.pad(x.transpose(1, 2), (half, half))
-    ones = torch.nn.functional.pad(torch.ones_like(x[..., :1]).transpose(1, 2), (half, half))
-    kernel = torch.ones(window, dtype=x.dtype)
-    return ((pad.unfold(-1, window, 1) @ kernel) / (ones.unfold(-1, window, 1) @ kernel)).transpose(1, 2)
-
-
 def face_vertex_ids(layer: FlameLayer, threshold: float = 2e-4) -> Tensor:
     """Vertices whose canonical position depends on expression or jaw (> ``threshold`` metres per
     unit coefficient, or any jaw skinning weight / corrective). Canonical meshes of different views
@@ -200,12 +187,8 @@ def _canonical(subset: VertexSubset, out: EncoderOutput) -> Tensor:
 
 def _targets(layer: FlameLayer, full: EncoderOutput, cfg: AnnotateConfig, subset: VertexSubset | None
              ) -> tuple[Tensor, Tensor | None]:
-    """E-step: the temporal and multi-view targets from a full pass (no gradient). The temporal
-    target is the head-rotation quaternions followed, when ``lambda_temp_face`` > 0, by the smoothed
-    jaw rotation and expression."""
+    """E-step: the temporal and multi-view targets from a full pass (no gradient)."""
     q_target = moving_average(rotation_quaternions(full.pose6[..., :3]), cfg.window)
-    if cfg.lambda_temp_face > 0:
-        q_target = torch.cat([q_target, _smooth(torch.cat([full.pose6[..., 3:], full.expression], -1), cfg.window)], -1)
     merged = None
     if subset is not None:
         # Visibility from the template's normals turned by each view's head rotation (what expression
@@ -228,14 +211,10 @@ def _batch_loss(layer: FlameLayer, inputs: _Inputs, out: EncoderOutput, t_idx: T
     parts = {"lmk": landmark_loss(pred, inputs.ndc[:, t_idx], inputs.weight[:, t_idx])}
     q = rotation_quaternions(out.pose6[..., :3])
     if cfg.targets == "em":
-        parts["temp"] = temporal_loss(q, q_target[:, t_idx, :4])
+        parts["temp"] = temporal_loss(q, q_target[:, t_idx])
     else:  # official: off-centre window inside the batch, target not detached
         parts["temp"] = temporal_loss(q, moving_average(q, 4, centred=False))
     total = cfg.lambda_lmk * parts["lmk"] + cfg.lambda_temp * parts["temp"]
-    if cfg.lambda_temp_face > 0 and cfg.targets == "em":
-        face = torch.cat([out.pose6[..., 3:], out.expression], -1)
-        parts["temp_face"] = (face - q_target[:, t_idx, 4:]).square().mean()
-        total = total + cfg.lambda_temp_face * parts["temp_face"]
     if subset is not None:
         sel = torch.arange(len(t_idx))
         if cfg.mv_frames is not None and cfg.mv_frames < len(t_idx):

@@ -41,6 +41,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PretrainConfig:
+    """Settings of the encoder pretraining (all of them are part of the cache key).
+
+    Attributes:
+        steps, batch, lr: AdamW with a one-cycle schedule.
+        hidden, depth: MLP width and number of hidden layers.
+        seed: seed of the sampled training data.
+        max_yaw_deg: head yaw range of the samples.
+        jitter: range of the detector jitter (fraction of the face size) added to the samples.
+    """
+
     steps: int = 3000
     batch: int = 256
     lr: float = 1e-3
