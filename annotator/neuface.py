@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from annotator.capture import Capture
 from annotator.crop import interpolate_invalid, normalize_landmarks
-from annotator.encoders import EncoderOutput, LandmarkEncoder
+from annotator.encoders import DecaEncoder, EncoderOutput
 from annotator.losses import (landmark_loss, merge_views, moving_average, multiview_loss, rotation_quaternions,
                               temporal_loss, visibility_weights)
 from flame.camera import invert_transform, ndc_to_pixels, transform_points, weak_perspective_project
@@ -113,15 +113,19 @@ class _Inputs:
 
 
 class _EncoderSource(nn.Module):
-    """NeuFace: parameters = f_w(inputs)."""
+    """NeuFace: parameters = f_w(inputs) - landmarks for the LandmarkEncoder, 224 x 224 crops
+    ``(V, T, 3, 224, 224)`` for DECA's image encoder."""
 
-    def __init__(self, encoder: LandmarkEncoder, inputs: _Inputs) -> None:
+    def __init__(self, encoder: nn.Module, inputs: _Inputs, crops: Tensor | None = None) -> None:
         super().__init__()
-        self.encoder, self.inputs = encoder, inputs
+        self.encoder, self.inputs, self.crops = encoder, inputs, crops
 
     def forward(self, t_idx: Tensor) -> EncoderOutput:
         v, b = self.inputs.ndc.shape[0], len(t_idx)
-        out = self.encoder(self.inputs.ndc[:, t_idx].flatten(0, 1), self.inputs.conf_in[:, t_idx].flatten(0, 1))
+        if self.crops is not None:
+            out = self.encoder(self.crops[:, t_idx].flatten(0, 1).to(self.inputs.ndc.dtype))
+        else:
+            out = self.encoder(self.inputs.ndc[:, t_idx].flatten(0, 1), self.inputs.conf_in[:, t_idx].flatten(0, 1))
         view = lambda x: x.view(v, b, -1)  # noqa: E731
         return EncoderOutput(view(out.shape).mean((0, 1)), view(out.expression), view(out.pose6), view(out.cam))
 
@@ -155,10 +159,12 @@ def _pose15(pose6: Tensor) -> Tensor:
     return torch.cat([pose6[..., :3], z, pose6[..., 3:], z, z], dim=-1)
 
 
-def _flame(layer: FlameLayer, out: EncoderOutput, landmarks_only: bool = False):
+def _params(out: EncoderOutput, canonical: bool = False) -> FlameParams:
+    """FlameParams ``(V, B, ...)`` of encoder outputs (one identity); ``canonical`` zeroes the head rotation."""
     pose = _pose15(out.pose6)
-    params = FlameParams(out.shape[None, None].expand(*out.expression.shape[:2], -1), out.expression, pose)
-    return layer.landmarks(params) if landmarks_only else layer(params)
+    if canonical:
+        pose = torch.cat([torch.zeros_like(pose[..., :3]), pose[..., 3:]], -1)
+    return FlameParams(out.shape[None, None].expand(*out.expression.shape[:2], -1), out.expression, pose)
 
 
 def _full_pass(source: nn.Module, n_frames: int, chunk: int = 64) -> EncoderOutput:
@@ -179,34 +185,47 @@ def face_vertex_ids(layer: FlameLayer, threshold: float = 2e-4) -> Tensor:
     return torch.nonzero(keep, as_tuple=True)[0]
 
 
-def _canonical(subset: VertexSubset, out: EncoderOutput) -> Tensor:
-    pose = _pose15(out.pose6)
-    pose = torch.cat([torch.zeros_like(pose[..., :3]), pose[..., 3:]], -1)
-    return subset(FlameParams(out.shape[None, None].expand(*out.expression.shape[:2], -1), out.expression, pose))
+class _MultiView:
+    """The multi-view term's geometry: canonical face vertices and their visibility per view."""
+
+    def __init__(self, layer: FlameLayer) -> None:
+        self.layer = layer
+        self.subset = VertexSubset(layer, face_vertex_ids(layer))
+        self.rest_normals = vertex_normals(layer.v_template[None], layer.faces)[0, self.subset.ids]
+
+    def canonical(self, out: EncoderOutput) -> Tensor:
+        """``(V, B, N, 3)`` face vertices without the head rotation."""
+        return self.subset(_params(out, canonical=True))
+
+    def merged(self, out: EncoderOutput, canon: Tensor) -> Tensor:
+        """EM target: visibility-weighted mean over views ``(B, N, 3)``. Visibility comes from the rest
+        normals turned by each view's head rotation (what expression and jaw do to the normals is
+        ignored: the weights are soft, and this is ~50x cheaper than posing every mesh)."""
+        rot = axis_angle_to_matrix(out.pose6[..., :3])  # (V, B, 3, 3)
+        root = self.layer.j_template[0]
+        normals = torch.einsum("vtij,nj->vtni", rot, self.rest_normals)
+        depth = torch.einsum("vtij,vtnj->vtni", rot, canon - root)[..., 2:] + root[2]
+        return merge_views(canon, visibility_weights(normals, torch.cat([torch.zeros_like(depth)] * 2 + [depth], -1)))
+
+    def merged_official(self, out: EncoderOutput, canon: Tensor) -> Tensor:
+        """Official variant: visibility from the posed meshes' normals, with gradients."""
+        posed = self.layer(_params(out)).vertices
+        normals = vertex_normals(posed.flatten(0, 1), self.layer.faces).view_as(posed)
+        ids = self.subset.ids
+        return merge_views(canon, visibility_weights(normals[..., ids, :], posed[..., ids, :]))
 
 
-def _targets(layer: FlameLayer, full: EncoderOutput, cfg: AnnotateConfig, subset: VertexSubset | None
-             ) -> tuple[Tensor, Tensor | None]:
+def _targets(full: EncoderOutput, cfg: AnnotateConfig, mv: _MultiView | None) -> tuple[Tensor, Tensor | None]:
     """E-step: the temporal and multi-view targets from a full pass (no gradient)."""
     q_target = moving_average(rotation_quaternions(full.pose6[..., :3]), cfg.window)
-    merged = None
-    if subset is not None:
-        # Visibility from the template's normals turned by each view's head rotation (what expression
-        # and jaw do to the normals is ignored here: the weights are soft and this is ~50x cheaper).
-        rot = axis_angle_to_matrix(full.pose6[..., :3])  # (V, T, 3, 3)
-        canon = _canonical(subset, full)
-        root = layer.j_template[0]
-        normals = torch.einsum("vtij,nj->vtni", rot, subset.template_normals)
-        posed_z = torch.einsum("vtij,vtnj->vtni", rot, canon - root)[..., 2] + root[2]
-        weights = visibility_weights(normals, torch.stack([torch.zeros_like(posed_z)] * 2 + [posed_z], -1))
-        merged = merge_views(canon, weights)
+    merged = mv.merged(full, mv.canonical(full)) if mv is not None else None
     return q_target, merged
 
 
 def _batch_loss(layer: FlameLayer, inputs: _Inputs, out: EncoderOutput, t_idx: Tensor, cfg: AnnotateConfig,
-                q_target: Tensor | None, merged: Tensor | None, subset: VertexSubset | None, gen: torch.Generator,
+                q_target: Tensor | None, merged: Tensor | None, mv: _MultiView | None, gen: torch.Generator,
                 priors: bool) -> tuple[Tensor, dict[str, float]]:
-    lm = _flame(layer, out, landmarks_only=True).landmarks2d_3d
+    lm = layer.landmarks(_params(out)).landmarks2d_3d
     pred = weak_perspective_project(lm, out.cam)[..., :2]
     parts = {"lmk": landmark_loss(pred, inputs.ndc[:, t_idx], inputs.weight[:, t_idx])}
     q = rotation_quaternions(out.pose6[..., :3])
@@ -215,19 +234,13 @@ def _batch_loss(layer: FlameLayer, inputs: _Inputs, out: EncoderOutput, t_idx: T
     else:  # official: off-centre window inside the batch, target not detached
         parts["temp"] = temporal_loss(q, moving_average(q, 4, centred=False))
     total = cfg.lambda_lmk * parts["lmk"] + cfg.lambda_temp * parts["temp"]
-    if subset is not None:
+    if mv is not None:
         sel = torch.arange(len(t_idx))
         if cfg.mv_frames is not None and cfg.mv_frames < len(t_idx):
             sel = torch.randperm(len(t_idx), generator=gen)[: cfg.mv_frames]
         sub = EncoderOutput(out.shape, out.expression[:, sel], out.pose6[:, sel], out.cam[:, sel])
-        canon = _canonical(subset, sub)
-        if cfg.targets == "em":
-            target = merged[t_idx[sel]]
-        else:
-            posed = _flame(layer, sub).vertices
-            normals = vertex_normals(posed.flatten(0, 1), layer.faces).view_as(posed)
-            w = visibility_weights(normals[..., subset.ids, :], posed[..., subset.ids, :])
-            target = merge_views(canon, w)
+        canon = mv.canonical(sub)
+        target = merged[t_idx[sel]] if cfg.targets == "em" else mv.merged_official(sub, canon)
         parts["mv"] = multiview_loss(canon, target)
         total = total + cfg.lambda_mv * parts["mv"]
     if priors:
@@ -244,15 +257,31 @@ def _batches(n_frames: int, cfg: AnnotateConfig, gen: torch.Generator) -> list[T
     return [order[s:s + cfg.batch_frames] for s in range(0, n_frames, cfg.batch_frames)]
 
 
-def annotate(capture: Capture, layer: FlameLayer, encoder: LandmarkEncoder, cfg: AnnotateConfig = AnnotateConfig(),
-             progress=None) -> AnnotationResult:
+def crops_for(capture: Capture, frames_per_view: list, dtype: torch.dtype = torch.float32) -> Tensor:
+    """DECA-style 224 x 224 crops ``(V, T, 3, 224, 224)`` of every frame (``frames_per_view[v]`` iterates
+    the RGB frames of view ``v``), with the same crop transforms as the landmark path."""
+    from annotator.crop import warp_to_crop
+
+    tform = _Inputs(capture, torch.float64).tform.numpy()
+    out = torch.zeros(capture.n_views, capture.n_frames, 3, 224, 224, dtype=dtype)
+    for v, frames in enumerate(frames_per_view):
+        for t, frame in zip(range(capture.n_frames), frames):
+            out[v, t] = warp_to_crop(frame, tform[v, t])
+    return out
+
+
+def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: AnnotateConfig = AnnotateConfig(),
+             progress=None, crops: Tensor | None = None) -> AnnotationResult:
     """Annotate one capture (``V`` views x ``T`` frames of landmark tracks) with ``cfg.method``.
 
     Args:
         capture: detections (synthetic, or from :mod:`annotator.detect`).
         layer: the FLAME layer of the model in use (float32 recommended).
-        encoder: the pretrained landmark encoder (not modified; NeuFace optimizes a copy).
+        encoder: the pretrained encoder (not modified; NeuFace optimizes a copy): a
+            :class:`~annotator.encoders.LandmarkEncoder`, or a
+            :class:`~annotator.encoders.DecaEncoder` together with ``crops`` (BatchNorm stays frozen).
         progress: optional callable ``progress(epoch, n_epochs)``.
+        crops: ``(V, T, 3, 224, 224)`` RGB crops in [0, 1] (see :func:`crops_for`), for an image encoder.
     """
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -260,12 +289,13 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: LandmarkEncoder, cfg:
     dtype = layer.v_template.dtype
     inputs = _Inputs(capture, dtype)
     v, t = capture.n_views, capture.n_frames
-    subset = None
-    if v > 1 and cfg.lambda_mv > 0:
-        subset = VertexSubset(layer, face_vertex_ids(layer))
-        subset.template_normals = vertex_normals(layer.v_template[None], layer.faces)[0, subset.ids]
+    mv = _MultiView(layer) if v > 1 and cfg.lambda_mv > 0 else None
     enc = copy.deepcopy(encoder).to(dtype)
-    source: nn.Module = _EncoderSource(enc, inputs)
+    if isinstance(enc, DecaEncoder):
+        if crops is None:
+            raise ValueError("DECA's encoder needs the image crops of every frame (annotator.neuface.crops_for)")
+        enc.freeze_batchnorm()
+    source: nn.Module = _EncoderSource(enc, inputs, crops)
     history: list[dict] = []
     writer = None
     if cfg.tensorboard:
@@ -285,11 +315,11 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: LandmarkEncoder, cfg:
                     getattr(source, name).requires_grad_(not coarse)
             if cfg.targets == "em":
                 with torch.no_grad():
-                    q_target, merged = _targets(layer, _full_pass(source, t), cfg, subset)
+                    q_target, merged = _targets(_full_pass(source, t), cfg, mv)
             sums: dict[str, float] = {}
             for t_idx in _batches(t, cfg, gen):
                 out = source(t_idx)
-                loss, parts = _batch_loss(layer, inputs, out, t_idx, cfg, q_target, merged, subset, gen,
+                loss, parts = _batch_loss(layer, inputs, out, t_idx, cfg, q_target, merged, mv, gen,
                                           priors=cfg.method == "fit")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -308,7 +338,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: LandmarkEncoder, cfg:
         writer.close()
     with torch.no_grad():
         final = _full_pass(source, t)
-        lm = _flame(layer, final, landmarks_only=True).landmarks2d_3d
+        lm = layer.landmarks(_params(final)).landmarks2d_3d
         ndc = weak_perspective_project(lm, final.cam)[..., :2]
         per_frame = ((ndc - inputs.ndc).abs().sum(-1) * inputs.weight).sum(-1) / (2 * inputs.weight.sum(-1) + 1e-8)
         fitted = transform_points(invert_transform(inputs.tform), ndc_to_pixels(ndc, 224))

@@ -59,6 +59,9 @@ class RunConfig:
         drop_flagged: do not write flagged sequences (status ``rejected``).
         overlay: write overlay videos (detected vs fitted landmarks, shaded mesh over the frames).
         mesh_frames: frame indices to export as OBJ meshes (first view).
+        encoder: ``landmark`` (default, pretrained by the project) or ``deca`` (DECA's image encoder,
+            needs ``deca_model`` and video frames; use ``--annotate.lr 2e-5`` as in the official code).
+        deca_model: path of DECA's ``deca_model.tar``.
         annotate: optimization settings.
         pretrain: settings of the landmark encoder (part of its cache key).
     """
@@ -79,6 +82,8 @@ class RunConfig:
     drop_flagged: bool = False
     overlay: bool = False
     mesh_frames: list[int] = field(default_factory=list)
+    encoder: str = "landmark"
+    deca_model: str | None = None
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
@@ -189,7 +194,16 @@ def run(cfg: RunConfig, progress: bool = True) -> list[dict]:
         return []
     model_path = Path(cfg.model) if cfg.model else ensure_standin(cfg.assets).pkl
     layer = FlameLayer.from_files(model_path, n_shape=100, n_exp=50)
-    encoder = load_or_pretrain(layer, cfg.encoder_cache, cfg.pretrain, progress=progress)
+    if cfg.encoder == "deca":
+        from annotator.encoders import load_deca_encoder
+
+        if not cfg.deca_model:
+            raise ValueError("--encoder deca needs --deca_model PATH/deca_model.tar")
+        encoder = load_deca_encoder(cfg.deca_model)
+    elif cfg.encoder == "landmark":
+        encoder = load_or_pretrain(layer, cfg.encoder_cache, cfg.pretrain, progress=progress)
+    else:
+        raise ValueError(f"--encoder must be landmark or deca, got {cfg.encoder!r}")
     detector = None
     written = []
     for job in tqdm(todo, desc=f"annotate ({cfg.method})", unit="seq", disable=not progress):
@@ -211,7 +225,8 @@ def run(cfg: RunConfig, progress: bool = True) -> list[dict]:
             if flags:
                 entry.update(status="rejected", flags=flags)
             else:
-                result = annotate(capture, layer, encoder, cfg.annotate)
+                crops = _crops(capture, job, cfg) if cfg.encoder == "deca" else None
+                result = annotate(capture, layer, encoder, cfg.annotate, crops=crops)
                 flags = quality_flags(capture, result.sequence.shape, cfg)
                 entry.update(fit_seconds=round(result.seconds, 2), flags=flags,
                              losses=result.history[-1] if result.history else {})
@@ -231,6 +246,27 @@ def run(cfg: RunConfig, progress: bool = True) -> list[dict]:
     return written
 
 
+def _video_paths(capture: Capture, job: Job) -> list[Path | None]:
+    """Per view, the video (or frame folder) the capture came from, if it can be found."""
+    paths: list[Path | None] = []
+    for v in range(capture.n_views):
+        src = Path(str(capture.videos[v])) if capture.videos is not None and capture.videos[v] else None
+        if src is not None and not src.is_absolute() and not src.exists():
+            src = job.path.parent / src if job.path.is_file() else job.path / src
+        paths.append(src if src is not None and src.exists() else None)
+    return paths
+
+
+def _crops(capture: Capture, job: Job, cfg: RunConfig):
+    from annotator.neuface import crops_for
+    from annotator.sources import iter_view
+
+    paths = _video_paths(capture, job)
+    if any(p is None for p in paths):
+        raise ValueError(f"{job.path}: DECA's encoder needs the video frames of every view, and some are missing")
+    return crops_for(capture, [iter_view(p) for p in paths])
+
+
 def _first_frames(capture: Capture, n: int) -> Capture:
     sl = slice(0, n)
     return capture.replace(frame_ids=capture.frame_ids[sl], landmarks=capture.landmarks[:, sl], valid=capture.valid[:, sl],
@@ -243,12 +279,8 @@ def _visuals(cfg: RunConfig, layer, seq, capture: Capture, job: Job, output: Pat
     from annotator.sources import iter_view
 
     if cfg.overlay:
-        for v in range(seq.n_views):
-            frames = None
-            if capture.videos is not None and capture.videos[v]:
-                src = Path(capture.videos[v])
-                src = src if src.is_absolute() or src.exists() else job.path.parent / src
-                frames = (f for i, f in enumerate(iter_view(src)) if i < seq.n_frames) if src.exists() else None
+        for v, src in enumerate(_video_paths(capture, job)):
+            frames = (f for i, f in enumerate(iter_view(src)) if i < seq.n_frames) if src is not None else None
             write_overlay_video(layer, seq, v, output / "overlays" / f"{job.id}_{seq.view_names[v]}.mp4", frames)
     if cfg.mesh_frames:
         export_meshes(layer, seq, cfg.mesh_frames, output / "meshes" / job.id)

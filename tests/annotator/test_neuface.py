@@ -88,3 +88,30 @@ def test_face_vertices_cover_what_expression_and_jaw_move(layer32_small_encoder)
     outside = torch.ones(layer.n_vertices, dtype=torch.bool)
     outside[ids] = False
     assert float(moved[outside].max()) < 0.002 < float(moved[ids].max())
+
+
+def test_deca_encoder_runs_in_the_neuface_loop(tiny_corpus, layer32_small_encoder, tmp_path, standin_paths):
+    """The image path end to end with random DECA weights (the real ones are licensed): crops are
+    warped from rendered frames, BatchNorm stays frozen, the landmark loss goes down."""
+    from annotator.encoders import DecaEncoder
+    from annotator.neuface import crops_for
+    from annotator.synthetic.builder import SynthConfig, build_corpus
+    from annotator.sources import iter_view
+
+    layer = layer32_small_encoder[0]
+    corpus = build_corpus(SynthConfig(domain="mocap", identities=1, sequences=1, frames=3, out=str(tmp_path / "c"),
+                                      model=str(standin_paths.pkl), image_size=128, render=True), progress=False)
+    seq_dir = next(corpus.rglob("capture.npz")).parent
+    cap = Capture.load(seq_dir / "capture.npz")
+    crops = crops_for(cap, [iter_view(seq_dir / str(cap.videos[0]))])
+    assert crops.shape == (1, 3, 3, 224, 224) and 0 < float(crops.mean()) < 1
+    torch.manual_seed(0)
+    enc = DecaEncoder()
+    with torch.no_grad():
+        enc.layers[2].weight.mul_(0.01)  # small random outputs instead of DECA's trained ones
+        enc.layers[2].bias.zero_()
+        enc.layers[2].bias[206] = 5.0  # a plausible camera scale
+    res = annotate(cap, layer, enc, AnnotateConfig(epochs=2, lr=1e-4, batch_frames=3), crops=crops)
+    assert res.history[-1]["lmk"] < res.history[0]["lmk"]
+    with pytest.raises(ValueError, match="image crops"):
+        annotate(cap, layer, enc, AnnotateConfig(epochs=1))
