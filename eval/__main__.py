@@ -12,8 +12,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval", description="Evaluation of the NeuFace Motion Suite.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("bench", help="speed benchmarks with in-process reference ratios")
-    p.add_argument("which", choices=["flame", "annotation", "all"],
-                   help="flame: FLAME layer vs smplx and renderer timings; annotation: seconds per clip / capture")
+    p.add_argument("which", choices=["flame", "annotation", "prior", "all"],
+                   help="flame: FLAME layer vs smplx and renderer timings; annotation: seconds per clip / capture; "
+                        "prior: HuMoR-Face training transitions/s and rollout frames/s")
     p.add_argument("--encoder_cache", default="runs/assets/encoders", help="cached landmark encoders")
     p.add_argument("--out", default="runs/bench", help="folder for the Markdown report")
     p.add_argument("--assets", default="runs/assets/standin", help="where the stand-in model is built/cached")

@@ -1,22 +1,80 @@
-"""``python -m motionprior``: the motion-prior command line."""
+"""``python -m motionprior``: train HuMoR-Face and sample long facial motion.
+
+* ``fit`` / ``validate`` / ``test``: LightningCLI over :class:`~motionprior.lit_module.LitHumorFace` and
+  :class:`~motionprior.data.MotionDataModule` (``--config configs/motionprior/quick.yaml``; unknown keys
+  are errors). The best (``val/loss``) and last checkpoints are kept in
+  ``<default_root_dir>/lightning_logs/version_N/checkpoints``; ``--ckpt_path .../last.ckpt`` resumes
+  (into a new ``version_N+1``).
+  After ``fit`` the best model is exported as a small standalone ``prior.pt`` next to the checkpoints.
+* ``sample``: roll out K samples from start frames of a split and write FlameSequence files, a video
+  grid, pose plots and the APD / health numbers (:mod:`motionprior.sample`).
+"""
 
 from __future__ import annotations
 
-import argparse
+import logging
 import sys
+from pathlib import Path
+
+HELP = """usage: python -m motionprior {fit,validate,test,sample} [options]
+
+Train HuMoR-Face on annotated FlameSequence splits and sample long facial motion.
+
+subcommands:
+  fit        train (LightningCLI): python -m motionprior fit --config configs/motionprior/quick.yaml
+  validate   evaluate a checkpoint on the validation split
+  test       evaluate a checkpoint on the test split
+  sample     roll out samples: python -m motionprior sample --checkpoint PRIOR --data DIR --out DIR
+
+Run 'python -m motionprior <subcommand> --help' for the options of each.
+"""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(
-        prog="python -m motionprior",
-        description="Train HuMoR-Face on annotated FlameSequence splits and sample long facial motion. "
-                    "No subcommands are available yet: 'fit' (LightningCLI training) and 'sample' "
-                    "(autoregressive rollouts) are being built (issue 5).",
-    )
+def _cli(args: list[str]):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.cli import LightningCLI
+
+    from motionprior.data import MotionDataModule
+    from motionprior.lit_module import LitHumorFace, export_prior
+
+    class PriorCLI(LightningCLI):
+        def add_arguments_to_parser(self, parser) -> None:
+            for key in ("n_exp", "neck", "eyes", "flame_model", "assets"):
+                parser.link_arguments(f"model.{key}", f"data.{key}")
+            # best by validation loss, and the latest epoch (Lightning's save_last only follows new bests)
+            parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+            parser.set_defaults({"checkpoint.monitor": "val/loss", "checkpoint.mode": "min",
+                                 "checkpoint.filename": "best-{epoch:03d}"})
+            parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
+            parser.set_defaults({"last_checkpoint.filename": "last", "last_checkpoint.save_on_train_epoch_end": True,
+                                 "last_checkpoint.enable_version_counter": False})
+
+        def after_fit(self) -> None:
+            cb = self.trainer.checkpoint_callback
+            best = cb.best_model_path if cb is not None else ""
+            if best and self.trainer.is_global_zero:
+                path = export_prior(best, Path(best).parent / "prior.pt")
+                logging.getLogger("motionprior").info("best checkpoint %s exported to %s", best, path)
+                print(f"prior: {path}")
+
+    return PriorCLI(LitHumorFace, MotionDataModule, args=None if args == sys.argv[1:] else args, seed_everything_default=0,
+                    save_config_kwargs={"overwrite": True}, subclass_mode_model=False)
 
 
 def main(argv: list[str] | None = None) -> int:
-    build_parser().parse_args(argv if argv is not None else sys.argv[1:] or ["--help"])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(HELP)
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if argv[0] == "sample":
+        from motionprior.sample import main as sample_main
+
+        return sample_main(argv[1:])
+    if argv[0] not in ("fit", "validate", "test"):
+        print(f"unknown subcommand {argv[0]!r}\n\n{HELP}", file=sys.stderr)
+        return 2
+    _cli(argv)
     return 0
 
 

@@ -10,6 +10,25 @@ from jsonargparse import ArgumentParser
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
+class _PriorReader:
+    """The LightningCLI of ``python -m motionprior fit`` (``--print_config``: parse and validate only)."""
+
+    def parse_path(self, path: str):
+        import contextlib
+        import io
+
+        from motionprior.__main__ import main
+
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(err):
+            try:
+                main(["fit", "--config", path, "--print_config"])
+            except SystemExit as e:
+                if e.code:
+                    raise ValueError(err.getvalue()) from None
+        return out.getvalue()
+
+
 def _reader(path: Path) -> ArgumentParser:
     if path.parent.name == "demos" and path.stem == "quickstart":
         from demos.quickstart import run_quickstart
@@ -21,6 +40,8 @@ def _reader(path: Path) -> ArgumentParser:
         from annotator.__main__ import synth_parser
 
         return synth_parser(exit_on_error=False)
+    if path.parent.name == "motionprior":
+        return _PriorReader()
     raise AssertionError(f"no reader registered for {path}; add it to tests/test_configs.py")
 
 
@@ -30,7 +51,8 @@ def test_config_parses(path):
     assert cfg
 
 
-@pytest.mark.parametrize("path,typo", [("demos/quickstart.yaml", "sized: 256"), ("annotator/synth_lab.yaml", "identites: 3")])
+@pytest.mark.parametrize("path,typo", [("demos/quickstart.yaml", "sized: 256"), ("annotator/synth_lab.yaml", "identites: 3"),
+                                             ("motionprior/quick.yaml", "optimiser: adam")])
 def test_typo_is_an_error(tmp_path, path, typo):
     bad = tmp_path / "bad.yaml"
     bad.write_text((CONFIGS / path).read_text() + typo + "\n")

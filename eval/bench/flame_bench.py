@@ -118,7 +118,7 @@ def bench_render(asset_dir: Path, sizes: tuple[int, ...] = (256, 512), batches: 
 
 def run(out_dir: str | os.PathLike = "runs/bench", asset_dir: str | os.PathLike = "runs/assets/standin",
         which: str = "all", encoder_cache: str | os.PathLike = "runs/assets/encoders") -> str:
-    """Run the benchmarks (``flame``, ``annotation`` or ``all``), print and write ``<which>.md``."""
+    """Run the benchmarks (``flame``, ``annotation``, ``prior`` or ``all``), print and write ``<which>.md``."""
     out_dir = Path(out_dir)
     torch.manual_seed(0)
     parts = [f"# Benchmarks\n\ntorch {torch.__version__}, {torch.get_num_threads()} threads, CPU\n"]
@@ -132,6 +132,11 @@ def run(out_dir: str | os.PathLike = "runs/bench", asset_dir: str | os.PathLike 
 
         table, _ = bench_annotation(out_dir, Path(asset_dir), Path(encoder_cache))
         parts.append(f"## Annotation speed\n\n{table}\n")
+    if which in ("prior", "all"):
+        from eval.bench.prior_bench import bench_prior
+
+        table, _ = bench_prior(Path(asset_dir))
+        parts.append(f"## HuMoR-Face speed\n\n{table}\n")
     report = "\n".join(parts)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{which}.md").write_text(report)

@@ -1,0 +1,242 @@
+"""Training data for HuMoR-Face: annotated sequences -> per-view state clips -> windows of transitions.
+
+Where sequences come from (``find_sequences``):
+
+* an **annotation output** folder of ``python -m annotator run`` (``manifest*.jsonl`` entries with
+  ``status: done``; the split is the one of the annotated corpus);
+* a **synthetic corpus** folder (``corpus.json``): its ground-truth ``gt.npz`` files - training on
+  ground truth is the upper bound the annotated sets are compared with;
+* a **split manifest** (``.json``/``.yaml``: ``{train: [paths], val: [...], test: [...]}``, paths
+  relative to the manifest) listing FlameSequence ``.npz`` files or official NeuFace ``params.npz``;
+* a folder with ``train/``, ``val/``, ``test/`` sub-folders of such files.
+
+Each view of a multi-view sequence is its own clip (the state is in each view's camera-aligned frame).
+Clips shorter than ``min_seconds`` are dropped; ``trim`` removes that fraction from both ends (HuMoR keeps
+the middle 80 % of mocap clips; annotations need no trimming by default).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from flame.layer import FlameLayer
+from flame.rotations import matrix_to_axis_angle
+from flame.sequence import FlameSequence, SequenceFormatError, from_neuface_params
+from motionprior.state import TARGET_FPS, StateSpec, sequence_to_states
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MotionClip", "find_sequences", "load_sequence", "load_clips", "compute_statistics", "WindowDataset",
+           "MotionDataModule", "SPLITS"]
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class MotionClip:
+    """One view of one sequence as states.
+
+    Attributes:
+        name: ``<sequence>/<view>``.
+        states: ``(T, dim)`` float32 states at 30 Hz (see :mod:`motionprior.state`).
+        shape: ``(n_shape,)`` FLAME identity of the sequence.
+    """
+
+    name: str
+    states: np.ndarray
+    shape: np.ndarray
+
+
+def find_sequences(data: str | os.PathLike, split: str) -> list[Path]:
+    """The sequence files of ``split`` in ``data`` (see the module docstring), sorted."""
+    data = Path(data)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if not data.exists():
+        raise FileNotFoundError(f"{data}: no such data folder or split manifest")
+    if data.is_file():
+        text = data.read_text()
+        table = json.loads(text) if data.suffix == ".json" else yaml.safe_load(text)
+        if not isinstance(table, dict) or not set(table) <= set(SPLITS):
+            raise ValueError(f"{data}: a split manifest maps train/val/test to lists of files, got {type(table).__name__}"
+                             f" with keys {sorted(table) if isinstance(table, dict) else '-'}")
+        return [(data.parent / p).resolve() for p in table.get(split) or []]
+    if (data / "corpus.json").is_file():
+        entries = _jsonl(data / "manifest.jsonl")
+        return sorted(data / e["path"] / "gt.npz" for e in entries if e["split"] == split)
+    manifests = sorted(data.glob("manifest*.jsonl"))
+    if manifests:
+        entries = [e for m in manifests for e in _jsonl(m) if e.get("status") == "done"]
+        if entries and not any(e.get("split") for e in entries):
+            raise ValueError(f"{data}: the annotated inputs carry no train/val/test split (they were not a corpus); "
+                             f"write a split manifest (.yaml: {{train: [files], val: [...], test: [...]}}) and pass it")
+        return sorted({data / e["output"] for e in entries if e.get("split") == split})
+    if (data / split).is_dir():
+        return sorted(p for p in (data / split).rglob("*.npz"))
+    raise ValueError(f"{data}: not an annotation output, a corpus, a split manifest or a folder with {'/'.join(SPLITS)}/")
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def load_sequence(path: str | os.PathLike, neuface_fps: float = TARGET_FPS) -> FlameSequence:
+    """A FlameSequence file, or an official NeuFace ``params.npz`` (single view, ``neuface_fps``)."""
+    try:
+        return FlameSequence.load(path)
+    except SequenceFormatError as first:
+        try:
+            return from_neuface_params(path, fps=neuface_fps)
+        except SequenceFormatError:
+            raise first from None
+
+
+def load_clips(paths: list[Path], layer: FlameLayer, spec: StateSpec, min_seconds: float = 1.0, trim: float = 0.0,
+               progress: bool = True) -> list[MotionClip]:
+    """Featurize every view of every sequence into clips (see the module docstring)."""
+    clips = []
+    for path in tqdm(paths, desc="featurize", unit="seq", disable=not progress or len(paths) < 4):
+        seq = load_sequence(path)
+        if seq.model_sha256 not in ("unknown", layer.model_sha256):
+            raise ValueError(f"{path}: annotated with model {seq.model} ({seq.model_sha256[:12]}), but the prior uses "
+                             f"{layer.model_label} ({layer.model_sha256[:12]}); pass the same model file (--model)")
+        for v, view in enumerate(seq.view_names):
+            states = sequence_to_states(seq, layer, spec, view=v).astype(np.float32)
+            cut = int(len(states) * trim)
+            states = states[cut:len(states) - cut]
+            if not np.isfinite(states).all():
+                raise ValueError(f"{path} (view {view}): non-finite parameters; re-annotate this sequence")
+            if len(states) < max(2, min_seconds * TARGET_FPS):
+                continue
+            clips.append(MotionClip(f"{Path(path).parent.name}/{Path(path).stem}/{view}", states,
+                                    np.asarray(seq.shape, np.float32)))
+    return clips
+
+
+def compute_statistics(clips: list[MotionClip], spec: StateSpec) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(state_mean, state_std, delta_scale)`` of the (training) clips, float32.
+
+    Euclidean channels: mean and std over all frames; the decoder's output scale is the RMS of the
+    per-step change. Rotation-matrix channels keep mean 0 / std 1; their output scale is the RMS of
+    the axis-angle of ``R_t R_{t-1}^T``.
+    """
+    if not clips:
+        raise ValueError("no training clips: the train split is empty or every clip is shorter than min_seconds")
+    x = torch.as_tensor(np.concatenate([c.states for c in clips]), dtype=torch.float64)
+    steps = [torch.as_tensor(c.states, dtype=torch.float64) for c in clips]
+    mask = spec.euclidean_mask()
+    mean = torch.where(mask, x.mean(0), torch.zeros(()))
+    std = torch.where(mask, x.std(0), torch.ones(()))
+    delta = torch.cat([s[1:] - s[:-1] for s in steps])
+    scale = []
+    for part in spec.parts:
+        if part in spec.rotations:
+            rel = torch.cat([spec.get(s[1:], part) @ spec.get(s[:-1], part).transpose(-1, -2) for s in steps])
+            aa = matrix_to_axis_angle(rel).flatten(1)
+            scale.append(aa.pow(2).mean(0).sqrt())
+        else:
+            scale.append(delta[:, spec.slices[part]].pow(2).mean(0).sqrt())
+    return mean.float(), std.float(), torch.cat(scale).float()
+
+
+class WindowDataset(Dataset):
+    """Windows of ``window`` transitions (``window + 1`` frames).
+
+    ``random=True`` (training, as HuMoR): each item is a uniformly chosen clip and a uniformly chosen
+    start, drawn from torch's global generator (seeded by ``seed_everything``); the epoch length is the
+    number of non-overlapping windows unless ``length`` is given. ``random=False`` (validation / test): those non-overlapping
+    windows, in order.
+    """
+
+    def __init__(self, clips: list[MotionClip], window: int, random: bool, length: int | None = None) -> None:
+        self.window, self.random, self.length = window, random, length
+        self.clips = [c for c in clips if len(c.states) > window]
+        if not self.clips:
+            raise ValueError(f"no clip is longer than the window ({window + 1} frames at 30 Hz); use a shorter window")
+        self.index = [(i, s) for i, c in enumerate(self.clips) for s in range(0, len(c.states) - window, window)]
+
+    def __len__(self) -> int:
+        return self.length if self.random and self.length else len(self.index)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if self.random:
+            c = int(torch.randint(len(self.clips), ()))
+            start = int(torch.randint(len(self.clips[c].states) - self.window, ()))
+        else:
+            c, start = self.index[i]
+        clip = self.clips[c]
+        return {"states": torch.from_numpy(clip.states[start:start + self.window + 1]),
+                "shape": torch.from_numpy(clip.shape)}
+
+
+class MotionDataModule(L.LightningDataModule):
+    """Train / val / test windows of one data source.
+
+    Args:
+        data: annotation output, corpus, split manifest or split folder (see the module docstring).
+        window: transitions per training window (HuMoR: 10).
+        batch_size: windows per batch.
+        val_split: the split used for validation (``val``; ``test`` when the data has no val split).
+        min_seconds: drop clips shorter than this.
+        trim: fraction cut from both ends of every clip.
+        epoch_windows: training windows per epoch (default: the number of non-overlapping windows).
+        num_workers: DataLoader workers.
+        flame_model / assets / n_exp / neck / eyes: the head model and the state layout; linked to the
+            model's settings by the command line.
+    """
+
+    def __init__(self, data: str, window: int = 10, batch_size: int = 64, val_split: str = "val",
+                 min_seconds: float = 1.0, trim: float = 0.0, epoch_windows: int | None = None, num_workers: int = 0, flame_model: str | None = None,
+                 assets: str = "runs/assets", n_exp: int = 50, neck: bool = False, eyes: bool = False) -> None:
+        super().__init__()
+        self.data, self.window, self.batch_size, self.val_split = data, window, batch_size, val_split
+        self.min_seconds, self.trim, self.num_workers = min_seconds, trim, num_workers
+        self.epoch_windows = epoch_windows
+        self.flame_model, self.assets = flame_model, assets
+        self.spec = StateSpec(n_exp=n_exp, neck=neck, eyes=eyes)
+        self.clips: dict[str, list[MotionClip]] = {}
+        self.statistics: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def _split(self, split: str) -> list[MotionClip]:
+        if split not in self.clips:
+            from motionprior.lit_module import load_flame
+
+            layer = load_flame(self.flame_model, self.assets)
+            paths = find_sequences(self.data, split)
+            self.clips[split] = load_clips(paths, layer, self.spec, self.min_seconds, self.trim)
+            n = sum(len(c.states) for c in self.clips[split])
+            log.info("%s split: %d sequences, %d clips, %d frames (%.1f min at 30 Hz)", split, len(paths),
+                     len(self.clips[split]), n, n / TARGET_FPS / 60)
+        return self.clips[split]
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in ("fit", None):
+            self.statistics = compute_statistics(self._split("train"), self.spec)
+            self._split(self.val_split)
+        if stage in ("validate",):
+            self._split(self.val_split)
+        if stage in ("test",):
+            self._split("test")
+
+    def train_dataloader(self) -> DataLoader:
+        ds = WindowDataset(self._split("train"), self.window, random=True, length=self.epoch_windows)
+        return DataLoader(ds, batch_size=min(self.batch_size, len(ds)), drop_last=True, num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(WindowDataset(self._split(self.val_split), self.window, random=False),
+                          batch_size=self.batch_size, num_workers=self.num_workers)
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader(WindowDataset(self._split("test"), self.window, random=False), batch_size=self.batch_size,
+                          num_workers=self.num_workers)

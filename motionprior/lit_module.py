@@ -1,0 +1,289 @@
+"""Training logic of HuMoR-Face (the math is :class:`motionprior.model.HumorFace`).
+
+Per window of ``T`` transitions:
+
+* **scheduled sampling** (HuMoR): the probability of feeding the ground truth is 1 up to epoch
+  ``sched_sampling[0]``, falls linearly to 0 at epoch ``sched_sampling[1]``, and stays 0 (fully
+  autoregressive). The first step always starts from the ground truth; for every later step one coin
+  flip for the whole batch picks the ground truth or the model's own (detached) previous output. The
+  posterior always sees the ground-truth ``x_t``.
+* **losses**: per-part reconstruction MSE in units of the training split's per-step change (rotation
+  matrices entry-wise), ``KL(q || p)`` summed over latent dimensions with a linear
+  warm-up ``kl_weight * min(epoch / kl_warmup_epochs, 1)``, and FLAME consistency: landmarks of
+  FLAME(shape, predicted pose, predicted expression) against the predicted landmarks (consistency) and
+  the ground-truth landmarks, plus the vertices of the predicted against the ground-truth parameters
+  (squared cm over the squared per-step landmark motion; ``vertex_stride`` subsamples the mesh).
+* **optimizer**: Adamax with ``MultiStepLR`` (HuMoR: lr 1e-4, milestones 50/80/140, gamma 0.5).
+
+Logged (TensorBoard): every loss term, the KL weight and teacher-forcing probability, per-dimension KL,
+active latent units (posterior-mean variance > 0.01 over the validation set), a short prior-mean
+rollout error, and rollout plots.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+
+from flame.layer import FlameLayer, VertexSubset
+from motionprior.model import Gaussian, HumorFace
+from motionprior.state import StateSpec, states_to_params
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LitHumorFace", "load_flame", "export_prior", "load_prior", "teacher_probability", "kl_weight_at",
+           "PRIOR_FORMAT"]
+
+PRIOR_FORMAT = "humor-face-prior"
+_MODEL_KEYS = ("n_exp", "neck", "eyes", "hidden", "layers", "latent", "conditional_prior")
+
+
+@lru_cache(maxsize=4)
+def load_flame(flame_model: str | None, assets: str = "runs/assets") -> FlameLayer:
+    """The head model: a FLAME file (with its landmark embedding next to it) or the stand-in in ``assets``."""
+    from flame.standin import ensure_standin
+
+    path = Path(flame_model) if flame_model else ensure_standin(assets).pkl
+    return FlameLayer.from_files(path, n_shape=100, n_exp=50)
+
+
+def teacher_probability(epoch: int, start: int, end: int) -> float:
+    """Probability of feeding the ground truth at ``epoch`` (1 until ``start``, linear to 0 at ``end``)."""
+    if end <= start:
+        return 1.0 if epoch < start else 0.0
+    return float(np.clip(1.0 - (epoch - start) / (end - start), 0.0, 1.0))
+
+
+def kl_weight_at(epoch: int, weight: float, warmup_epochs: int) -> float:
+    """KL weight with HuMoR's linear warm-up ``weight * min(epoch / warmup_epochs, 1)``."""
+    return weight * (min(epoch / warmup_epochs, 1.0) if warmup_epochs > 0 else 1.0)
+
+
+class LitHumorFace(L.LightningModule):
+    """HuMoR-Face training.
+
+    Args:
+        n_exp / neck / eyes: the state (see :class:`motionprior.state.StateSpec`; ``n_exp: 0`` is the
+            paper-literal state, which disables the FLAME losses).
+        hidden / layers / latent / conditional_prior: the CVAE (HuMoR: 1024 / 4 / 48 / true).
+        flame_model: FLAME model file the sequences were annotated with (default: the stand-in in ``assets``).
+        recon_weights: per-part reconstruction weights (default 1 each; unknown part names are errors).
+        kl_weight / kl_warmup_epochs: KL weight and its linear warm-up (HuMoR: 4e-4 over 50 epochs).
+        flame_landmark_weight: FLAME landmarks of the predicted parameters vs the ground-truth landmarks.
+        flame_consistency_weight: ... vs the predicted landmarks.
+        flame_vertex_weight / vertex_stride: predicted vs ground-truth vertices, every ``vertex_stride``-th.
+        sched_sampling: epochs (start, end) of the teacher-forcing -> autoregressive ramp (HuMoR: 10, 20).
+        lr / milestones / gamma: Adamax learning rate and its step decay (per epoch).
+        plot_every_n_epochs: rollout plots to TensorBoard every n validation epochs (0: never).
+    """
+
+    def __init__(self, n_exp: int = 50, neck: bool = False, eyes: bool = False, hidden: int = 1024, layers: int = 4,
+                 latent: int = 48, conditional_prior: bool = True, flame_model: str | None = None,
+                 assets: str = "runs/assets", recon_weights: dict[str, float] | None = None, kl_weight: float = 4e-4,
+                 kl_warmup_epochs: int = 50, flame_landmark_weight: float = 1.0, flame_consistency_weight: float = 1.0,
+                 flame_vertex_weight: float = 1.0, vertex_stride: int = 1, sched_sampling: tuple[int, int] = (10, 20),
+                 lr: float = 1e-4, milestones: list[int] | None = None, gamma: float = 0.5,
+                 plot_every_n_epochs: int = 10) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.spec = StateSpec(n_exp=n_exp, neck=neck, eyes=eyes)
+        self.model = HumorFace(self.spec, hidden=hidden, layers=layers, latent=latent,
+                               conditional_prior=conditional_prior)
+        unknown = set(recon_weights or {}) - set(self.spec.parts)
+        if unknown:
+            raise ValueError(f"recon_weights: unknown state parts {sorted(unknown)}; the parts are {list(self.spec.parts)}")
+        self.recon_weights = {k: 1.0 for k in self.spec.parts} | dict(recon_weights or {})
+        self.flame_weights = (flame_landmark_weight, flame_consistency_weight, flame_vertex_weight)
+        if n_exp == 0 and any(self.flame_weights):
+            log.warning("n_exp=0 (paper-literal state): FLAME losses need the expression and are disabled")
+            self.flame_weights = (0.0, 0.0, 0.0)
+        self.milestones = list(milestones) if milestones is not None else [50, 80, 140]
+        layer = load_flame(flame_model, assets)
+        # not submodules: the head model stays out of the checkpoint (it is the user's licensed file)
+        self._flame = {"layer": layer, "subset": VertexSubset(layer, torch.arange(0, layer.n_vertices, vertex_stride))}
+        self._val: dict[str, list[Tensor]] = {}
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        if stage == "fit" and dm is not None and dm.statistics is not None:
+            if dm.spec != self.spec:
+                raise ValueError(f"data state {dm.spec} differs from the model's {self.spec}")
+            self.model.set_statistics(*dm.statistics)
+
+    def flame(self, like: Tensor) -> tuple[FlameLayer, VertexSubset]:
+        """The head model on ``like``'s device."""
+        if self._flame["layer"].v_template.device != like.device:
+            self._flame = {k: m.to(like.device) for k, m in self._flame.items()}
+        return self._flame["layer"], self._flame["subset"]
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adamax(self.model.parameters(), lr=self.hparams.lr)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=self.milestones, gamma=self.hparams.gamma)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+    # ------------------------------------------------------------------ the window pass
+    def run_window(self, states: Tensor, p_teacher: float, use_mean: bool = False) -> tuple[Tensor, Gaussian, Gaussian]:
+        """Predictions ``(B, T, dim)`` for ``states (B, T + 1, dim)`` under scheduled sampling."""
+        m = self.model
+        sample = (lambda g: g.mean) if use_mean else (lambda g: g.rsample())
+        if p_teacher >= 1.0:  # every input is ground truth: all steps in one batch
+            prev = states[:, :-1]
+            post = m.encode(prev, states[:, 1:])
+            return m.decode(sample(post), prev), post, m.prior(prev)
+        preds, posts, priors = [], [], []
+        for t in range(states.shape[1] - 1):
+            teacher = t == 0 or bool(torch.rand(()) < p_teacher)  # one coin flip per step for the whole batch
+            prev = states[:, t] if teacher else preds[-1].detach()
+            post = m.encode(prev, states[:, t + 1])
+            preds.append(m.decode(sample(post), prev))
+            posts.append(post)
+            priors.append(m.prior(prev))
+        stack = lambda gs: Gaussian(torch.stack([g.mean for g in gs], 1), torch.stack([g.logvar for g in gs], 1))  # noqa: E731
+        return torch.stack(preds, 1), stack(posts), stack(priors)
+
+    def losses(self, pred: Tensor, target: Tensor, shape: Tensor, post: Gaussian, prior: Gaussian) -> dict[str, Tensor]:
+        """Unweighted loss terms of predictions and targets ``(B, T, dim)``; ``shape (B, n_shape)``.
+
+        Errors are measured in units of the typical per-step change of the training split (the
+        decoder's output scale): holding the previous frame scores about 1 on every part, whatever
+        its units, so no part is drowned by another and the KL term weighs against a meaningful
+        reconstruction (on raw or state-std units face motion is so small per step that the posterior
+        collapses). Rotation matrices are compared entry-wise, scaled by their per-step angle.
+        """
+        spec, scale = self.spec, self.model.delta_scale
+        out = {}
+        for part in spec.parts:
+            err = pred[..., spec.slices[part]] - target[..., spec.slices[part]]
+            s = scale[spec.out_slices[part]]
+            out[f"recon_{part}"] = (err / (s.mean() if part in spec.rotations else s)).pow(2).mean()
+        out["kl"] = post.kl(prior).sum(-1).mean()
+        if any(self.flame_weights):
+            layer, subset = self.flame(pred)
+            n_exp = layer.n_exp
+            unit = scale[spec.out_slices["landmarks"]].pow(2).mean() * 3  # squared per-step landmark motion, cm^2
+            p_hat = states_to_params(pred, spec, shape[:, None], n_exp)
+            lm_fk = layer.landmarks(p_hat).landmarks3d * 100.0
+            out["flame_landmarks"] = (lm_fk - spec.get(target, "landmarks")).pow(2).sum(-1).mean() / unit
+            out["flame_consistency"] = (lm_fk - spec.get(pred, "landmarks")).pow(2).sum(-1).mean() / unit
+            if self.flame_weights[2]:
+                with torch.no_grad():
+                    v_gt = subset(states_to_params(target, spec, shape[:, None], n_exp)) * 100.0
+                out["flame_vertices"] = (subset(p_hat) * 100.0 - v_gt).pow(2).sum(-1).mean() / unit
+        return out
+
+    def total(self, terms: dict[str, Tensor], kl_weight: float) -> Tensor:
+        fw = dict(zip(("flame_landmarks", "flame_consistency", "flame_vertices"), self.flame_weights))
+        loss = sum(self.recon_weights[k[6:]] * v for k, v in terms.items() if k.startswith("recon_"))
+        loss = loss + kl_weight * terms["kl"]
+        return loss + sum(fw[k] * v for k, v in terms.items() if k in fw)
+
+    # ------------------------------------------------------------------ steps
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        epoch = self.current_epoch
+        p_teacher = teacher_probability(epoch, *self.hparams.sched_sampling)
+        kl_w = kl_weight_at(epoch, self.hparams.kl_weight, self.hparams.kl_warmup_epochs)
+        states = batch["states"]
+        pred, post, prior = self.run_window(states, p_teacher)
+        terms = self.losses(pred, states[:, 1:], batch["shape"], post, prior)
+        loss = self.total(terms, kl_w)
+        bs = states.shape[0]
+        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, batch_size=bs)
+        self.log_dict({"train/loss": loss.detach(), "train/kl_weight": kl_w, "train/p_teacher": p_teacher},
+                      prog_bar=False, batch_size=bs)
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        states = batch["states"]
+        pred, post, prior = self.run_window(states, 1.0, use_mean=True)
+        terms = self.losses(pred, states[:, 1:], batch["shape"], post, prior)
+        loss = self.total(terms, self.hparams.kl_weight)
+        bs = states.shape[0]
+        self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=bs)
+        self.log("val/loss", loss, prog_bar=True, batch_size=bs)
+        # prior-mean rollout over the window from its first frame
+        roll = self.model.rollout(states[:, 0], states.shape[1] - 1, use_mean=True)[0]
+        err = (self.spec.get(roll[:, 1:], "landmarks") - self.spec.get(states[:, 1:], "landmarks")).norm(dim=-1).mean()
+        self.log("val/rollout_landmarks_cm", err, batch_size=bs)
+        self._val.setdefault("kl", []).append(post.kl(prior).flatten(0, -2).detach())
+        self._val.setdefault("mu", []).append(post.mean.flatten(0, -2).detach())
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val:
+            return
+        kl = torch.cat(self._val.pop("kl")).mean(0)
+        mu = torch.cat(self._val.pop("mu"))
+        self.log("val/active_units", (mu.var(0) > 0.01).sum().float())
+        logger = self.logger
+        if logger is None or self.trainer.sanity_checking:
+            return
+        experiment = getattr(logger, "experiment", None)
+        if hasattr(experiment, "add_histogram"):
+            experiment.add_histogram("val/kl_per_dim", kl, self.current_epoch)
+            for i, v in enumerate(kl.tolist()):
+                experiment.add_scalar(f"kl_dims/{i:02d}", v, self.current_epoch)
+        every = self.hparams.plot_every_n_epochs
+        if every and self.current_epoch % every == 0 and hasattr(experiment, "add_figure"):
+            self._plot_rollout(experiment)
+
+    def _plot_rollout(self, experiment) -> None:
+        from motionprior.rollout import plot_rollout
+
+        dm = getattr(self.trainer, "datamodule", None)
+        clips = dm.clips.get(dm.val_split) if dm is not None else None
+        if not clips:
+            return
+        clip = max(clips, key=lambda c: len(c.states))
+        x0 = torch.as_tensor(clip.states[:1], device=self.device)
+        gen = torch.Generator(device=self.device).manual_seed(0)
+        samples = self.model.rollout(x0, min(300, len(clip.states) - 1), n_samples=4, generator=gen)[:, 0]
+        fig = plot_rollout(samples.cpu(), self.spec, real=torch.as_tensor(clip.states), title=clip.name)
+        experiment.add_figure("val/rollout", fig, self.current_epoch)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["prior_format"] = PRIOR_FORMAT
+
+
+# ---------------------------------------------------------------------- standalone prior files
+def export_prior(checkpoint: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Write the model of a Lightning checkpoint as a small standalone prior file (weights + config)."""
+    from flame.io import atomic_write_bytes
+
+    model, config = load_prior(checkpoint)
+    payload = {"format": PRIOR_FORMAT, "version": 1, "config": config, "state_dict": model.state_dict()}
+    atomic_write_bytes(path, lambda f: torch.save(payload, f))
+    return Path(path)
+
+
+def load_prior(path: str | os.PathLike) -> tuple[HumorFace, dict]:
+    """A trained prior from a Lightning ``.ckpt`` or an exported prior file, loaded strictly
+    (``weights_only``; a missing or unexpected key is an error). Returns the model (eval mode) and its
+    config (the training hyper-parameters, incl. ``flame_model``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such prior checkpoint (train one with `python -m motionprior fit`)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means "not our file"
+        raise ValueError(f"{path}: not a HuMoR-Face checkpoint ({type(e).__name__}: {e})") from None
+    if isinstance(ckpt, dict) and ckpt.get("format") == PRIOR_FORMAT:
+        config, state = dict(ckpt["config"]), ckpt["state_dict"]
+    elif isinstance(ckpt, dict) and "state_dict" in ckpt and "hyper_parameters" in ckpt:
+        config = dict(ckpt["hyper_parameters"])
+        state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    else:
+        raise ValueError(f"{path}: not a HuMoR-Face checkpoint (no {PRIOR_FORMAT!r} format tag or Lightning state_dict)")
+    defaults = {"n_exp": 50, "neck": False, "eyes": False, "hidden": 1024, "layers": 4, "latent": 48,
+                "conditional_prior": True}
+    kw = {k: config.get(k, defaults[k]) for k in _MODEL_KEYS}
+    spec = StateSpec(n_exp=kw.pop("n_exp"), neck=kw.pop("neck"), eyes=kw.pop("eyes"))
+    model = HumorFace(spec, **kw)
+    model.load_state_dict(state, strict=True)
+    return model.eval(), config

@@ -1,0 +1,107 @@
+"""The HuMoR-Face state: layout, velocities, resampling and the featurize -> defeaturize round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from flame.sequence import FlameSequence
+from flame.types import FlameParams
+from motionprior.state import StateSpec, angular_velocity, resample_positions, resample_states, sequence_to_states, states_to_params
+
+
+def smooth_sequence(layer, t: int = 61, fps: float = 60.0, yaw_rate: float = 1.0, seed: int = 0) -> FlameSequence:
+    """One view: a head turning at ``yaw_rate`` rad/s, the jaw opening and closing, a slow expression."""
+    rng = np.random.default_rng(seed)
+    time = np.arange(t) / fps
+    pose = np.zeros((1, t, 15), np.float32)
+    pose[0, :, 1] = yaw_rate * time - 0.3
+    pose[0, :, 6] = 0.15 * (1 - np.cos(2 * np.pi * time))
+    expr = (np.sin(time[:, None] * rng.uniform(1, 3, 50)) * rng.normal(0, 0.5, 50)).astype(np.float32)[None]
+    return FlameSequence(
+        model=layer.model_label, model_sha256=layer.model_sha256, fps=fps, view_names=np.array(["front"]),
+        frame_ids=np.arange(t), shape=rng.normal(0, 0.7, 100).astype(np.float32), expression=expr, pose=pose,
+        cam=np.full((1, t, 3), 8.0, np.float32), crop_tform=np.tile(np.eye(3, dtype=np.float32), (1, t, 1, 1)),
+        landmarks2d=np.zeros((1, t, 68, 3), np.float32), valid=np.ones((1, t), bool), image_size=np.array([[224, 224]]))
+
+
+def test_layout_sizes():
+    assert StateSpec().dim == 9 + 3 + 9 + 50 + 204 + 204 == 479
+    assert StateSpec().out_dim == 3 + 3 + 3 + 50 + 204 + 204 == 467
+    literal = StateSpec(n_exp=0)  # the paper-literal state of research/humor.md
+    assert (literal.dim, literal.out_dim) == (429, 417)
+    full = StateSpec(neck=True, eyes=True)
+    assert full.rotations == ["root_orient", "jaw", "neck", "eyes"] and full.dim == 479 + 27
+
+
+def test_resample_positions_hand_cases():
+    np.testing.assert_array_equal(resample_positions(7, 60.0), [0, 2, 4, 6])
+    np.testing.assert_array_equal(resample_positions(5, 30.0), np.arange(5))
+    pos = resample_positions(100, 25.0)
+    assert len(pos) == 119 and pos[0] == 0 and pos[-1] == pytest.approx(98 + 1 / 3)
+    np.testing.assert_allclose(np.diff(pos), 25 / 30)
+
+
+def test_resampling_25_fps_interpolates_instead_of_duplicating_frames():
+    spec = StateSpec(n_exp=1)
+    t = np.arange(26) / 25.0
+    states = np.zeros((26, spec.dim))
+    states[:, spec.slices["expression"]] = t[:, None]  # linear in time
+    angle = 0.5 * t  # a constant-rate turn about y
+    rot = np.stack([[[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]] for a in angle])
+    states[:, spec.slices["root_orient"]] = rot.reshape(26, 9)
+    states[:, spec.slices["jaw"]] = np.eye(3).reshape(9)
+    out = resample_states(states, resample_positions(26, 25.0), spec)
+    assert len(out) == 31
+    np.testing.assert_allclose(np.diff(out[:, spec.slices["expression"]], axis=0), 1 / 30, atol=1e-12)  # no stutter
+    r = torch.as_tensor(out[:, spec.slices["root_orient"]]).reshape(-1, 3, 3)
+    yaw = torch.atan2(r[:, 0, 2], r[:, 2, 2]).numpy()
+    np.testing.assert_allclose(yaw, 0.5 * np.arange(31) / 30, atol=1e-9)
+
+
+def test_angular_velocity_of_a_constant_turn():
+    t = np.arange(30) / 60.0
+    rot = torch.stack([torch.tensor([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+                       for a in 1.5 * t]).numpy()
+    w = angular_velocity(rot, 60.0)
+    np.testing.assert_allclose(w, np.tile([0.0, 1.5, 0.0], (30, 1)), atol=2e-4)
+
+
+def test_featurize_defeaturize_round_trip(layer64):
+    layer = layer64
+    seq = smooth_sequence(layer)
+    spec = StateSpec()
+    states = sequence_to_states(seq, layer, spec)
+    idx = resample_positions(seq.n_frames, seq.fps).astype(int)  # 60 -> 30 fps: every other frame
+    assert states.shape == (len(idx), spec.dim) == (31, 479)
+    params = states_to_params(torch.as_tensor(states), spec, torch.as_tensor(seq.shape, dtype=torch.float64), 50)
+    np.testing.assert_allclose(params.pose.numpy(), seq.pose[0, idx], atol=1e-6)
+    np.testing.assert_allclose(params.expression.numpy(), seq.expression[0, idx], atol=1e-6)
+    # landmarks (cm) are FLAME's landmarks of the parameters; velocities are native-rate central differences
+    pad = lambda a, n: np.concatenate([a, np.zeros((*a.shape[:-1], n - a.shape[-1]))], -1)  # noqa: E731
+    lm = layer.landmarks(FlameParams(torch.as_tensor(pad(seq.shape, 300))[None],
+                                     torch.as_tensor(pad(seq.expression[0], 100)),
+                                     torch.as_tensor(seq.pose[0], dtype=torch.float64))).landmarks3d.numpy() * 100
+    np.testing.assert_allclose(spec.get(torch.as_tensor(states), "landmarks").numpy(), lm[idx], atol=1e-6)
+    vel = (lm[2:] - lm[:-2]) * seq.fps / 2
+    np.testing.assert_allclose(spec.get(torch.as_tensor(states[1:-1]), "landmarks_vel").numpy(), vel[idx[1:-1] - 1],
+                               atol=1e-6)
+    np.testing.assert_allclose(states[:, spec.slices["root_orient_vel"]], np.tile([0, 1.0, 0], (31, 1)), atol=1e-3)
+
+
+def test_paper_literal_state_has_no_expression(layer32):
+    spec = StateSpec(n_exp=0)
+    states = sequence_to_states(smooth_sequence(layer32, t=31, fps=30.0), layer32, spec)
+    assert states.shape == (31, 429)
+    params = states_to_params(torch.as_tensor(states), spec, torch.zeros(100), 50)
+    assert params.expression.abs().max() == 0
+
+
+def test_rotation_parts_are_rotation_matrices(layer32):
+    spec = StateSpec()
+    states = torch.as_tensor(sequence_to_states(smooth_sequence(layer32), layer32, spec))
+    for part in spec.rotations:
+        r = spec.get(states, part)
+        np.testing.assert_allclose((r @ r.transpose(-1, -2)).numpy(), np.broadcast_to(np.eye(3), r.shape), atol=1e-6)
+        assert torch.det(r).min() == pytest.approx(1.0, abs=1e-6)

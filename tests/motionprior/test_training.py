@@ -1,0 +1,105 @@
+"""HuMoR-Face training: scheduled sampling, a short run through the CLI, reconstruction, resume, sampling."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from flame.sequence import FlameSequence
+from motionprior.data import find_sequences, load_clips
+from motionprior.lit_module import LitHumorFace, load_flame, load_prior
+from motionprior.state import StateSpec
+
+
+def test_scheduled_sampling_feeds_back_detached_predictions(standin_paths, motion_corpus):
+    torch.manual_seed(0)
+    lit = LitHumorFace(n_exp=4, hidden=32, layers=2, latent=8, flame_model=str(standin_paths.pkl))
+    layer = load_flame(str(standin_paths.pkl))
+    clips = load_clips(find_sequences(motion_corpus, "train"), layer, lit.spec, progress=False)
+    states = torch.as_tensor(np.stack([c.states[:6] for c in clips]))
+    seen = []
+    encode = lit.model.encode
+    lit.model.encode = lambda prev, x: (seen.append(prev), encode(prev, x))[1]
+    pred, post, prior = lit.run_window(states, p_teacher=0.0)
+    assert pred.shape == (len(clips), 5, lit.spec.dim) and post.mean.shape == (len(clips), 5, 8)
+    torch.testing.assert_close(seen[0], states[:, 0])  # the first step always starts from the ground truth
+    for t in range(1, 5):
+        torch.testing.assert_close(seen[t], pred[:, t - 1])
+        assert not seen[t].requires_grad
+    seen.clear()
+    lit.run_window(states, p_teacher=1.0)  # teacher forcing: one batched step over all ground-truth inputs
+    torch.testing.assert_close(seen[0], states[:, :-1])
+    terms = lit.losses(pred, states[:, 1:], torch.as_tensor(np.stack([c.shape for c in clips])), post, prior)
+    assert {"kl", "flame_landmarks", "flame_consistency", "flame_vertices", "recon_landmarks"} <= set(terms)
+    assert all(torch.isfinite(v) for v in terms.values())
+
+
+def test_unknown_loss_weight_is_an_error(standin_paths):
+    with pytest.raises(ValueError, match="landmark_vel"):
+        LitHumorFace(hidden=32, layers=2, flame_model=str(standin_paths.pkl), recon_weights={"landmark_vel": 2.0})
+
+
+def test_training_writes_checkpoints_and_a_strictly_loadable_prior(trained_prior):
+    ckpts = trained_prior["ckpts"]
+    assert (ckpts / "last.ckpt").is_file() and list(ckpts.glob("best-epoch=*.ckpt")) and trained_prior["prior"].is_file()
+    model, config = load_prior(trained_prior["prior"])
+    same, _ = load_prior(ckpts / "last.ckpt")  # Lightning checkpoints load too (weights_only)
+    assert config["hidden"] == 128 and model.spec == StateSpec()
+    assert float(model.state_std[model.spec.slices["landmarks"]].mean()) != 1.0  # train statistics stored
+    events = list((trained_prior["root"] / "lightning_logs" / "version_0").glob("events.out.tfevents*"))
+    assert events, "TensorBoard logs"
+
+
+def test_posterior_reconstruction_beats_holding_the_previous_frame(trained_prior, motion_corpus, standin_paths):
+    model, _ = load_prior(trained_prior["prior"])
+    spec = model.spec
+    clips = load_clips(find_sequences(motion_corpus, "train"), load_flame(str(standin_paths.pkl)), spec, progress=False)
+    prev = torch.as_tensor(np.concatenate([c.states[:-1] for c in clips]))  # transitions within each clip
+    cur = torch.as_tensor(np.concatenate([c.states[1:] for c in clips]))
+    with torch.no_grad():
+        recon = model.decode(model.encode(prev, cur).mean, prev)
+    sl = spec.slices["landmarks"]
+    err = (recon[:, sl] - cur[:, sl]).view(-1, 68, 3).norm(dim=-1).mean()
+    hold = (prev[:, sl] - cur[:, sl]).view(-1, 68, 3).norm(dim=-1).mean()
+    assert err < 0.5 * hold, (float(err), float(hold))
+
+
+def test_resume_continues_from_the_last_checkpoint(trained_prior, tmp_path):
+    from motionprior.__main__ import main
+
+    args = list(trained_prior["args"])
+    args[args.index("--trainer.max_epochs") + 1] = "11"
+    assert main([*args, "--ckpt_path", str(trained_prior["ckpts"] / "last.ckpt")]) == 0
+    first = torch.load(trained_prior["ckpts"] / "last.ckpt", weights_only=True)
+    resumed = torch.load(trained_prior["root"] / "lightning_logs" / "version_1" / "checkpoints" / "last.ckpt",
+                         weights_only=True)
+    assert first["epoch"] == 9 and resumed["epoch"] == 10 and resumed["global_step"] > first["global_step"]
+
+
+def test_config_typo_fails_loudly(trained_prior, capsys):
+    from motionprior.__main__ import main
+
+    with pytest.raises(SystemExit) as e:
+        main([*trained_prior["args"], "--model.hiden", "3"])
+    assert e.value.code != 0 and "hiden" in capsys.readouterr().err
+
+
+def test_sample_command(trained_prior, motion_corpus, tmp_path):
+    from motionprior.__main__ import main
+
+    out = tmp_path / "samples"
+    assert main(["sample", "--checkpoint", str(trained_prior["prior"]), "--data", str(motion_corpus), "--out", str(out),
+                 "--starts", "2", "--samples", "6", "--seconds", "2", "--render", "4", "--size", "64",
+                 "--feedback", "true"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["starts"]) == 2 and metrics["horizon_frames"] == 60
+    h = metrics["all"]
+    assert h["nonfinite_fraction"] == 0 and h["rotation_error"] < 1e-5 and h["apd_mean_world"] > 0
+    assert np.isfinite([h["fd_expression"], h["fd_pose"], h["fd_state"]]).all()
+    seqs = sorted(out.glob("*.npz"))
+    seq = FlameSequence.load(seqs[0])
+    assert seq.n_views == 6 and seq.n_frames == 61 and seq.fps == 30.0 and "stand-in" in seq.model
+    assert len(list(out.glob("*.mp4"))) == 2 and len(list(out.glob("*_pose.png"))) == 2
