@@ -2,7 +2,8 @@
 
 * ``fit`` / ``validate`` / ``test``: LightningCLI over :class:`~motionprior.lit_module.LitHumorFace` and
   :class:`~motionprior.data.MotionDataModule` (``--config configs/motionprior/quick.yaml``; unknown keys
-  are errors). The best (``val/loss``) and last checkpoints are kept in
+  are errors). The best (``val/selection_loss``: the
+  validation loss of the autoregressive epochs) and last checkpoints are kept in
   ``<default_root_dir>/lightning_logs/version_N/checkpoints``; ``--ckpt_path .../last.ckpt`` resumes
   (into a new ``version_N+1``).
   After ``fit`` the best model is exported as a small standalone ``prior.pt`` next to the checkpoints.
@@ -43,7 +44,7 @@ def _cli(args: list[str]):
                 parser.link_arguments(f"model.{key}", f"data.{key}")
             # best by validation loss, and the latest epoch (Lightning's save_last only follows new bests)
             parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-            parser.set_defaults({"checkpoint.monitor": "val/loss", "checkpoint.mode": "min",
+            parser.set_defaults({"checkpoint.monitor": "val/selection_loss", "checkpoint.mode": "min",
                                  "checkpoint.filename": "best-{epoch:03d}"})
             parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
             parser.set_defaults({"last_checkpoint.filename": "last", "last_checkpoint.save_on_train_epoch_end": True,

@@ -214,6 +214,9 @@ class MotionDataModule(L.LightningDataModule):
 
             layer = load_flame(self.flame_model, self.assets)
             paths = find_sequences(self.data, split)
+            if not paths:
+                raise ValueError(f"{self.data}: the {split} split has no sequences (use --data.val_split test, or "
+                                 f"a split manifest that lists {split} files)")
             self.clips[split] = load_clips(paths, layer, self.spec, self.min_seconds, self.trim)
             n = sum(len(c.states) for c in self.clips[split])
             log.info("%s split: %d sequences, %d clips, %d frames (%.1f min at 30 Hz)", split, len(paths),

@@ -15,6 +15,10 @@ Per window of ``T`` transitions:
   (squared cm over the squared per-step landmark motion; ``vertex_stride`` subsamples the mesh).
 * **optimizer**: Adamax with ``MultiStepLR`` (HuMoR: lr 1e-4, milestones 50/80/140, gamma 0.5).
 
+Validation runs the windows with the epoch's teacher-forcing probability and posterior means;
+``val/selection_loss`` (the best checkpoint's monitor) is that loss from the first fully
+autoregressive epoch on, and infinite before.
+
 Logged (TensorBoard): every loss term, the KL weight and teacher-forcing probability, per-dimension KL,
 active latent units (posterior-mean variance > 0.01 over the validation set), a short prior-mean
 rollout error, and rollout plots.
@@ -202,12 +206,17 @@ class LitHumorFace(L.LightningModule):
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         states = batch["states"]
-        pred, post, prior = self.run_window(states, 1.0, use_mean=True)
+        p_teacher = teacher_probability(self.current_epoch, *self.hparams.sched_sampling)
+        pred, post, prior = self.run_window(states, p_teacher, use_mean=True)
         terms = self.losses(pred, states[:, 1:], batch["shape"], post, prior)
         loss = self.total(terms, self.hparams.kl_weight)
         bs = states.shape[0]
         self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=bs)
         self.log("val/loss", loss, prog_bar=True, batch_size=bs)
+        # checkpoint selection (as HuMoR, which resets its best loss when training turns autoregressive):
+        # only the fully autoregressive epochs compete; earlier losses are not comparable
+        selecting = self.current_epoch >= self.hparams.sched_sampling[1]
+        self.log("val/selection_loss", loss if selecting else torch.full_like(loss, float("inf")), batch_size=bs)
         # prior-mean rollout over the window from its first frame
         roll = self.model.rollout(states[:, 0], states.shape[1] - 1, use_mean=True)[0]
         err = (self.spec.get(roll[:, 1:], "landmarks") - self.spec.get(states[:, 1:], "landmarks")).norm(dim=-1).mean()
