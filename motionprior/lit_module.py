@@ -26,6 +26,7 @@ rollout error, and rollout plots.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from functools import lru_cache
@@ -124,8 +125,8 @@ class LitHumorFace(L.LightningModule):
 
     def flame(self, like: Tensor) -> tuple[FlameLayer, VertexSubset]:
         """The head model on ``like``'s device."""
-        if self._flame["layer"].v_template.device != like.device:
-            self._flame = {k: m.to(like.device) for k, m in self._flame.items()}
+        if self._flame["layer"].v_template.device != like.device:  # a copy: load_flame's cached layer stays put
+            self._flame = {k: m.to(like.device) for k, m in copy.deepcopy(self._flame).items()}
         return self._flame["layer"], self._flame["subset"]
 
     def configure_optimizers(self):
