@@ -39,7 +39,7 @@ from torch import Tensor
 
 from flame.layer import FlameLayer, VertexSubset
 from motionprior.model import Gaussian, HumorFace
-from motionprior.state import StateSpec, states_to_params
+from motionprior.state import TARGET_FPS, StateSpec, states_to_params
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ class LitHumorFace(L.LightningModule):
         flame_landmark_weight: FLAME landmarks of the predicted parameters vs the ground-truth landmarks.
         flame_consistency_weight: ... vs the predicted landmarks.
         flame_vertex_weight / vertex_stride: predicted vs ground-truth vertices, every ``vertex_stride``-th.
+        velocity_consistency_weight: predicted velocities vs the predicted step (0: HuMoR, off).
         sched_sampling: epochs (start, end) of the teacher-forcing -> autoregressive ramp (HuMoR: 10, 20).
         lr / milestones / gamma: Adamax learning rate and its step decay (per epoch).
         plot_every_n_epochs: rollout plots to TensorBoard every n validation epochs (0: never).
@@ -93,7 +94,7 @@ class LitHumorFace(L.LightningModule):
                  latent: int = 48, conditional_prior: bool = True, flame_model: str | None = None,
                  assets: str = "runs/assets", recon_weights: dict[str, float] | None = None, kl_weight: float = 4e-4,
                  kl_warmup_epochs: int = 50, flame_landmark_weight: float = 1.0, flame_consistency_weight: float = 1.0,
-                 flame_vertex_weight: float = 1.0, vertex_stride: int = 1, sched_sampling: tuple[int, int] = (10, 20),
+                 flame_vertex_weight: float = 1.0, vertex_stride: int = 1, velocity_consistency_weight: float = 0.0, sched_sampling: tuple[int, int] = (10, 20),
                  lr: float = 1e-4, milestones: list[int] | None = None, gamma: float = 0.5,
                  plot_every_n_epochs: int = 10) -> None:
         super().__init__()
@@ -135,15 +136,17 @@ class LitHumorFace(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
     # ------------------------------------------------------------------ the window pass
-    def run_window(self, states: Tensor, p_teacher: float, use_mean: bool = False) -> tuple[Tensor, Gaussian, Gaussian]:
-        """Predictions ``(B, T, dim)`` for ``states (B, T + 1, dim)`` under scheduled sampling."""
+    def run_window(self, states: Tensor, p_teacher: float, use_mean: bool = False
+                   ) -> tuple[Tensor, Gaussian, Gaussian, Tensor]:
+        """Predictions ``(B, T, dim)`` for ``states (B, T + 1, dim)`` under scheduled sampling, the
+        posterior and prior, and the inputs ``(B, T, dim)`` each prediction was made from."""
         m = self.model
         sample = (lambda g: g.mean) if use_mean else (lambda g: g.rsample())
         if p_teacher >= 1.0:  # every input is ground truth: all steps in one batch
             prev = states[:, :-1]
             post = m.encode(prev, states[:, 1:])
-            return m.decode(sample(post), prev), post, m.prior(prev)
-        preds, posts, priors = [], [], []
+            return m.decode(sample(post), prev), post, m.prior(prev), prev
+        preds, posts, priors, prevs = [], [], [], []
         for t in range(states.shape[1] - 1):
             teacher = t == 0 or bool(torch.rand(()) < p_teacher)  # one coin flip per step for the whole batch
             prev = states[:, t] if teacher else preds[-1].detach()
@@ -151,11 +154,27 @@ class LitHumorFace(L.LightningModule):
             preds.append(m.decode(sample(post), prev))
             posts.append(post)
             priors.append(m.prior(prev))
+            prevs.append(prev)
         stack = lambda gs: Gaussian(torch.stack([g.mean for g in gs], 1), torch.stack([g.logvar for g in gs], 1))  # noqa: E731
-        return torch.stack(preds, 1), stack(posts), stack(priors)
+        return torch.stack(preds, 1), stack(posts), stack(priors), torch.stack(prevs, 1)
 
-    def losses(self, pred: Tensor, target: Tensor, shape: Tensor, post: Gaussian, prior: Gaussian) -> dict[str, Tensor]:
-        """Unweighted loss terms of predictions and targets ``(B, T, dim)``; ``shape (B, n_shape)``.
+    def velocity_consistency(self, pred: Tensor, prev: Tensor) -> Tensor:
+        """Predicted velocities vs the step the prediction makes (angular velocity vs ``R_t R_{t-1}^T``,
+        landmark velocities vs the landmark step, both times the 30 Hz rate), in per-step-change units.
+        HuMoR has no such term; without it the velocity channels of long rollouts drift away from the
+        motion they describe and keep pushing the head round."""
+        spec, scale = self.spec, self.model.delta_scale
+        step = self.model.step_change(prev, pred) * scale * TARGET_FPS
+        w = (pred[..., spec.slices["root_orient_vel"]] - step[..., spec.out_slices["root_orient"]]) \
+            / (scale[spec.out_slices["root_orient"]].mean() * TARGET_FPS)
+        v = (pred[..., spec.slices["landmarks_vel"]] - step[..., spec.out_slices["landmarks"]]) \
+            / (scale[spec.out_slices["landmarks"]] * TARGET_FPS)
+        return w.pow(2).mean() + v.pow(2).mean()
+
+    def losses(self, pred: Tensor, target: Tensor, shape: Tensor, post: Gaussian, prior: Gaussian,
+               prev: Tensor | None = None) -> dict[str, Tensor]:
+        """Unweighted loss terms of predictions and targets ``(B, T, dim)`` (``prev``: the inputs the
+        predictions were made from, for the velocity consistency); ``shape (B, n_shape)``.
 
         Errors are measured in units of the typical per-step change of the training split (the
         decoder's output scale): holding the previous frame scores about 1 on every part, whatever
@@ -170,6 +189,8 @@ class LitHumorFace(L.LightningModule):
             s = scale[spec.out_slices[part]]
             out[f"recon_{part}"] = (err / (s.mean() if part in spec.rotations else s)).pow(2).mean()
         out["kl"] = post.kl(prior).sum(-1).mean()
+        if self.hparams.velocity_consistency_weight and prev is not None:
+            out["velocity_consistency"] = self.velocity_consistency(pred, prev)
         if any(self.flame_weights):
             layer, subset = self.flame(pred)
             n_exp = layer.n_exp
@@ -186,6 +207,7 @@ class LitHumorFace(L.LightningModule):
 
     def total(self, terms: dict[str, Tensor], kl_weight: float) -> Tensor:
         fw = dict(zip(("flame_landmarks", "flame_consistency", "flame_vertices"), self.flame_weights))
+        fw["velocity_consistency"] = self.hparams.velocity_consistency_weight
         loss = sum(self.recon_weights[k[6:]] * v for k, v in terms.items() if k.startswith("recon_"))
         loss = loss + kl_weight * terms["kl"]
         return loss + sum(fw[k] * v for k, v in terms.items() if k in fw)
@@ -196,8 +218,8 @@ class LitHumorFace(L.LightningModule):
         p_teacher = teacher_probability(epoch, *self.hparams.sched_sampling)
         kl_w = kl_weight_at(epoch, self.hparams.kl_weight, self.hparams.kl_warmup_epochs)
         states = batch["states"]
-        pred, post, prior = self.run_window(states, p_teacher)
-        terms = self.losses(pred, states[:, 1:], batch["shape"], post, prior)
+        pred, post, prior, prev = self.run_window(states, p_teacher)
+        terms = self.losses(pred, states[:, 1:], batch["shape"], post, prior, prev)
         loss = self.total(terms, kl_w)
         bs = states.shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, batch_size=bs)
@@ -208,8 +230,8 @@ class LitHumorFace(L.LightningModule):
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         states = batch["states"]
         p_teacher = teacher_probability(self.current_epoch, *self.hparams.sched_sampling)
-        pred, post, prior = self.run_window(states, p_teacher, use_mean=True)
-        terms = self.losses(pred, states[:, 1:], batch["shape"], post, prior)
+        pred, post, prior, prev = self.run_window(states, p_teacher, use_mean=True)
+        terms = self.losses(pred, states[:, 1:], batch["shape"], post, prior, prev)
         loss = self.total(terms, self.hparams.kl_weight)
         bs = states.shape[0]
         self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=bs)

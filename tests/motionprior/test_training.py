@@ -23,12 +23,13 @@ def test_scheduled_sampling_feeds_back_detached_predictions(standin_paths, motio
     seen = []
     encode = lit.model.encode
     lit.model.encode = lambda prev, x: (seen.append(prev), encode(prev, x))[1]
-    pred, post, prior = lit.run_window(states, p_teacher=0.0)
+    pred, post, prior, inputs = lit.run_window(states, p_teacher=0.0)
     assert pred.shape == (len(clips), 5, lit.spec.dim) and post.mean.shape == (len(clips), 5, 8)
     torch.testing.assert_close(seen[0], states[:, 0])  # the first step always starts from the ground truth
     for t in range(1, 5):
         torch.testing.assert_close(seen[t], pred[:, t - 1])
         assert not seen[t].requires_grad
+    torch.testing.assert_close(inputs, torch.stack(seen, 1))  # run_window also returns those inputs
     seen.clear()
     lit.run_window(states, p_teacher=1.0)  # teacher forcing: one batched step over all ground-truth inputs
     torch.testing.assert_close(seen[0], states[:, :-1])
@@ -103,3 +104,25 @@ def test_sample_command(trained_prior, motion_corpus, tmp_path):
     seq = FlameSequence.load(seqs[0])
     assert seq.n_views == 6 and seq.n_frames == 61 and seq.fps == 30.0 and "stand-in" in seq.model
     assert len(list(out.glob("*.mp4"))) == 2 and len(list(out.glob("*_pose.png"))) == 2
+
+
+def test_velocity_consistency_is_zero_for_consistent_motion(standin_paths):
+    lit = LitHumorFace(n_exp=0, hidden=32, layers=2, latent=8, flame_model=str(standin_paths.pkl),
+                       velocity_consistency_weight=1.0)
+    spec = lit.spec
+    t = torch.arange(12, dtype=torch.float32) / 30.0
+    rate, v = 0.8, torch.randn(68, 3)
+    x = torch.zeros(12, spec.dim)
+    c, s = torch.cos(rate * t), torch.sin(rate * t)
+    z, o = torch.zeros_like(t), torch.ones_like(t)
+    x[:, spec.slices["root_orient"]] = torch.stack([c, z, s, z, o, z, -s, z, c], -1)  # a constant turn about y
+    x[:, spec.slices["root_orient_vel"]] = torch.tensor([0.0, rate, 0.0])
+    x[:, spec.slices["jaw"]] = torch.eye(3).flatten()
+    x[:, spec.slices["landmarks"]] = (torch.randn(68, 3) + t[:, None, None] * v).flatten(1)
+    x[:, spec.slices["landmarks_vel"]] = v.flatten()
+    assert lit.velocity_consistency(x[1:], x[:-1]) < 1e-6
+    wrong = x.clone()
+    wrong[:, spec.slices["root_orient_vel"]] *= 3.0  # the state claims a faster turn than it makes
+    # unit output scales: the y rate is off by 2 * rate rad/s = 2 * rate / 30 per step, one channel of three
+    expected = (2 * rate / 30) ** 2 / 3
+    assert float(lit.velocity_consistency(wrong[1:], x[:-1])) == pytest.approx(expected, rel=1e-3)
