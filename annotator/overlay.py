@@ -19,18 +19,9 @@ from flame.camera import invert_transform, ndc_to_pixels, transform_points, weak
 from flame.layer import FlameLayer
 from flame.mesh_io import write_obj, write_ply
 from flame.render import (OrthoCamera, draw_landmarks, overlay, put_text, rasterize, shade, write_video)
-from flame.sequence import FlameSequence
-from flame.types import FlameParams
+from flame.sequence import FlameSequence, sequence_to_params
 
 __all__ = ["render_overlay_frames", "write_overlay_video", "export_meshes"]
-
-
-def _params(layer: FlameLayer, seq: FlameSequence, v: int, t: np.ndarray) -> FlameParams:
-    dt = layer.v_template.dtype
-    pad = lambda a, n: np.concatenate([a, np.zeros((*a.shape[:-1], max(0, n - a.shape[-1])))], -1)[..., :n]  # noqa: E731
-    return FlameParams(torch.as_tensor(pad(seq.shape, layer.n_shape), dtype=dt)[None].expand(len(t), -1),
-                       torch.as_tensor(pad(seq.expression[v, t], layer.n_exp), dtype=dt),
-                       torch.as_tensor(seq.pose[v, t], dtype=dt))
 
 
 def render_overlay_frames(layer: FlameLayer, seq: FlameSequence, view: int, frames: Iterable[np.ndarray] | None,
@@ -42,7 +33,7 @@ def render_overlay_frames(layer: FlameLayer, seq: FlameSequence, view: int, fram
     for s in range(0, seq.n_frames, batch):
         t = np.arange(s, min(seq.n_frames, s + batch))
         with torch.no_grad():
-            out = layer(_params(layer, seq, view, t))
+            out = layer(sequence_to_params(seq, layer, view, t))
             cam = torch.as_tensor(seq.cam[view, t], dtype=out.vertices.dtype)
             p = weak_perspective_project(out.vertices, cam)
             inv = invert_transform(torch.as_tensor(seq.crop_tform[view, t], dtype=p.dtype))
@@ -83,7 +74,7 @@ def export_meshes(layer: FlameLayer, seq: FlameSequence, frames: list[int], fold
     if (t < 0).any() or (t >= seq.n_frames).any():
         raise ValueError(f"frames {frames} outside the sequence (0..{seq.n_frames - 1})")
     with torch.no_grad():
-        verts = layer(_params(layer, seq, view, t)).vertices.double().numpy()
+        verts = layer(sequence_to_params(seq, layer, view, t)).vertices.double().numpy()
     faces = layer.faces.numpy()
     colors = layer.vertex_colors.double().numpy()
     paths = []

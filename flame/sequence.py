@@ -17,14 +17,20 @@ import logging
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 
 from flame.io import atomic_write_bytes, read_npz
+from flame.types import FlameParams
+
+if TYPE_CHECKING:
+    from flame.layer import FlameLayer
 
 __all__ = ["FlameSequence", "SequenceFormatError", "FORMAT_TAG", "FORMAT_VERSION",
-           "from_neuface_params", "to_neuface_params"]
+           "from_neuface_params", "to_neuface_params", "sequence_to_params",
+           "pad_or_truncate"]
 
 log = logging.getLogger(__name__)
 FORMAT_TAG = "neuface-motion-suite/flame-sequence"
@@ -287,6 +293,29 @@ def _same(a: Any, b: Any, atol: float) -> bool:
 # ----------------------------------------------------------------------------------------------
 # Official NeuFace params.npz
 # ----------------------------------------------------------------------------------------------
+def pad_or_truncate(a: np.ndarray, n: int) -> np.ndarray:
+    """``a`` with its last axis zero-padded or truncated to ``n`` (basis coefficients between model sizes)."""
+    if a.shape[-1] < n:
+        a = np.concatenate([a, np.zeros((*a.shape[:-1], n - a.shape[-1]), a.dtype)], -1)
+    return a[..., :n]
+
+
+def sequence_to_params(seq: FlameSequence, layer: "FlameLayer", view: int | None = None,
+                       frames: np.ndarray | slice = slice(None)) -> FlameParams:
+    """FLAME parameters of ``seq`` for ``layer``: shape and expression zero-padded or truncated to the
+    layer's ``n_shape`` / ``n_exp``, in its dtype and on its device. All views (``view=None``: pose
+    ``(V, T', 15)``) or one view (``(T', 15)``) of the selected ``frames``; the identity broadcasts."""
+    like = layer.v_template
+
+    def fit(a: np.ndarray, n: int) -> torch.Tensor:
+        return torch.as_tensor(pad_or_truncate(np.asarray(a, np.float64), n), dtype=like.dtype, device=like.device)
+
+    views = slice(None) if view is None else view
+    pose = torch.as_tensor(np.asarray(seq.pose[views][..., frames, :], np.float64), dtype=like.dtype, device=like.device)
+    shape = fit(seq.shape, layer.n_shape).expand(*(1,) * (pose.ndim - 1), -1)
+    return FlameParams(shape, fit(seq.expression[views][..., frames, :], layer.n_exp), pose)
+
+
 def from_neuface_params(
     path: str | os.PathLike, *, fps: float = 30.0, view_names: list[str] | None = None,
     model: str = "FLAME (official NeuFace export)", model_sha256: str = "unknown", crop_size: int = 224,

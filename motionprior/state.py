@@ -33,7 +33,7 @@ from torch import Tensor
 
 from flame.layer import FlameLayer
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from flame.sequence import FlameSequence
+from flame.sequence import FlameSequence, pad_or_truncate, sequence_to_params
 from flame.types import POSE_SLICES, FlameParams
 
 __all__ = ["StateSpec", "angular_velocity", "central_difference", "resample_positions", "resample_states",
@@ -162,13 +162,9 @@ def resample_states(states: np.ndarray, positions: np.ndarray, spec: "StateSpec"
 def sequence_to_states(seq: FlameSequence, layer: FlameLayer, spec: StateSpec, view: int = 0,
                        target_fps: float = TARGET_FPS) -> np.ndarray:
     """States ``(T30, dim)`` float64 of one view of an annotated sequence, resampled to ``target_fps``."""
-    dt = torch.float64 if layer.v_template.dtype == torch.float64 else torch.float32
-    pad = lambda a, n: np.concatenate([a, np.zeros((*a.shape[:-1], max(0, n - a.shape[-1])))], -1)[..., :n]  # noqa: E731
     pose = np.asarray(seq.pose[view], np.float64)
     with torch.no_grad():
-        out = layer.landmarks(FlameParams(torch.as_tensor(pad(seq.shape, layer.n_shape), dtype=dt)[None],
-                                          torch.as_tensor(pad(seq.expression[view], layer.n_exp), dtype=dt),
-                                          torch.as_tensor(pose, dtype=dt)))
+        out = layer.landmarks(sequence_to_params(seq, layer, view))
     lm = out.landmarks3d.double().numpy() * 100.0  # cm
     rots = {k: axis_angle_to_matrix(torch.as_tensor(pose[:, POSE_SLICES[s]])).numpy()
             for k, s in (("root_orient", "global"), ("jaw", "jaw"), ("neck", "neck"))}
@@ -179,7 +175,7 @@ def sequence_to_states(seq: FlameSequence, layer: FlameLayer, spec: StateSpec, v
         "neck": rots["neck"].reshape(-1, 9),
         "eyes": np.concatenate([axis_angle_to_matrix(torch.as_tensor(pose[:, POSE_SLICES[e]])).numpy().reshape(-1, 9)
                                 for e in ("left_eye", "right_eye")], 1),
-        "expression": pad(np.asarray(seq.expression[view], np.float64), spec.n_exp) if spec.n_exp else None,
+        "expression": pad_or_truncate(np.asarray(seq.expression[view], np.float64), spec.n_exp) if spec.n_exp else None,
         "landmarks": lm.reshape(len(lm), -1),
         "landmarks_vel": central_difference(lm, seq.fps).reshape(len(lm), -1),
     }

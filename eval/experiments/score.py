@@ -22,8 +22,7 @@ from eval.metrics import cvd, jitter, mpve, msi3d, nme
 from eval.report import markdown_table, mean_row, write_csv
 from flame.camera import invert_transform, ndc_to_pixels, transform_points, weak_perspective_project
 from flame.layer import FlameLayer
-from flame.sequence import FlameSequence
-from flame.types import FlameParams
+from flame.sequence import FlameSequence, sequence_to_params
 
 __all__ = ["fitted_landmarks_px", "score_sequence", "score_corpus", "COLUMNS"]
 
@@ -32,26 +31,13 @@ COLUMNS = ["sequence", "views", "frames", "mpve_mm", "mpve_centroid_mm", "pa_mpv
            "nme51", "nme_det", "msi_l", "msi_v", "jitter_mm_s3"]
 
 
-def _params(layer: FlameLayer, seq: FlameSequence) -> FlameParams:
-    dt = layer.v_template.dtype
-
-    def fit(a: np.ndarray, n: int) -> torch.Tensor:
-        a = np.asarray(a, dtype=np.float64)
-        if a.shape[-1] < n:
-            a = np.concatenate([a, np.zeros((*a.shape[:-1], n - a.shape[-1]))], -1)
-        return torch.as_tensor(a[..., :n], dtype=dt)
-
-    return FlameParams(fit(seq.shape, layer.n_shape)[None, None], fit(seq.expression, layer.n_exp),
-                       torch.as_tensor(seq.pose, dtype=dt))
-
-
 def fitted_landmarks_px(layer: FlameLayer, seq: FlameSequence, out=None) -> np.ndarray:
     """``(V, T, 68, 2)`` image pixels of the sequence's fit (see the module docstring)."""
     if seq.fitted_landmarks2d is not None:
         return np.asarray(seq.fitted_landmarks2d, dtype=np.float64)
     if out is None:
         with torch.no_grad():
-            out = layer(_params(layer, seq))
+            out = layer(sequence_to_params(seq, layer))
     dt = out.landmarks2d_3d.dtype
     ndc = weak_perspective_project(out.landmarks2d_3d, torch.as_tensor(seq.cam, dtype=dt))[..., :2]
     crop_px = ndc_to_pixels(ndc, seq.crop_size)
@@ -65,8 +51,8 @@ def score_sequence(layer: FlameLayer, gt: FlameSequence, pred: FlameSequence, de
         raise ValueError(f"prediction views/frames {list(pred.view_names)} x {pred.n_frames} do not match the ground "
                          f"truth {list(gt.view_names)} x {gt.n_frames}")
     with torch.no_grad():
-        out_gt, out_pred = layer(_params(layer, gt)), layer(_params(layer, pred))
-        canon = layer.canonical_vertices(_params(layer, pred))
+        out_gt, out_pred = layer(sequence_to_params(gt, layer)), layer(sequence_to_params(pred, layer))
+        canon = layer.canonical_vertices(sequence_to_params(pred, layer))
     row: dict = {"views": gt.n_views, "frames": gt.n_frames}
     row["mpve_mm"] = float(mpve(out_pred.vertices, out_gt.vertices))
     row["mpve_centroid_mm"] = float(mpve(out_pred.vertices, out_gt.vertices, align="centroid"))
