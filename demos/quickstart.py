@@ -6,9 +6,14 @@ Stages (each resumes: finished outputs are reused):
 2. its range-of-motion renders (PNG grid + mp4 with the 68 landmarks);
 3. the synthetic capture corpus: a ``lab`` (7 views) and a ``wild`` (1 moving view) corpus with
    ground truth and detector-like landmark tracks;
-4. a rendered check of one sequence of each and the ground-truth sanity scores (the detector's NME).
+4. a rendered check of one sequence of each and the ground-truth sanity scores (the detector's NME);
+5. NeuFace annotation of both corpora (and the per-frame ``regress`` baseline), scored against the
+   ground truth (MPVE, CVD, NME, MSI, jitter);
+6. HuMoR-Face trained (``prior_config``, the quick config) on the annotated ``wild`` train split;
+7. long rollouts from start frames of the annotated ``wild`` test split: FlameSequence files, video
+   grids, pose plots, FD / APD / health against the real test clips and the real-vs-real reference;
+8. ``REPORT.md``: tables, plots and links to the videos.
 
-Later stages (NeuFace annotation, HuMoR-Face training, rollouts, evaluation) are added as they land.
 Run ``neuface-quickstart --help``; a YAML config is given with ``--config`` (unknown keys are errors).
 """
 
@@ -17,24 +22,20 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from annotator.pretrain import PretrainConfig
+from annotator.synthetic.builder import CorpusSize
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class CorpusSize:
-    """Size of a quickstart corpus."""
-
-    identities: int
-    sequences: int
-    frames: int
-
-
 def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256, fps: int = 25,
                    model: str | None = None, lab: CorpusSize = CorpusSize(4, 2, 90),
-                   wild: CorpusSize = CorpusSize(8, 2, 100)) -> dict:
+                   wild: CorpusSize = CorpusSize(8, 2, 100), encoder_cache: str = "runs/assets/encoders",
+                   pretrain: PretrainConfig | None = None,
+                   prior_config: str = "configs/motionprior/quick.yaml", prior_overrides: list[str] | None = None,
+                   starts: int = 2, samples: int = 50, seconds: float = 10.0, render: int = 9) -> dict:
     """Run the quickstart.
 
     Args:
@@ -46,6 +47,12 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
             instead of the stand-in.
         lab: size of the 7-view lab corpus (identities, sequences per identity, frames at 30 fps).
         wild: size of the in-the-wild corpus (frames at 25 fps).
+        encoder_cache: cached landmark encoders (pretrained on first use, a couple of minutes).
+        pretrain: landmark-encoder pretraining settings (default: the annotator's).
+        prior_config / prior_overrides: HuMoR-Face training config and extra ``fit`` arguments
+            (e.g. ``["--trainer.max_epochs", "10"]``).
+        starts / samples / seconds / render: rollouts: test start frames, samples per start, horizon,
+            samples shown per video grid.
     """
     import torch
 
@@ -66,10 +73,10 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
     else:
         model_path, names, full = Path(model), None, 2.0
     layer = FlameLayer.from_files(model_path, n_shape=100, n_exp=50)
-    print(f"[1/4] head model: {layer.model_label} ({layer.n_vertices} vertices) from {model_path}")
+    print(f"[1/8] head model: {layer.model_label} ({layer.n_vertices} vertices) from {model_path}")
     png, mp4 = render_showcase(layer, out_dir / "renders", size=size, fps=fps, expression_names=names,
                                full_expression=full)
-    print(f"[2/4] model renders: {png} and {mp4}")
+    print(f"[2/8] model renders: {png} and {mp4}")
     t1 = time.perf_counter()
     corpora = {}
     for domain, sz in (("lab", lab), ("wild", wild)):
@@ -78,7 +85,7 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
         corpora[domain] = build_corpus(cfg)
     n_seq = (lab.identities * lab.sequences, wild.identities * wild.sequences)
     corpus_s = time.perf_counter() - t1
-    print(f"[3/4] synthetic corpus: lab {n_seq[0]} sequences x 7 views x {lab.frames} frames, wild {n_seq[1]} "
+    print(f"[3/8] synthetic corpus: lab {n_seq[0]} sequences x 7 views x {lab.frames} frames, wild {n_seq[1]} "
           f"sequences x {wild.frames} frames, in {corpus_s:.1f} s -> {out_dir / 'corpus'}")
     layer64 = FlameLayer.from_files(model_path, n_shape=100, n_exp=50, dtype=torch.float64)
     checks, detector_nme = {}, {}
@@ -89,15 +96,152 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
         checks[domain] = str(img)
         rows = score_corpus(folder, "detections", out_dir / "scores" / f"{domain}_detections", layer=layer64)
         detector_nme[domain] = round(rows[-1]["nme68"], 3)
-    print(f"[4/4] rendered checks: {checks['lab']} (7 views) and {checks['wild']}; detector NME vs ground truth: "
+    print(f"[4/8] rendered checks: {checks['lab']} (7 views) and {checks['wild']}; detector NME vs ground truth: "
           f"lab {detector_nme['lab']} %, wild {detector_nme['wild']} %")
+    times = {"setup_and_corpus": round(time.perf_counter() - t0, 1)}
+
+    t1 = time.perf_counter()
+    annotation = annotate_corpora(out_dir, corpora, model_path, encoder_cache, layer64, pretrain or PretrainConfig())
+    times["annotation"] = round(time.perf_counter() - t1, 1)
+    print(f"[5/8] NeuFace annotation in {times['annotation']} s -> {out_dir / 'annotations'}; mean MPVE: "
+          + ", ".join(f"{d} {r['neuface']['mpve_mm']:.2f} mm (regress {r['regress']['mpve_mm']:.2f})"
+                      for d, r in annotation.items()))
+
+    from motionprior.__main__ import fit_or_resume
+
+    t1 = time.perf_counter()
+    prior = fit_or_resume(prior_config, out_dir / "prior", ["--data.data", str(out_dir / "annotations" / "neuface" / "wild"),
+                                                             "--model.flame_model", str(model_path), *(prior_overrides or [])])
+    times["prior"] = round(time.perf_counter() - t1, 1)
+    print(f"[6/8] HuMoR-Face prior: {prior} ({times['prior']} s); TensorBoard: tensorboard --logdir {out_dir / 'prior'}")
+
+    t1 = time.perf_counter()
+    samples_dir = out_dir / "samples"
+    if (samples_dir / "metrics.json").is_file():
+        sampled = json.loads((samples_dir / "metrics.json").read_text())
+    else:
+        from eval.experiments.sampling import sample_and_score
+        from motionprior.sample import SampleConfig
+
+        sampled = sample_and_score(SampleConfig(str(prior), str(out_dir / "annotations" / "neuface" / "wild"),
+                                                str(samples_dir), starts=starts, samples=samples, seconds=seconds,
+                                                seed=seed, render=render, size=128, flame_model=str(model_path)))
+    times["samples"] = round(time.perf_counter() - t1, 1)
+    a = sampled["all"]
+    print(f"[7/8] {len(sampled['starts'])} x {samples} rollouts of {seconds:g} s -> {samples_dir}; FD_exp "
+          f"{a['fd_expression']:.2f}, APD {a['apd_mean_world']:.2f} cm, out of range {a['out_of_range']:.0%}")
+
     summary = {"model": layer.model_label, "model_file": str(model_path), "png": str(png), "mp4": str(mp4),
                "corpus": {k: str(v) for k, v in corpora.items()}, "corpus_seconds": round(corpus_s, 1),
-               "corpus_checks": checks, "detector_nme_percent": detector_nme,
+               "corpus_checks": checks, "detector_nme_percent": detector_nme, "annotation": annotation,
+               "prior": str(prior), "samples": str(samples_dir), "stage_seconds": times,
                "seconds": round(time.perf_counter() - t0, 1)}
+    report = write_report(out_dir, summary, sampled, prior_config)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"[8/8] report: {report}")
     print(f"quickstart finished in {summary['seconds']} s; outputs in {out_dir}/")
     return summary
+
+
+ANNOTATION_COLUMNS = ["mpve_mm", "pa_mpve_mm", "cvd_mm", "nme68", "msi_l", "jitter_mm_s3"]
+
+
+def annotate_corpora(out_dir: Path, corpora: dict[str, Path], model_path: Path, encoder_cache: str, layer64,
+                     pretrain: PretrainConfig) -> dict:
+    """NeuFace and ``regress`` annotations of every corpus (resumable runner), scored against the ground
+    truth; returns ``{domain: {method: mean scores}}``."""
+    from annotator.runner import RunConfig, run
+    from eval.experiments.score import score_corpus
+
+    result: dict[str, dict[str, dict]] = {}
+    for domain, folder in corpora.items():
+        result[domain] = {}
+        for method in ("regress", "neuface"):
+            target = out_dir / "annotations" / method / domain
+            run(RunConfig(input=str(folder), output=str(target), method=method, model=str(model_path),
+                          encoder_cache=encoder_cache, pretrain=pretrain))
+            rows = score_corpus(folder, str(target), out_dir / "scores" / f"{domain}_{method}", layer=layer64,
+                                label=f"{method} on {domain}")
+            result[domain][method] = {k: rows[-1].get(k, float("nan")) for k in ANNOTATION_COLUMNS}
+    return result
+
+
+def write_report(out_dir: Path, summary: dict, sampled: dict, prior_config: str) -> Path:
+    """``REPORT.md`` of a quickstart run (links relative to ``out_dir``)."""
+    from eval.report import markdown_table
+
+    def rel(p) -> str:
+        return str(Path(p).resolve().relative_to(out_dir.resolve()))
+
+    ann_rows = [{"corpus": d, "method": m, **v} for d, ms in summary["annotation"].items() for m, v in ms.items()]
+    a, ref = sampled["all"], sampled.get("reference", {})
+    cols = ["fd_expression", "fd_pose", "fd_state", "variance_ratio", "out_of_range", "drift_z", "freeze_rate",
+            "nonfinite_fraction", "rotation_error"]
+    prior_rows = [{"motion": "HuMoR-Face samples", **{c: a.get(c) for c in cols}}]
+    if ref:
+        prior_rows.append({"motion": f"real {ref['split']} clips (reference)", **{c: ref.get(c) for c in cols}})
+    starts = "\n".join(
+        f"| {name} | {s['world']['apd_mean']:.2f} | {s['head_canonical']['apd_mean']:.3f} | "
+        + " ".join(f"[{kind}]({rel(p)})" for kind, p in (("video", Path(summary['samples']) / (name.replace('/', '_') + '.mp4')),
+                                                           ("pose plot", Path(summary['samples']) / (name.replace('/', '_') + '_pose.png')),
+                                                           ("sequence", Path(summary['samples']) / (name.replace('/', '_') + '.npz')))
+                   if p.exists()) + " |"
+        for name, s in sampled["starts"].items())
+    plots = "\n".join(f"![{n}]({rel(Path(summary['samples']) / (n.replace('/', '_') + '_pose.png'))})" for n in sampled["starts"])
+    t = summary["stage_seconds"]
+    text = f"""# NeuFace Motion Suite - quickstart report
+
+Head model: **{summary['model']}** (`{summary['model_file']}`). Every number below comes from this run
+({summary['seconds']:.0f} s in all: set-up and corpus {t['setup_and_corpus']:.0f} s, annotation
+{t['annotation']:.0f} s, prior training {t['prior']:.0f} s, sampling {t['samples']:.0f} s).
+
+## 1. Head model and synthetic corpus
+
+![range of motion]({rel(summary['png'])}) - video: [{Path(summary['mp4']).name}]({rel(summary['mp4'])})
+
+Corpora (ground truth + simulated detections): {', '.join(f'`{rel(v)}`' for v in summary['corpus'].values())};
+simulated detector NME vs ground truth: {', '.join(f'{k} {v} %' for k, v in summary['detector_nme_percent'].items())}.
+
+![lab check]({rel(summary['corpus_checks']['lab'])})
+
+## 2. Annotation (NeuFace vs the per-frame `regress` baseline), against ground truth
+
+{markdown_table(ann_rows, ['corpus', 'method'] + ANNOTATION_COLUMNS)}
+
+MPVE / PA-MPVE / CVD in mm (lower is better; CVD is the multi-view consistency, lab only); NME in % of
+the outer inter-ocular distance; MSI_L higher is steadier; jitter in mm/s^3. Per-sequence scores:
+`scores/`. Sequence files: `annotations/<method>/<corpus>/<split>/<sequence>.npz`.
+
+## 3. HuMoR-Face prior
+
+Trained with `{prior_config}` on the NeuFace annotations of the `wild` train split:
+`{rel(summary['prior'])}`. Curves, per-dimension KL and rollout plots:
+`tensorboard --logdir {out_dir / 'prior'}`.
+
+## 4. Long-horizon samples ({sampled['samples']} per start, {sampled['horizon_frames'] / 30:g} s at 30 Hz, feedback `{sampled.get('feedback')}`)
+
+| start | APD world (cm) | APD head-canonical (cm) | files |
+|---|---|---|---|
+{starts}
+
+{markdown_table(prior_rows, ['motion'] + cols)}
+
+FD on pooled per-frame features against the real `{sampled['split']}` clips (lower is better; the
+reference row is real motion of other identities, the floor to compare with). Variance ratio:
+generated / real variance of head-canonical landmarks (1 = real); out_of_range: fraction of frames with
+any world landmark outside the real clips' range; drift_z: last-second mean offset in real std;
+rotation_error: max |R R^T - I|. Rollout speed: {sampled['rollout_frames_per_second']:.0f} frames/s.
+
+{plots}
+
+## Next
+
+- Sample and score more: `python -m eval sample --checkpoint {summary['prior']} --data {out_dir / 'annotations' / 'neuface' / 'wild'} --out runs/samples`
+- Annotate your own video: `python -m annotator run --input VIDEO.mp4 --output runs/annotations --overlay true`
+"""
+    path = out_dir / "REPORT.md"
+    path.write_text(text)
+    return path
 
 
 def main(argv: list[str] | None = None) -> None:

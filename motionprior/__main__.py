@@ -8,7 +8,7 @@
   (into a new ``version_N+1``).
   After ``fit`` the best model is exported as a small standalone ``prior.pt`` next to the checkpoints.
 * ``sample``: roll out K samples from start frames of a split and write FlameSequence files, a video
-  grid, pose plots and the APD / health numbers (:mod:`motionprior.sample`).
+  grid and pose plots (:mod:`motionprior.sample`); ``python -m eval sample`` also scores them.
 """
 
 from __future__ import annotations
@@ -60,6 +60,27 @@ def _cli(args: list[str]):
 
     return PriorCLI(LitHumorFace, MotionDataModule, args=None if args == sys.argv[1:] else args, seed_everything_default=0,
                     save_config_kwargs={"overwrite": True}, subclass_mode_model=False)
+
+
+def fit_or_resume(config: str | Path, root: str | Path, overrides: list[str] = ()) -> Path:
+    """Train a prior with ``fit --config config --trainer.default_root_dir root [overrides]``, for pipelines:
+    returns the exported ``prior.pt`` of ``root`` if there is one, resumes from the newest ``last.ckpt``
+    if an earlier run was interrupted, and trains from scratch otherwise."""
+    root = Path(root)
+    versions = sorted(root.glob("lightning_logs/version_*"), key=lambda p: int(p.name.split("_")[-1]))
+    for v in reversed(versions):
+        if (v / "checkpoints" / "prior.pt").is_file():
+            return v / "checkpoints" / "prior.pt"
+    args = ["fit", "--config", str(config), "--trainer.default_root_dir", str(root), *overrides]
+    last = next((v / "checkpoints" / "last.ckpt" for v in reversed(versions) if (v / "checkpoints" / "last.ckpt").is_file()), None)
+    if last is not None:
+        logging.getLogger("motionprior").info("resuming %s", last)
+        args += ["--ckpt_path", str(last)]
+    cli = _cli(args)
+    best = cli.trainer.checkpoint_callback.best_model_path
+    if not best:
+        raise RuntimeError(f"training in {root} produced no checkpoint")
+    return Path(best).parent / "prior.pt"
 
 
 def main(argv: list[str] | None = None) -> int:

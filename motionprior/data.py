@@ -225,6 +225,11 @@ class MotionDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in ("fit", None):
+            trainer = getattr(self, "trainer", None)
+            if trainer is not None and trainer.world_size > 1:
+                # seed_everything gives every process the same generator: offset it per rank, or every
+                # process would draw the same random windows (and latent samples)
+                torch.manual_seed(torch.initial_seed() + trainer.global_rank)
             self.statistics = compute_statistics(self._split("train"), self.spec)
             self._split(self.val_split)
         if stage in ("validate",):

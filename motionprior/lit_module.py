@@ -39,6 +39,7 @@ from torch import Tensor
 
 from flame.layer import FlameLayer, VertexSubset
 from motionprior.model import Gaussian, HumorFace
+from motionprior.rollout import FEEDBACK_MODES, make_feedback
 from motionprior.state import TARGET_FPS, StateSpec, states_to_params
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,9 @@ class LitHumorFace(L.LightningModule):
         flame_vertex_weight / vertex_stride: predicted vs ground-truth vertices, every ``vertex_stride``-th.
         velocity_consistency_weight: predicted velocities vs the predicted step (0: HuMoR, off).
         sched_sampling: epochs (start, end) of the teacher-forcing -> autoregressive ramp (HuMoR: 10, 20).
+        feedback: what is done to a prediction before it is fed back, in training and (by default) in
+            sampling: ``none`` (HuMoR), ``flame``, ``velocities`` or ``flame+velocities``
+            (:func:`motionprior.rollout.make_feedback`).
         lr / milestones / gamma: Adamax learning rate and its step decay (per epoch).
         plot_every_n_epochs: rollout plots to TensorBoard every n validation epochs (0: never).
     """
@@ -95,7 +99,7 @@ class LitHumorFace(L.LightningModule):
                  assets: str = "runs/assets", recon_weights: dict[str, float] | None = None, kl_weight: float = 4e-4,
                  kl_warmup_epochs: int = 50, flame_landmark_weight: float = 1.0, flame_consistency_weight: float = 1.0,
                  flame_vertex_weight: float = 1.0, vertex_stride: int = 1, velocity_consistency_weight: float = 0.0,
-                 sched_sampling: tuple[int, int] = (10, 20),
+                 sched_sampling: tuple[int, int] = (10, 20), feedback: str = "none",
                  lr: float = 1e-4, milestones: list[int] | None = None, gamma: float = 0.5,
                  plot_every_n_epochs: int = 10) -> None:
         super().__init__()
@@ -111,6 +115,10 @@ class LitHumorFace(L.LightningModule):
         if n_exp == 0 and any(self.flame_weights):
             log.warning("n_exp=0 (paper-literal state): FLAME losses need the expression and are disabled")
             self.flame_weights = (0.0, 0.0, 0.0)
+        if feedback not in FEEDBACK_MODES:
+            raise ValueError(f"feedback {feedback!r}: choose one of {FEEDBACK_MODES}")
+        if "flame" in feedback and n_exp == 0:
+            raise ValueError("feedback 'flame' needs the expression in the state (n_exp > 0)")
         self.milestones = list(milestones) if milestones is not None else [50, 80, 140]
         layer = load_flame(flame_model, assets)
         # not submodules: the head model stays out of the checkpoint (it is the user's licensed file)
@@ -137,11 +145,14 @@ class LitHumorFace(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
     # ------------------------------------------------------------------ the window pass
-    def run_window(self, states: Tensor, p_teacher: float, use_mean: bool = False
+    def run_window(self, states: Tensor, p_teacher: float, use_mean: bool = False, shape: Tensor | None = None
                    ) -> tuple[Tensor, Gaussian, Gaussian, Tensor]:
         """Predictions ``(B, T, dim)`` for ``states (B, T + 1, dim)`` under scheduled sampling, the
-        posterior and prior, and the inputs ``(B, T, dim)`` each prediction was made from."""
+        posterior and prior, and the inputs ``(B, T, dim)`` each prediction was made from. A fed-back
+        prediction goes through the ``feedback`` correction first, as in sampling (FLAME modes need
+        ``shape (B, n_shape)``)."""
         m = self.model
+        feedback = self.rollout_feedback(shape) if p_teacher < 1.0 else None
         sample = (lambda g: g.mean) if use_mean else (lambda g: g.rsample())
         if p_teacher >= 1.0:  # every input is ground truth: all steps in one batch
             prev = states[:, :-1]
@@ -150,7 +161,13 @@ class LitHumorFace(L.LightningModule):
         preds, posts, priors, prevs = [], [], [], []
         for t in range(states.shape[1] - 1):
             teacher = t == 0 or bool(torch.rand(()) < p_teacher)  # one coin flip per step for the whole batch
-            prev = states[:, t] if teacher else preds[-1].detach()
+            if teacher:
+                prev = states[:, t]
+            else:
+                prev = preds[-1].detach()
+                if feedback is not None:
+                    with torch.no_grad():
+                        prev = feedback(prevs[-1], m.orthonormalize_rotations(prev))
             post = m.encode(prev, states[:, t + 1])
             preds.append(m.decode(sample(post), prev))
             posts.append(post)
@@ -158,6 +175,11 @@ class LitHumorFace(L.LightningModule):
             prevs.append(prev)
         stack = lambda gs: Gaussian(torch.stack([g.mean for g in gs], 1), torch.stack([g.logvar for g in gs], 1))  # noqa: E731
         return torch.stack(preds, 1), stack(posts), stack(priors), torch.stack(prevs, 1)
+
+    def rollout_feedback(self, shape: Tensor):
+        """The configured feedback for rows of identity ``shape (N, n_shape)`` (None for ``none``)."""
+        mode = self.hparams.feedback
+        return make_feedback(mode, self.model, self.flame(shape)[0] if "flame" in mode else None, shape)
 
     def velocity_consistency(self, pred: Tensor, prev: Tensor) -> Tensor:
         """Predicted velocities vs the step the prediction makes (angular velocity vs ``R_t R_{t-1}^T``,
@@ -221,7 +243,7 @@ class LitHumorFace(L.LightningModule):
         p_teacher = teacher_probability(epoch, *self.hparams.sched_sampling)
         kl_w = kl_weight_at(epoch, self.hparams.kl_weight, self.hparams.kl_warmup_epochs)
         states = batch["states"]
-        pred, post, prior, prev = self.run_window(states, p_teacher)
+        pred, post, prior, prev = self.run_window(states, p_teacher, shape=batch["shape"])
         terms = self.losses(pred, states[:, 1:], batch["shape"], post, prior, prev)
         loss = self.total(terms, kl_w)
         bs = states.shape[0]
@@ -233,20 +255,22 @@ class LitHumorFace(L.LightningModule):
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         states = batch["states"]
         p_teacher = teacher_probability(self.current_epoch, *self.hparams.sched_sampling)
-        pred, post, prior, prev = self.run_window(states, p_teacher, use_mean=True)
+        pred, post, prior, prev = self.run_window(states, p_teacher, use_mean=True, shape=batch["shape"])
         terms = self.losses(pred, states[:, 1:], batch["shape"], post, prior, prev)
         loss = self.total(terms, self.hparams.kl_weight)
         bs = states.shape[0]
-        self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=bs)
-        self.log("val/loss", loss, prog_bar=True, batch_size=bs)
+        self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=bs, sync_dist=True)
+        self.log("val/loss", loss, prog_bar=True, batch_size=bs, sync_dist=True)
         # checkpoint selection (as HuMoR, which resets its best loss when training turns autoregressive):
         # only the fully autoregressive epochs compete; earlier losses are not comparable
         selecting = self.current_epoch >= self.hparams.sched_sampling[1]
-        self.log("val/selection_loss", loss if selecting else torch.full_like(loss, float("inf")), batch_size=bs)
+        self.log("val/selection_loss", loss if selecting else torch.full_like(loss, float("inf")), batch_size=bs,
+                 sync_dist=True)
         # prior-mean rollout over the window from its first frame
-        roll = self.model.rollout(states[:, 0], states.shape[1] - 1, use_mean=True)[0]
+        roll = self.model.rollout(states[:, 0], states.shape[1] - 1, use_mean=True,
+                                  feedback=self.rollout_feedback(batch["shape"]))[0]
         err = (self.spec.get(roll[:, 1:], "landmarks") - self.spec.get(states[:, 1:], "landmarks")).norm(dim=-1).mean()
-        self.log("val/rollout_landmarks_cm", err, batch_size=bs)
+        self.log("val/rollout_landmarks_cm", err, batch_size=bs, sync_dist=True)
         self._val.setdefault("kl", []).append(post.kl(prior).flatten(0, -2).detach())
         self._val.setdefault("mu", []).append(post.mean.flatten(0, -2).detach())
 
@@ -255,7 +279,7 @@ class LitHumorFace(L.LightningModule):
             return
         kl = torch.cat(self._val.pop("kl")).mean(0)
         mu = torch.cat(self._val.pop("mu"))
-        self.log("val/active_units", (mu.var(0) > 0.01).sum().float())
+        self.log("val/active_units", (mu.var(0) > 0.01).sum().float(), sync_dist=True)
         logger = self.logger
         if logger is None or self.trainer.sanity_checking:
             return
@@ -278,7 +302,9 @@ class LitHumorFace(L.LightningModule):
         clip = max(clips, key=lambda c: len(c.states))
         x0 = torch.as_tensor(clip.states[:1], device=self.device)
         gen = torch.Generator(device=self.device).manual_seed(0)
-        samples = self.model.rollout(x0, min(300, len(clip.states) - 1), n_samples=4, generator=gen)[:, 0]
+        shape = torch.as_tensor(clip.shape, device=self.device)[None].expand(4, -1)
+        samples = self.model.rollout(x0, min(300, len(clip.states) - 1), n_samples=4, generator=gen,
+                                     feedback=self.rollout_feedback(shape))[:, 0]
         fig = plot_rollout(samples.cpu(), self.spec, real=torch.as_tensor(clip.states), title=clip.name)
         experiment.add_figure("val/rollout", fig, self.current_epoch)
 

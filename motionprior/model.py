@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle, orthonormalize
-from motionprior.state import ROTATIONS, StateSpec
+from motionprior.state import ROTATIONS, TARGET_FPS, StateSpec
 
 __all__ = ["MLP", "HumorFace", "Gaussian"]
 
@@ -173,6 +173,21 @@ class HumorFace(nn.Module):
             parts.append(v)
         return torch.cat(parts, -1)
 
+    def project_velocities(self, x_prev: Tensor, x: Tensor, fps: float = TARGET_FPS) -> Tensor:
+        """``x (..., dim)`` with its velocity channels replaced by the step it makes from ``x_prev``:
+        angular velocity ``log(R_t R_{t-1}^T) * fps`` and landmark velocities ``(L_t - L_{t-1}) * fps``.
+
+        A generated state's velocities are predicted independently of its step, and in long rollouts
+        they wander away from it (measured: the angular velocity grew to ~4 rad/s while the head turned
+        at ~0.9 rad/s); this keeps them what they claim to be. They are backward differences where the
+        data's are central ones (half a frame of lag)."""
+        spec, x = self.spec, x.clone()
+        r0, r1 = spec.get(x_prev, "root_orient")[..., 0, :, :], spec.get(x, "root_orient")[..., 0, :, :]
+        x[..., spec.slices["root_orient_vel"]] = matrix_to_axis_angle(r1 @ r0.transpose(-1, -2)) * fps
+        lm = spec.slices["landmarks"]
+        x[..., spec.slices["landmarks_vel"]] = (x[..., lm] - x_prev[..., lm]) * fps
+        return x
+
     @torch.no_grad()
     def rollout(self, x0: Tensor, horizon: int, n_samples: int = 1, use_mean: bool = False,
                 generator: torch.Generator | None = None, feedback=None) -> Tensor:
@@ -182,8 +197,8 @@ class HumorFace(nn.Module):
             horizon: steps to generate.
             n_samples: samples per start state (K).
             use_mean: take the prior's mean instead of sampling z.
-            feedback: optional ``f(states (N, dim)) -> states`` applied after every step (e.g. replacing
-                the predicted landmarks by FLAME landmarks of the predicted parameters).
+            feedback: optional ``f(x_prev (N, dim), x (N, dim)) -> x`` applied to every generated state
+                (see :func:`motionprior.rollout.make_feedback`).
 
         Returns:
             ``(K, B, horizon + 1, dim)``, the start state first.
@@ -194,8 +209,7 @@ class HumorFace(nn.Module):
         for _ in range(horizon):
             p = self.prior(x)
             z = p.mean if use_mean else p.sample(generator)
-            x = self.orthonormalize_rotations(self.decode(z, x))
-            if feedback is not None:
-                x = feedback(x)
+            x_new = self.orthonormalize_rotations(self.decode(z, x))
+            x = feedback(x, x_new) if feedback is not None else x_new
             out.append(x)
         return torch.stack(out, 1).view(n_samples, b, horizon + 1, -1)

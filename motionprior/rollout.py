@@ -1,8 +1,9 @@
 """Long-horizon sampling from a trained HuMoR-Face prior, and what to do with the samples.
 
 ``sample_states`` rolls out ``K`` samples from each of ``B`` start states for ``H`` steps (30 Hz), z from
-the learned prior (or its mean), rotations re-orthonormalized every step and, optionally, the predicted
-landmarks replaced by the FLAME landmarks of the predicted parameters (HuMoR-Qual's feedback).
+the learned prior (or its mean), rotations re-orthonormalized every step and, optionally, each state
+corrected before it is fed back (``make_feedback``: FLAME landmarks of the predicted parameters as in
+HuMoR-Qual, velocities recomputed from the step, or both).
 ``states_to_sequence`` turns the samples of one start into a FlameSequence (one "view" per sample,
 identity from the start frame); ``render_samples`` writes a labelled video grid and ``plot_rollout`` a
 figure of head yaw / pitch / roll and jaw opening over time.
@@ -25,38 +26,55 @@ from flame.sequence import FlameSequence
 from motionprior.model import HumorFace
 from motionprior.state import TARGET_FPS, StateSpec, states_to_params
 
-__all__ = ["flame_feedback", "sample_states", "states_to_sequence", "render_samples", "plot_rollout", "pose_curves"]
+__all__ = ["FEEDBACK_MODES", "make_feedback", "sample_states", "states_to_sequence", "render_samples", "plot_rollout", "pose_curves"]
 
 
-def flame_feedback(layer: FlameLayer, spec: StateSpec, shape: Tensor) -> Callable[[Tensor], Tensor]:
-    """``f(states (N, dim))`` replacing the landmarks by FLAME(shape, predicted pose / expression)'s, cm.
-    ``shape (N, n_shape)`` is the identity of each row."""
+FEEDBACK_MODES = ("none", "velocities", "flame", "flame+velocities")
 
-    def feedback(x: Tensor) -> Tensor:
-        params = states_to_params(x, spec, shape.to(x), layer.n_exp)
-        lm = layer.landmarks(params).landmarks3d.to(x.dtype) * 100.0
-        x = x.clone()
-        x[..., spec.slices["landmarks"]] = lm.flatten(-2)
+
+def make_feedback(mode: str, model: HumorFace, layer: FlameLayer | None = None, shape: Tensor | None = None
+                  ) -> Callable[[Tensor, Tensor], Tensor] | None:
+    """What is done to every generated state before it is fed back, ``f(x_prev (N, dim), x (N, dim))``:
+
+    * ``none``: nothing (HuMoR);
+    * ``flame``: the predicted landmarks are replaced by FLAME(shape, predicted pose / expression)'s,
+      cm (HuMoR-Qual); needs ``layer`` and ``shape (N, n_shape)``, the identity of each row;
+    * ``velocities``: the velocity channels are recomputed from the step
+      (:meth:`HumorFace.project_velocities`);
+    * ``flame+velocities``: both, landmarks first (the velocities then follow the FLAME landmarks).
+    """
+    if mode not in FEEDBACK_MODES:
+        raise ValueError(f"feedback {mode!r}: choose one of {FEEDBACK_MODES}")
+    if mode == "none":
+        return None
+    flame = "flame" in mode
+    if flame and (layer is None or shape is None):
+        raise ValueError(f"feedback {mode!r} needs the head model and the identity shape of every row")
+    spec = model.spec
+
+    def feedback(x_prev: Tensor, x: Tensor) -> Tensor:
+        if flame:
+            params = states_to_params(x, spec, shape.to(x), layer.n_exp)
+            x = x.clone()
+            x[..., spec.slices["landmarks"]] = (layer.landmarks(params).landmarks3d * 100.0).to(x.dtype).flatten(-2)
+        if "velocities" in mode:
+            x = model.project_velocities(x_prev, x)
         return x
 
     return feedback
 
 
 def sample_states(model: HumorFace, x0: Tensor, horizon: int, n_samples: int, use_mean: bool = False, seed: int = 0,
-                  layer: FlameLayer | None = None, shape: Tensor | None = None) -> Tensor:
+                  feedback: str = "none", layer: FlameLayer | None = None, shape: Tensor | None = None) -> Tensor:
     """``(K, B, horizon + 1, dim)`` rollouts of start states ``x0 (B, dim)`` (the start first).
 
-    With ``layer`` and ``shape (B, n_shape)`` the FLAME-landmark feedback is applied every step.
+    ``feedback``: see :func:`make_feedback`; the FLAME modes need ``layer`` and ``shape (B, n_shape)``.
     """
     if not torch.isfinite(x0).all():
         raise ValueError("start states contain NaN / inf")
-    feedback = None
-    if layer is not None:
-        if shape is None:
-            raise ValueError("FLAME feedback needs the identity shape of every start state")
-        feedback = flame_feedback(layer, model.spec, shape.repeat(n_samples, 1))
+    fb = make_feedback(feedback, model, layer, shape.repeat(n_samples, 1) if shape is not None else None)
     gen = torch.Generator(device=x0.device).manual_seed(seed)
-    return model.rollout(x0, horizon, n_samples=n_samples, use_mean=use_mean, generator=gen, feedback=feedback)
+    return model.rollout(x0, horizon, n_samples=n_samples, use_mean=use_mean, generator=gen, feedback=fb)
 
 
 def states_to_sequence(states: Tensor, spec: StateSpec, shape: np.ndarray, layer: FlameLayer,

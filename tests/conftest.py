@@ -60,3 +60,12 @@ def layer32_small_encoder(standin_paths, tmp_path_factory):
     cache = tmp_path_factory.mktemp("encoders")
     enc = load_or_pretrain(layer, cache, cfg, progress=False)
     return layer, enc, cfg, cache
+
+
+@pytest.fixture(scope="session")
+def tiny_prior_args() -> list[str]:
+    """``fit`` overrides for a seconds-long HuMoR-Face training on the quick config (pipeline tests)."""
+    return ["--trainer.max_epochs", "2", "--model.hidden", "64", "--model.layers", "2", "--model.latent", "8",
+            "--model.vertex_stride", "32", "--model.sched_sampling", "[0, 1]", "--model.milestones", "[5]",
+            "--data.epoch_windows", "64", "--data.batch_size", "32", "--trainer.enable_progress_bar", "false",
+            "--model.plot_every_n_epochs", "0"]

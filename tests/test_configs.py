@@ -42,6 +42,10 @@ def _reader(path: Path) -> ArgumentParser:
         return synth_parser(exit_on_error=False)
     if path.parent.name == "motionprior":
         return _PriorReader()
+    if path.parent.name == "eval" and path.stem == "prior_benchmark":
+        from eval.__main__ import prior_benchmark_parser
+
+        return prior_benchmark_parser(exit_on_error=False)
     raise AssertionError(f"no reader registered for {path}; add it to tests/test_configs.py")
 
 
@@ -52,7 +56,8 @@ def test_config_parses(path):
 
 
 @pytest.mark.parametrize("path,typo", [("demos/quickstart.yaml", "sized: 256"), ("annotator/synth_lab.yaml", "identites: 3"),
-                                             ("motionprior/quick.yaml", "optimiser: adam")])
+                                             ("motionprior/quick.yaml", "optimiser: adam"),
+                                             ("eval/prior_benchmark.yaml", "sampels: 50")])
 def test_typo_is_an_error(tmp_path, path, typo):
     bad = tmp_path / "bad.yaml"
     bad.write_text((CONFIGS / path).read_text() + typo + "\n")

@@ -44,7 +44,7 @@ from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from flame.sequence import FlameSequence
 from flame.types import FlameParams
 
-__all__ = ["SynthConfig", "SyntheticSequence", "synthesize_sequence", "build_corpus", "load_corpus_info",
+__all__ = ["SynthConfig", "CorpusSize", "SyntheticSequence", "synthesize_sequence", "build_corpus", "load_corpus_info",
            "CORPUS_TAG"]
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,15 @@ class SynthConfig:
     render: bool = False
     split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     noise: DetectorNoise | None = None
+
+
+@dataclass(frozen=True)
+class CorpusSize:
+    """Size of a corpus: identities, sequences per identity, frames per sequence (domain frame rate)."""
+
+    identities: int
+    sequences: int
+    frames: int
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,8 @@ def bench_prior(asset_dir: Path, samples: int = 50, steps: int = 300) -> tuple[s
         for name, fn in {
             f"rollout {samples} x {steps}": lambda: sample_states(model, x0, steps, samples),
             "  one sample at a time (reference)": lambda: [sample_states(model, x0, steps, 1, seed=k) for k in range(5)],
-            "  with FLAME feedback": lambda: sample_states(model, x0, steps, samples, layer=layer, shape=shape),
+            "  with FLAME + velocity feedback": lambda: sample_states(model, x0, steps, samples, feedback="flame+velocities",
+                                                                   layer=layer, shape=shape),
         }.items():
             sample_states(model, x0, 5, samples)  # warm-up
             t = time.perf_counter()

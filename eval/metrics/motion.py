@@ -23,14 +23,30 @@ Conventions (see ``research/metrics.md`` §5, §6, §8):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
 import numpy as np
+from scipy.spatial.transform import Rotation
 
-from motionprior.state import TARGET_FPS, StateSpec
-
-__all__ = ["frechet_distance", "fd_features", "apd", "head_canonical_landmarks", "motion_health",
+__all__ = ["StateLayout", "frechet_distance", "fd_features", "apd", "head_canonical_landmarks", "motion_health",
            "FD_VARIANTS"]
 
 FD_VARIANTS = ("expression", "pose", "state")
+
+
+class StateLayout(Protocol):
+    """What the metrics need to know of a state layout (``motionprior.state.StateSpec`` is one):
+    ``dim``, ``n_exp``, ``slices`` (part -> slice of the state; ``root_orient``, ``jaw`` as flattened
+    3x3 matrices, ``landmarks`` as flattened ``(68, 3)`` cm), the ``rotations`` part names, and
+    ``euclidean_mask()`` (``(dim,)`` bool: everything but rotation matrices)."""
+
+    dim: int
+    n_exp: int
+    slices: Mapping[str, slice]
+    rotations: Sequence[str]
+
+    def euclidean_mask(self) -> Any: ...
 
 
 def _sqrt_psd(a: np.ndarray) -> np.ndarray:
@@ -58,14 +74,11 @@ def frechet_distance(real: np.ndarray, generated: np.ndarray) -> float:
 
 def _axis_angle(rot: np.ndarray) -> np.ndarray:
     """``(..., 3)`` axis-angle of rotation matrices ``(..., 3, 3)``."""
-    import torch
-
-    from flame.rotations import matrix_to_axis_angle
-
-    return matrix_to_axis_angle(torch.as_tensor(rot, dtype=torch.float64)).numpy()
+    rot = np.asarray(rot, np.float64)
+    return Rotation.from_matrix(rot.reshape(-1, 3, 3)).as_rotvec().reshape(*rot.shape[:-2], 3)
 
 
-def fd_features(states: np.ndarray, spec: StateSpec, variant: str, real_mean: np.ndarray | None = None,
+def fd_features(states: np.ndarray, spec: StateLayout, variant: str, real_mean: np.ndarray | None = None,
                 real_std: np.ndarray | None = None) -> np.ndarray:
     """Per-frame FD features ``(N, D)`` of states ``(..., dim)`` (leading dims pooled).
 
@@ -81,13 +94,13 @@ def fd_features(states: np.ndarray, spec: StateSpec, variant: str, real_mean: np
     if variant == "state":
         if real_mean is None or real_std is None:
             raise ValueError("FD_state needs the real set's real_mean and real_std")
-        mask = spec.euclidean_mask().numpy()
+        mask = np.asarray(spec.euclidean_mask(), bool)
         z = (x - real_mean) / np.maximum(real_std, 1e-8)
         return np.where(mask, z, x)
     raise ValueError(f"FD variant must be one of {FD_VARIANTS}, got {variant!r}")
 
 
-def head_canonical_landmarks(states: np.ndarray, spec: StateSpec) -> np.ndarray:
+def head_canonical_landmarks(states: np.ndarray, spec: StateLayout) -> np.ndarray:
     """``(..., 68, 3)`` cm: landmarks with each frame's head rotation removed about their centroid."""
     x = np.asarray(states, np.float64)
     lm = x[..., spec.slices["landmarks"]].reshape(*x.shape[:-1], -1, 3)
@@ -124,7 +137,7 @@ def _window_speed(lm: np.ndarray, fps: float, window: int) -> np.ndarray:
     return speed[:n * window].reshape(n, window).mean(1) if n else np.zeros(0)
 
 
-def motion_health(generated: np.ndarray, real: list[np.ndarray], spec: StateSpec, fps: float = TARGET_FPS,
+def motion_health(generated: np.ndarray, real: list[np.ndarray], spec: StateLayout, fps: float = 30.0,
                   explode_z: float = 50.0) -> dict[str, float]:
     """Long-horizon health of generated states ``(N, T, dim)`` against real clips ``[(T_i, dim)]``.
 
@@ -138,7 +151,7 @@ def motion_health(generated: np.ndarray, real: list[np.ndarray], spec: StateSpec
     out: dict[str, float] = {"nonfinite_fraction": float(1.0 - finite.mean())}
     gen = gen[finite]
     real_x = np.concatenate([np.asarray(r, np.float64) for r in real])
-    mask = spec.euclidean_mask().numpy()
+    mask = np.asarray(spec.euclidean_mask(), bool)
     mean, std = real_x.mean(0), np.maximum(real_x.std(0), 1e-8)
     if not len(gen):
         return out | {k: float("nan") for k in ("max_abs_z", "exploded", "freeze_rate", "variance_ratio",

@@ -11,7 +11,8 @@ import torch
 from flame.sequence import FlameSequence
 from motionprior.data import find_sequences, load_clips
 from motionprior.lit_module import LitHumorFace, load_flame, load_prior
-from motionprior.state import StateSpec
+from motionprior.model import HumorFace
+from motionprior.state import StateSpec, states_to_params
 
 
 def test_scheduled_sampling_feeds_back_detached_predictions(standin_paths, motion_corpus):
@@ -94,35 +95,97 @@ def test_sample_command(trained_prior, motion_corpus, tmp_path):
     out = tmp_path / "samples"
     assert main(["sample", "--checkpoint", str(trained_prior["prior"]), "--data", str(motion_corpus), "--out", str(out),
                  "--starts", "2", "--samples", "6", "--seconds", "2", "--render", "4", "--size", "64",
-                 "--feedback", "true"]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert len(metrics["starts"]) == 2 and metrics["horizon_frames"] == 60
-    h = metrics["all"]
-    assert h["nonfinite_fraction"] == 0 and h["rotation_error"] < 1e-5 and h["apd_mean_world"] > 0
-    assert np.isfinite([h["fd_expression"], h["fd_pose"], h["fd_state"]]).all()
+                 "--feedback", "flame+velocities"]) == 0
+    info = json.loads((out / "samples.json").read_text())
+    assert len(info["starts"]) == 2 and info["horizon_frames"] == 60 and info["feedback"] == "flame+velocities"
     seqs = sorted(out.glob("*.npz"))
     seq = FlameSequence.load(seqs[0])
     assert seq.n_views == 6 and seq.n_frames == 61 and seq.fps == 30.0 and "stand-in" in seq.model
     assert len(list(out.glob("*.mp4"))) == 2 and len(list(out.glob("*_pose.png"))) == 2
 
 
+def test_eval_sample_command_scores_the_samples(trained_prior, motion_corpus, tmp_path):
+    from eval.__main__ import main
+
+    out = tmp_path / "scored"
+    assert main(["sample", "--checkpoint", str(trained_prior["prior"]), "--data", str(motion_corpus), "--out", str(out),
+                 "--starts", "2", "--samples", "6", "--seconds", "2", "--render", "0"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["starts"]) == 2 and metrics["horizon_frames"] == 60
+    assert metrics["feedback"] == "flame+velocities"  # the mode the prior was trained with (quick.yaml)
+    h = metrics["all"]
+    assert h["nonfinite_fraction"] == 0 and h["rotation_error"] < 1e-5 and h["apd_mean_world"] > 0
+    assert np.isfinite([h["fd_expression"], h["fd_pose"], h["fd_state"]]).all()
+    ref = metrics["reference"]  # real train clips scored like the samples
+    assert ref["split"] == "train" and ref["clips"] > 0 and ref["nonfinite_fraction"] == 0
+    assert ref["rotation_error"] < 1e-5 and ref["variance_ratio"] > 0 and ref["fd_pose"] >= 0
+    assert not list(out.glob("*.mp4"))
+    assert main(["sample", "--checkpoint", str(tmp_path / "missing.pt"), "--data", str(motion_corpus),
+                 "--out", str(out)]) == 2
+
+
+def constant_turn(spec: StateSpec, rate: float = 0.8, n: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
+    """States of a head turning about y at ``rate`` rad/s with landmarks drifting at ``v`` cm/s (30 Hz),
+    velocities exact; returns ``(states (n, dim), v (68, 3))``."""
+    g = torch.Generator().manual_seed(0)
+    t = torch.arange(n, dtype=torch.float32) / 30.0
+    v = torch.randn(68, 3, generator=g)
+    x = torch.zeros(n, spec.dim)
+    c, s = torch.cos(rate * t), torch.sin(rate * t)
+    z, o = torch.zeros_like(t), torch.ones_like(t)
+    x[:, spec.slices["root_orient"]] = torch.stack([c, z, s, z, o, z, -s, z, c], -1)
+    x[:, spec.slices["root_orient_vel"]] = torch.tensor([0.0, rate, 0.0])
+    x[:, spec.slices["jaw"]] = torch.eye(3).flatten()
+    x[:, spec.slices["landmarks"]] = (torch.randn(68, 3, generator=g) + t[:, None, None] * v).flatten(1)
+    x[:, spec.slices["landmarks_vel"]] = v.flatten()
+    return x, v
+
+
 def test_velocity_consistency_is_zero_for_consistent_motion(standin_paths):
     lit = LitHumorFace(n_exp=0, hidden=32, layers=2, latent=8, flame_model=str(standin_paths.pkl),
                        velocity_consistency_weight=1.0)
-    spec = lit.spec
-    t = torch.arange(12, dtype=torch.float32) / 30.0
-    rate, v = 0.8, torch.randn(68, 3)
-    x = torch.zeros(12, spec.dim)
-    c, s = torch.cos(rate * t), torch.sin(rate * t)
-    z, o = torch.zeros_like(t), torch.ones_like(t)
-    x[:, spec.slices["root_orient"]] = torch.stack([c, z, s, z, o, z, -s, z, c], -1)  # a constant turn about y
-    x[:, spec.slices["root_orient_vel"]] = torch.tensor([0.0, rate, 0.0])
-    x[:, spec.slices["jaw"]] = torch.eye(3).flatten()
-    x[:, spec.slices["landmarks"]] = (torch.randn(68, 3) + t[:, None, None] * v).flatten(1)
-    x[:, spec.slices["landmarks_vel"]] = v.flatten()
+    rate = 0.8
+    x, _ = constant_turn(lit.spec, rate)
     assert lit.velocity_consistency(x[1:], x[:-1]) < 1e-6
     wrong = x.clone()
-    wrong[:, spec.slices["root_orient_vel"]] *= 3.0  # the state claims a faster turn than it makes
+    wrong[:, lit.spec.slices["root_orient_vel"]] *= 3.0  # the state claims a faster turn than it makes
     # unit output scales: the y rate is off by 2 * rate rad/s = 2 * rate / 30 per step, one channel of three
     expected = (2 * rate / 30) ** 2 / 3
     assert float(lit.velocity_consistency(wrong[1:], x[:-1])) == pytest.approx(expected, rel=1e-3)
+
+
+def test_project_velocities_recovers_the_step():
+    spec = StateSpec(n_exp=0)
+    model = HumorFace(spec, hidden=32, layers=2, latent=8)
+    x, v = constant_turn(spec, rate=0.8)
+    wrong = x.clone()
+    wrong[:, spec.slices["root_orient_vel"]] = torch.tensor([1.0, -4.0, 2.0])
+    wrong[:, spec.slices["landmarks_vel"]] *= -7.0
+    fixed = model.project_velocities(x[:-1], wrong[1:])
+    torch.testing.assert_close(fixed[:, spec.slices["root_orient_vel"]], torch.tensor([[0.0, 0.8, 0.0]]).expand(11, 3),
+                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(spec.get(fixed, "landmarks_vel"), v.expand(11, 68, 3), atol=1e-3, rtol=0)
+    other = [p for p in spec.parts if not p.endswith("vel")]
+    for part in other:  # nothing else changes
+        torch.testing.assert_close(fixed[:, spec.slices[part]], wrong[1:, spec.slices[part]])
+
+
+@pytest.mark.parametrize("mode", ["velocities", "flame+velocities"])
+def test_training_feeds_back_the_corrected_prediction(standin_paths, motion_corpus, mode):
+    torch.manual_seed(0)
+    lit = LitHumorFace(n_exp=4, hidden=32, layers=2, latent=8, flame_model=str(standin_paths.pkl), feedback=mode)
+    layer = load_flame(str(standin_paths.pkl))
+    clips = load_clips(find_sequences(motion_corpus, "train"), layer, lit.spec, progress=False)
+    states = torch.as_tensor(np.stack([c.states[:5] for c in clips]))
+    shape = torch.as_tensor(np.stack([c.shape for c in clips]))
+    pred, _, _, inputs = lit.run_window(states, p_teacher=0.0, shape=shape)
+    spec, m = lit.spec, lit.model
+    for t in range(1, 4):
+        expected = m.orthonormalize_rotations(pred[:, t - 1].detach())
+        if "flame" in mode:  # landmarks: FLAME's of the predicted parameters, cm
+            params = states_to_params(expected, spec, shape, layer.n_exp)
+            expected[:, spec.slices["landmarks"]] = layer.landmarks(params).landmarks3d.flatten(1) * 100.0
+        expected = m.project_velocities(inputs[:, t - 1], expected)
+        torch.testing.assert_close(inputs[:, t], expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="feedback"):
+        LitHumorFace(hidden=32, layers=2, flame_model=str(standin_paths.pkl), feedback="flame+velocity")
