@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install quickstart test bench clean
+.PHONY: install quickstart demo test bench prior-benchmark clean
 
 install: $(VENV)/.installed
 
@@ -22,11 +22,17 @@ $(VENV)/.installed: pyproject.toml
 quickstart: install
 	$(VENV)/bin/neuface-quickstart --config configs/demos/quickstart.yaml
 
+demo: install
+	$(VENV)/bin/neuface-demo
+
 test: install
 	$(PY) -m pytest -q -n 2
 
 bench: install
 	$(PY) -m eval bench all
 
+prior-benchmark: install
+	$(PY) -m eval prior-benchmark --config configs/eval/prior_benchmark.yaml
+
 clean:
-	rm -rf runs/quickstart runs/bench .pytest_cache
+	rm -rf runs/quickstart runs/bench runs/demo runs/prior_benchmark .pytest_cache

@@ -1,16 +1,18 @@
-"""Mesh export: Wavefront OBJ and binary PLY (vertices, faces, optional vertex colors)."""
+"""Mesh export: Wavefront OBJ, binary PLY and glTF binary (GLB) (vertices, faces, optional vertex colors)."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
 
 from flame.io import atomic_write_bytes
 
-__all__ = ["write_obj", "write_ply", "read_obj"]
+__all__ = ["write_obj", "write_ply", "read_obj", "write_glb", "read_glb", "vertex_normals"]
 
 
 def write_obj(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None = None,
@@ -66,3 +68,79 @@ def read_obj(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         elif parts[0] == "f":
             faces.append([int(p.split("/")[0]) - 1 for p in parts[1:4]])
     return np.array(verts), np.array(faces, dtype=np.int64)
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Unit area-weighted vertex normals ``(V, 3)`` (counter-clockwise faces point outward)."""
+    v = np.asarray(vertices, np.float64)
+    f = np.asarray(faces, np.int64)
+    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    n = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(n, f[:, k], fn)
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+
+
+_GLB_MAGIC, _JSON, _BIN = 0x46546C67, 0x4E4F534A, 0x004E4942
+
+
+def write_glb(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None = None) -> Path:
+    """A single-mesh glTF 2.0 binary: float32 positions (metres, +y up as glTF) and smooth normals,
+    uint32 triangle indices, optional ``colors (V, 3)`` in [0, 1] as ``COLOR_0``."""
+    v = np.ascontiguousarray(vertices, "<f4")
+    f = np.ascontiguousarray(faces, "<u4")
+    arrays = [("POSITION", v), ("NORMAL", vertex_normals(v, f).astype("<f4"))]
+    if colors is not None:
+        arrays.append(("COLOR_0", np.ascontiguousarray(np.clip(colors, 0, 1), "<f4")))
+    blobs, views, accessors, attributes, offset = [], [], [], {}, 0
+    for i, (name, a) in enumerate(arrays + [("indices", f.reshape(-1))]):
+        data = a.tobytes()
+        views.append({"buffer": 0, "byteOffset": offset, "byteLength": len(data),
+                      "target": 34963 if name == "indices" else 34962})
+        acc = {"bufferView": i, "componentType": 5125 if name == "indices" else 5126, "count": int(len(a)),
+               "type": "SCALAR" if name == "indices" else "VEC3"}
+        if name == "POSITION":
+            acc |= {"min": v.min(0).tolist(), "max": v.max(0).tolist()}
+        accessors.append(acc)
+        if name != "indices":
+            attributes[name] = i
+        blobs.append(data)
+        offset += len(data)  # every element is 4-byte aligned already
+    doc = {"asset": {"version": "2.0", "generator": "neuface-motion-suite"}, "scene": 0, "scenes": [{"nodes": [0]}],
+           "nodes": [{"mesh": 0}], "meshes": [{"primitives": [{"attributes": attributes, "indices": len(arrays),
+                                                                "mode": 4}]}],
+           "buffers": [{"byteLength": offset}], "bufferViews": views, "accessors": accessors}
+    js = json.dumps(doc, separators=(",", ":")).encode()
+    js += b" " * (-len(js) % 4)
+    binary = b"".join(blobs)
+    binary += b"\0" * (-len(binary) % 4)
+    total = 12 + 8 + len(js) + 8 + len(binary)
+    data = (struct.pack("<III", _GLB_MAGIC, 2, total) + struct.pack("<II", len(js), _JSON) + js
+            + struct.pack("<II", len(binary), _BIN) + binary)
+    atomic_write_bytes(path, lambda fh: fh.write(data))
+    return Path(path)
+
+
+def read_glb(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The first primitive of a GLB written by :func:`write_glb`: its attributes (``POSITION``,
+    ``NORMAL``, ``COLOR_0`` as ``(V, 3)``) and ``faces (F, 3)``."""
+    raw = Path(path).read_bytes()
+    magic, version, total = struct.unpack_from("<III", raw, 0)
+    if magic != _GLB_MAGIC or version != 2 or total != len(raw):
+        raise ValueError(f"{path}: not a glTF 2.0 binary")
+    n_js, _ = struct.unpack_from("<II", raw, 12)
+    doc = json.loads(raw[20:20 + n_js])
+    n_bin, _ = struct.unpack_from("<II", raw, 20 + n_js)
+    binary = raw[28 + n_js:28 + n_js + n_bin]
+
+    def accessor(i: int) -> np.ndarray:
+        acc = doc["accessors"][i]
+        view = doc["bufferViews"][acc["bufferView"]]
+        dtype = "<u4" if acc["componentType"] == 5125 else "<f4"
+        a = np.frombuffer(binary, dtype, offset=view["byteOffset"], count=view["byteLength"] // 4)
+        return a.reshape(-1, 3) if acc["type"] == "VEC3" else a
+
+    prim = doc["meshes"][0]["primitives"][0]
+    out = {name: accessor(i) for name, i in prim["attributes"].items()}
+    out["faces"] = accessor(prim["indices"]).reshape(-1, 3).astype(np.int64)
+    return out

@@ -5,8 +5,9 @@ Per window of ``T`` transitions:
 * **scheduled sampling** (HuMoR): the probability of feeding the ground truth is 1 up to epoch
   ``sched_sampling[0]``, falls linearly to 0 at epoch ``sched_sampling[1]``, and stays 0 (fully
   autoregressive). The first step always starts from the ground truth; for every later step one coin
-  flip for the whole batch picks the ground truth or the model's own (detached) previous output. The
-  posterior always sees the ground-truth ``x_t``.
+  flip for the whole batch picks the ground truth or the model's own (detached) previous output,
+  corrected by the configured ``feedback`` exactly as in sampling (so training sees the states that
+  rollouts produce). The posterior always sees the ground-truth ``x_t``.
 * **losses**: per-part reconstruction MSE in units of the training split's per-step change (rotation
   matrices entry-wise), ``KL(q || p)`` summed over latent dimensions with a linear
   warm-up ``kl_weight * min(epoch / kl_warmup_epochs, 1)``, and FLAME consistency: landmarks of

@@ -62,17 +62,28 @@ def score_sequence(layer: FlameLayer, gt: FlameSequence, pred: FlameSequence, de
     true2d = torch.as_tensor(np.asarray(gt.landmarks2d[..., :2], dtype=np.float64))
     row["nme68"] = float(nme(fitted, true2d))
     row["nme51"] = float(nme(fitted, true2d, points="51"))
+    return row | stability_scores(layer, pred, detections, detection_valid, out_pred)
+
+
+def stability_scores(layer: FlameLayer, seq: FlameSequence, detections: np.ndarray | None = None,
+                     detection_valid: np.ndarray | None = None, out=None) -> dict:
+    """The scores that need no ground truth (e.g. for a real video): ``nme_det`` (fitted vs detected
+    landmarks, %; NaN without detections), ``msi_l`` / ``msi_v`` (higher is steadier) and
+    ``jitter_mm_s3``, averaged over views."""
+    if out is None:
+        with torch.no_grad():
+            out = layer(sequence_to_params(seq, layer))
+    row = {"nme_det": float("nan")}
     if detections is not None:
+        fitted = torch.as_tensor(fitted_landmarks_px(layer, seq, out))
         det = torch.as_tensor(np.asarray(detections[..., :2], dtype=np.float64))
         mask = torch.as_tensor(detection_valid) if detection_valid is not None else None
         row["nme_det"] = float(nme(fitted, det, mask=mask))
-    else:
-        row["nme_det"] = float("nan")
-    lm_mm = out_pred.landmarks3d.double() * 1000
-    v_mm = out_pred.vertices.double() * 1000
-    row["msi_l"] = float(np.mean([float(msi3d(lm_mm[v], pred.fps)) for v in range(pred.n_views)]))
-    row["msi_v"] = float(np.mean([float(msi3d(v_mm[v], pred.fps)) for v in range(pred.n_views)]))
-    row["jitter_mm_s3"] = float(np.mean([float(jitter(lm_mm[v], pred.fps)) for v in range(pred.n_views)]))
+    lm_mm = out.landmarks3d.double() * 1000
+    v_mm = out.vertices.double() * 1000
+    row["msi_l"] = float(np.mean([float(msi3d(lm_mm[v], seq.fps)) for v in range(seq.n_views)]))
+    row["msi_v"] = float(np.mean([float(msi3d(v_mm[v], seq.fps)) for v in range(seq.n_views)]))
+    row["jitter_mm_s3"] = float(np.mean([float(jitter(lm_mm[v], seq.fps)) for v in range(seq.n_views)]))
     return row
 
 

@@ -1,28 +1,13 @@
-"""Fixtures for annotator tests: small synthetic corpora and face videos made from a real photo."""
+"""Fixtures for annotator tests: small synthetic corpora and face videos made from a real photo
+(:func:`demos.examples.face_frames`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from demos.examples import face_frames
 from flame.render import write_video
-
-
-def face_frames(n: int, missing: range = range(0), seed: int = 0) -> list[np.ndarray]:
-    """``n`` 320 x 320 frames of skimage's astronaut photo (a real face) drifting slowly; frames in
-    ``missing`` show a blank wall instead (the face leaves the picture)."""
-    import skimage.data
-
-    img = skimage.data.astronaut()
-    rng = np.random.default_rng(seed)
-    frames = []
-    for t in range(n):
-        dy, dx = int(6 * np.sin(t / 7)), int(6 * np.cos(t / 9))
-        f = np.ascontiguousarray(img[20 + dy:340 + dy, 60 + dx:380 + dx])
-        if t in missing:
-            f = np.full_like(f, 128)
-        frames.append(np.clip(f.astype(int) + rng.integers(-3, 4, f.shape), 0, 255).astype(np.uint8))
-    return frames
 
 
 @pytest.fixture(scope="session")

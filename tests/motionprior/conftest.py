@@ -35,3 +35,9 @@ def trained_prior(tmp_path_factory, motion_corpus, standin_paths) -> dict:
     assert main(args) == 0
     ckpts = root / "lightning_logs" / "version_0" / "checkpoints"
     return {"root": root, "ckpts": ckpts, "prior": ckpts / "prior.pt", "args": args}
+
+
+@pytest.fixture(scope="session")
+def small_train_args() -> list[str]:
+    """The ``fit`` overrides of :func:`trained_prior` (a small, quick model)."""
+    return list(TRAIN_ARGS)

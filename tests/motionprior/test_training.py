@@ -189,3 +189,23 @@ def test_training_feeds_back_the_corrected_prediction(standin_paths, motion_corp
         torch.testing.assert_close(inputs[:, t], expected, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="feedback"):
         LitHumorFace(hidden=32, layers=2, flame_model=str(standin_paths.pkl), feedback="flame+velocity")
+
+
+def test_ddp_training_on_two_cpu_processes(motion_corpus, standin_paths, small_train_args, tmp_path):
+    """configs/motionprior/ddp.yaml: two gloo processes train, one prior is exported."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    configs = Path(__file__).resolve().parents[2] / "configs" / "motionprior"
+    cmd = [sys.executable, "-m", "motionprior", "fit", "--config", str(configs / "quick.yaml"), "--config",
+           str(configs / "ddp.yaml"), "--data.data", str(motion_corpus), "--model.flame_model", str(standin_paths.pkl),
+           "--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs", "2", *small_train_args,
+           "--model.sched_sampling", "[0, 1]", "--data.batch_size", "16"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[2])
+    assert res.returncode == 0, res.stderr[-3000:]
+    log = res.stdout + res.stderr
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in log and "gloo" in log
+    priors = list(tmp_path.glob("lightning_logs/version_*/checkpoints/prior.pt"))
+    assert len(priors) == 1
+    load_prior(priors[0])

@@ -1,0 +1,211 @@
+"""The Gradio demo (``neuface-demo`` / ``make demo``): sample long facial motion from a start frame, and
+annotate a clip.
+
+Out of the box it uses the quickstart's prior and annotated ``wild`` test split (running the
+quickstart first if they are missing, with progress in the terminal); ``--prior`` / ``--data`` point it
+to any checkpoint and data. Binds 127.0.0.1 unless ``--host`` says otherwise, no share link unless
+``--share true``, no analytics; one queue with a concurrency limit and per-request limits
+(:class:`demos.backend.Limits`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from demos.backend import DemoBackend, DemoError, Limits
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DemoConfig", "default_prior", "build_app", "main"]
+
+HEALTH_KEYS = ["apd_mean_world", "apd_mean_head_canonical", "fd_expression", "fd_pose", "variance_ratio",
+               "out_of_range", "drift_z", "freeze_rate", "nonfinite_fraction", "rotation_error"]
+
+
+@dataclass
+class DemoConfig:
+    """Settings of the demo.
+
+    Attributes:
+        prior / data: a trained prior and the data whose ``split`` gives start frames (default: the
+            quickstart's, built by running the quickstart if missing).
+        quickstart: the quickstart config used for the default.
+        host / port / share: where to serve (local only by default; ``share`` makes a public link).
+        workdir: request outputs (``workdir/requests``, the oldest deleted) and the example clip.
+        flame_model / encoder_cache: head model override and landmark-encoder cache.
+        split: the split offering start frames.
+        concurrency / queue_size: requests run at once, and waiting at most.
+        limits: per-request limits.
+    """
+
+    prior: str | None = None
+    data: str | None = None
+    quickstart: str = "configs/demos/quickstart.yaml"
+    host: str = "127.0.0.1"
+    port: int = 7860
+    share: bool = False
+    workdir: str = "runs/demo"
+    flame_model: str | None = None
+    encoder_cache: str = "runs/assets/encoders"
+    split: str = "test"
+    concurrency: int = 1
+    queue_size: int = 8
+    limits: Limits = field(default_factory=Limits)
+
+
+def default_prior(quickstart_config: str | os.PathLike) -> tuple[Path, Path]:
+    """``(prior, data)`` of the quickstart described by ``quickstart_config``, running it if needed."""
+    import yaml
+
+    cfg = yaml.safe_load(Path(quickstart_config).read_text()) or {}
+    out = Path(cfg.get("out", "runs/quickstart"))
+    summary = out / "summary.json"
+    if summary.is_file():
+        prior = Path(json.loads(summary.read_text()).get("prior", ""))
+        if prior.is_file():
+            return prior, out / "annotations" / "neuface" / "wild"
+    log.warning("no trained prior in %s: running the quickstart first (about 10 minutes on 2 cores)", out)
+    from demos.quickstart import main as quickstart_main
+
+    quickstart_main(["--config", str(quickstart_config)])
+    return Path(json.loads(summary.read_text())["prior"]), out / "annotations" / "neuface" / "wild"
+
+
+def build_app(backend: DemoBackend, cfg: DemoConfig):
+    """The Gradio Blocks app over ``backend``."""
+    import gradio as gr
+    import pandas as pd
+
+    from demos.examples import ensure_example_video
+
+    lim = backend.limits
+    names = backend.sequence_names()
+    example = ensure_example_video(Path(cfg.workdir) / "examples")
+
+    def on_sequence(name):
+        try:
+            n = backend.n_frames(name)
+        except DemoError as e:
+            raise gr.Error(str(e)) from None
+        return gr.Slider(value=0, label=f"start frame (0..{n - 1}, 30 Hz)")
+
+    def preview(name, frame):
+        try:
+            return backend.preview(name, frame)
+        except DemoError as e:
+            raise gr.Error(str(e)) from None
+
+    def sample(name, frame, samples, seconds, seed, use_mean, mesh_second, progress=gr.Progress()):
+        progress(0.05, desc="rolling out and rendering")
+        try:
+            r = backend.sample(name, frame, samples, seconds, seed, use_mean=bool(use_mean), mesh_second=mesh_second)
+        except DemoError as e:
+            raise gr.Error(str(e)) from None
+        m = r.metrics
+        rows = [[k, round(float(m[k]), 4)] for k in HEALTH_KEYS if k in m]
+        summary = (f"{m['samples']} samples x {m['horizon_frames'] / 30:g} s in {r.seconds:.1f} s. APD {m['apd_mean_world']:.2f} cm "
+                   f"(head-canonical {m['apd_mean_head_canonical']:.2f} cm); frames out of the real range "
+                   f"{m['out_of_range']:.0%}. Head model: {backend.model_label}.")
+        return (str(r.video), str(r.plot), pd.DataFrame(rows, columns=["metric", "value"]), summary,
+                [str(r.sequence), str(r.obj)], str(r.glb))
+
+    def annotate(video, progress=gr.Progress()):
+        try:
+            r = backend.annotate(video, progress=lambda f, text: progress(f, desc=text))
+        except DemoError as e:
+            raise gr.Error(str(e)) from None
+        table = pd.DataFrame(r.table).round(4)
+        summary = (f"{r.frames} frames, face found in {r.valid_fraction:.0%}, {r.seconds:.1f} s. Red: fitted landmarks, "
+                   f"green: detections. Head model: {backend.model_label}.")
+        return str(r.overlay), str(r.sequence), table, summary
+
+    with gr.Blocks(title="NeuFace Motion Suite", analytics_enabled=False) as app:
+        gr.Markdown(f"# NeuFace Motion Suite\nLong facial motion from a single start frame (HuMoR-Face) and video "
+                    f"annotation (NeuFace).  \n**Head model: {backend.model_label}.** Prior: `{backend.prior_path}`.")
+        with gr.Tab("Sample"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    seq = gr.Dropdown(names, value=names[0], label=f"{cfg.split} sequence")
+                    n0 = backend.n_frames(names[0])
+                    # the widget's server-side bound is the longest sequence; the backend checks the chosen one
+                    frame = gr.Slider(0, max(backend.n_frames(n) for n in names) - 1, value=0, step=1,
+                                      label=f"start frame (0..{n0 - 1}, 30 Hz)")
+                    start_img = gr.Image(value=backend.preview(names[0], 0), label="start frame", height=256)
+                    samples = gr.Slider(1, lim.max_samples, value=min(9, lim.max_samples), step=1, label="samples")
+                    seconds = gr.Slider(0.5, lim.max_seconds, value=min(5.0, lim.max_seconds), step=0.5,
+                                        label="horizon (s)")
+                    seed = gr.Number(0, precision=0, label="seed")
+                    use_mean = gr.Checkbox(False, label="prior mean (deterministic) instead of sampling")
+                    mesh_second = gr.Slider(0, lim.max_seconds, value=0, step=0.1, label="mesh download / 3D view at (s)")
+                    go = gr.Button("Sample", variant="primary", elem_id="sample-button")
+                with gr.Column(scale=2):
+                    video = gr.Video(label="samples (first 9)", elem_id="sample-video", autoplay=True)
+                    curves = gr.Image(label="head yaw / pitch / roll and jaw opening (black: the real clip)")
+                    summary = gr.Markdown()
+                    metrics = gr.Dataframe(label="APD (cm) and long-horizon health of the batch", interactive=False)
+                    files = gr.File(label="downloads: FlameSequence (.npz), mesh of sample 0 (.obj)", file_count="multiple")
+                    model3d = gr.Model3D(label="sample 0 (GLB)", height=320)
+            seq.change(on_sequence, seq, frame, api_name="frames").then(preview, [seq, frame], start_img)
+            frame.release(preview, [seq, frame], start_img, api_name="preview")
+            go.click(sample, [seq, frame, samples, seconds, seed, use_mean, mesh_second],
+                     [video, curves, metrics, summary, files, model3d], api_name="sample")
+        with gr.Tab("Annotate"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    clip = gr.Video(label=f"face video (up to {lim.max_video_seconds:g} s, {lim.max_upload_mb:g} MB)",
+                                    sources=["upload"])
+                    gr.Examples([[str(example)]], inputs=[clip], label="example (a real photo, moving)")
+                    run = gr.Button("Annotate", variant="primary")
+                with gr.Column(scale=2):
+                    overlay = gr.Video(label="overlay: fitted mesh and landmarks", autoplay=True)
+                    ann_summary = gr.Markdown()
+                    table = gr.Dataframe(label="stability: NeuFace vs per-frame regression", interactive=False)
+                    seq_file = gr.File(label="fitted FlameSequence (.npz)")
+            run.click(annotate, clip, [overlay, seq_file, table, ann_summary], api_name="annotate")
+    app.queue(default_concurrency_limit=cfg.concurrency, max_size=cfg.queue_size)
+    return app
+
+
+def make_backend(cfg: DemoConfig) -> DemoBackend:
+    prior, data = cfg.prior, cfg.data
+    if prior is None:
+        prior, default_data = default_prior(cfg.quickstart)
+        data = data or default_data
+    elif data is None:
+        raise DemoError("--prior needs --data: the annotated sequences (or corpus) whose test split gives start frames")
+    return DemoBackend(prior, data, workdir=cfg.workdir, flame_model=cfg.flame_model, encoder_cache=cfg.encoder_cache,
+                       split=cfg.split, limits=cfg.limits)
+
+
+def launch(cfg: DemoConfig, block: bool = True):
+    """Build and serve the app; returns it (``block=False`` returns at once, for tests)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    backend = make_backend(cfg)
+    app = build_app(backend, cfg)
+    app.launch(server_name=cfg.host, server_port=cfg.port, share=cfg.share, prevent_thread_lock=not block, show_error=True,
+               max_file_size=f"{cfg.limits.max_upload_mb:g}mb", allowed_paths=[str(Path(cfg.workdir).resolve())],
+               quiet=not block)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    from jsonargparse import ArgumentParser
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = ArgumentParser(prog="neuface-demo", description=__doc__)
+    parser.add_argument("--config", action="config")
+    parser.add_class_arguments(DemoConfig, nested_key=None)
+    ns = parser.parse_args(argv)
+    kwargs = {k: v for k, v in vars(ns).items() if k not in ("config", "__path__")}
+    kwargs["limits"] = Limits(**vars(kwargs["limits"])) if not isinstance(kwargs["limits"], Limits) else kwargs["limits"]
+    cfg = DemoConfig(**kwargs)
+    print(f"NeuFace demo on http://{cfg.host}:{cfg.port} (Ctrl+C to stop)")
+    launch(cfg)
+
+
+if __name__ == "__main__":
+    main()
