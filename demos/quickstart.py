@@ -140,6 +140,7 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"[8/8] report: {report}")
     print(f"quickstart finished in {summary['seconds']} s; outputs in {out_dir}/")
+    print("open the web demo on this prior: make demo   (or: neuface-demo; then http://127.0.0.1:7860)")
     return summary
 
 
@@ -238,6 +239,7 @@ rotation_error: max |R R^T - I|. Rollout speed: {sampled['rollout_frames_per_sec
 
 - Sample and score more: `python -m eval sample --checkpoint {summary['prior']} --data {out_dir / 'annotations' / 'neuface' / 'wild'} --out runs/samples`
 - Annotate your own video: `python -m annotator run --input VIDEO.mp4 --output runs/annotations --overlay true`
+- Explore it in the web demo: `make demo` (or `neuface-demo`), then http://127.0.0.1:7860
 """
     path = out_dir / "REPORT.md"
     path.write_text(text)
