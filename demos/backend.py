@@ -142,6 +142,7 @@ class DemoBackend:
     def preview(self, name: str, frame: int, size: int = 256) -> np.ndarray:
         """``(size, size, 3)`` uint8 render of a start frame (front camera, labelled)."""
         from flame.render import OrthoCamera, put_text, render_mesh, to_uint8
+        from motionprior.rollout import FRONT_CAMERA
         from motionprior.state import states_to_params
 
         clip = self.clip(name)
@@ -150,7 +151,7 @@ class DemoBackend:
                                   torch.as_tensor(clip.shape)[None], self.layer.n_exp)
         with torch.no_grad():
             verts = self.layer(params).vertices
-        cam = OrthoCamera(torch.tensor([[2.0 / 0.26, 0.0, 0.02]]), size)
+        cam = OrthoCamera(torch.tensor([FRONT_CAMERA]), size)
         img = to_uint8(render_mesh(verts, self.layer.faces, cam, (size, size), colors=self.layer.vertex_colors)[0])
         img = put_text(img, f"{name} frame {t}", (4, 4), scale=max(1, size // 256))
         if self.layer.is_standin:
@@ -160,6 +161,8 @@ class DemoBackend:
     def sample(self, name: str, frame: int, samples: int, seconds: float, seed: int, use_mean: bool = False,
                mesh_second: float = 0.0, size: int = 128) -> SampleResult:
         """Roll out ``samples`` motions of ``seconds`` from a start frame; renders, plot, files, metrics."""
+        import matplotlib.pyplot as plt
+
         from eval.experiments.sampling import score_samples
         from flame.mesh_io import write_glb, write_obj
         from motionprior.rollout import plot_rollout, render_samples, sample_states, states_to_sequence
@@ -196,8 +199,6 @@ class DemoBackend:
         fig = plot_rollout(states[:min(samples, 8), 0], self.model.spec, real=torch.as_tensor(clip.states[t0:]),
                            title=f"{name} from frame {t0} ({'prior mean' if use_mean else 'sampled'}; {self.model_label})")
         fig.savefig(out / "curves.png", dpi=80)
-        import matplotlib.pyplot as plt
-
         plt.close(fig)
         metrics = score_samples(states.double().numpy(), self.real, self.model.spec, [name])
         k = min(horizon, int(round(mesh_second * 30)))

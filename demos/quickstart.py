@@ -151,19 +151,14 @@ def annotate_corpora(out_dir: Path, corpora: dict[str, Path], model_path: Path, 
                      pretrain: PretrainConfig) -> dict:
     """NeuFace and ``regress`` annotations of every corpus (resumable runner), scored against the ground
     truth; returns ``{domain: {method: mean scores}}``."""
-    from annotator.runner import RunConfig, run
-    from eval.experiments.score import score_corpus
+    from eval.experiments.score import annotate_and_score
 
     result: dict[str, dict[str, dict]] = {}
     for domain, folder in corpora.items():
         result[domain] = {}
         for method in ("regress", "neuface"):
-            target = out_dir / "annotations" / method / domain
-            run(RunConfig(input=str(folder), output=str(target), method=method, model=str(model_path),
-                          encoder_cache=encoder_cache, pretrain=pretrain))
-            rows = score_corpus(folder, str(target), out_dir / "scores" / f"{domain}_{method}", layer=layer64,
-                                label=f"{method} on {domain}")
-            result[domain][method] = {k: rows[-1].get(k, float("nan")) for k in ANNOTATION_COLUMNS}
+            _, mean = annotate_and_score(folder, out_dir, method, model_path, encoder_cache, pretrain, layer64)
+            result[domain][method] = {k: mean.get(k, float("nan")) for k in ANNOTATION_COLUMNS}
     return result
 
 

@@ -26,10 +26,12 @@ from flame.sequence import FlameSequence
 from motionprior.model import HumorFace
 from motionprior.state import TARGET_FPS, StateSpec, states_to_params
 
-__all__ = ["FEEDBACK_MODES", "make_feedback", "sample_states", "states_to_sequence", "render_samples", "plot_rollout", "pose_curves"]
+__all__ = ["FEEDBACK_MODES", "FRONT_CAMERA", "make_feedback", "sample_states", "states_to_sequence", "render_samples", "plot_rollout", "pose_curves"]
 
 
 FEEDBACK_MODES = ("none", "velocities", "flame", "flame+velocities")
+#: weak-perspective camera (scale, tx, ty) framing a FLAME-sized head from the front, for renders
+FRONT_CAMERA = (2.0 / 0.26, 0.0, 0.02)
 
 
 def make_feedback(mode: str, model: HumorFace, layer: FlameLayer | None = None, shape: Tensor | None = None
@@ -105,7 +107,7 @@ def render_samples(layer: FlameLayer, seq: FlameSequence, path: str | os.PathLik
 
     k = min(seq.n_views, max_samples)
     cols = math.ceil(math.sqrt(k))
-    cam = OrthoCamera(torch.tensor([[2.0 / 0.26, 0.0, 0.02]]), size)
+    cam = OrthoCamera(torch.tensor([FRONT_CAMERA]), size)
     label = "STAND-IN, NOT FLAME" if layer.is_standin else layer.model_name.upper()
     text = max(1, size // 160)
     frames = []

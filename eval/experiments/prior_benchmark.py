@@ -90,9 +90,8 @@ def _slug(name: str) -> str:
 
 def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
     """Run the benchmark (see the module docstring); returns the table rows (the reference last)."""
-    from annotator.runner import RunConfig, run
     from annotator.synthetic.builder import SynthConfig, build_corpus
-    from eval.experiments.score import score_corpus
+    from eval.experiments.score import annotate_and_score
     from flame.layer import FlameLayer
     from flame.standin import ensure_standin
     from motionprior.__main__ import fit_or_resume
@@ -121,12 +120,9 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
         if method == "gt":
             data[name], annotation_mpve[name] = corpora[domain], 0.0
             continue
-        target = out / "annotations" / method / domain
-        run(RunConfig(input=str(corpora[domain]), output=str(target), method=method, model=str(model_path),
-                      encoder_cache=cfg.encoder_cache, pretrain=cfg.pretrain or PretrainConfig()))
-        rows = score_corpus(corpora[domain], str(target), out / "scores" / f"{domain}_{method}", layer=layer64,
-                            split="train", label=f"{method} on the {domain} train split")
-        data[name], annotation_mpve[name] = target, rows[-1]["mpve_mm"]
+        target, mean = annotate_and_score(corpora[domain], out, method, model_path, cfg.encoder_cache,
+                                          cfg.pretrain or PretrainConfig(), layer64, split="train")
+        data[name], annotation_mpve[name] = target, mean["mpve_mm"]
 
     # the held-out evaluation set: wild test identities, ground truth
     layer = load_flame(str(model_path))

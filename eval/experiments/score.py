@@ -24,7 +24,7 @@ from flame.camera import invert_transform, ndc_to_pixels, transform_points, weak
 from flame.layer import FlameLayer
 from flame.sequence import FlameSequence, sequence_to_params
 
-__all__ = ["fitted_landmarks_px", "score_sequence", "score_corpus", "COLUMNS"]
+__all__ = ["fitted_landmarks_px", "score_sequence", "stability_scores", "score_corpus", "annotate_and_score", "COLUMNS"]
 
 log = logging.getLogger(__name__)
 COLUMNS = ["sequence", "views", "frames", "mpve_mm", "mpve_centroid_mm", "pa_mpve_mm", "cvd_mm", "nme68",
@@ -62,20 +62,21 @@ def score_sequence(layer: FlameLayer, gt: FlameSequence, pred: FlameSequence, de
     true2d = torch.as_tensor(np.asarray(gt.landmarks2d[..., :2], dtype=np.float64))
     row["nme68"] = float(nme(fitted, true2d))
     row["nme51"] = float(nme(fitted, true2d, points="51"))
-    return row | stability_scores(layer, pred, detections, detection_valid, out_pred)
+    return row | stability_scores(layer, pred, detections, detection_valid, out_pred, fitted)
 
 
 def stability_scores(layer: FlameLayer, seq: FlameSequence, detections: np.ndarray | None = None,
-                     detection_valid: np.ndarray | None = None, out=None) -> dict:
+                     detection_valid: np.ndarray | None = None, out=None, fitted: torch.Tensor | None = None) -> dict:
     """The scores that need no ground truth (e.g. for a real video): ``nme_det`` (fitted vs detected
     landmarks, %; NaN without detections), ``msi_l`` / ``msi_v`` (higher is steadier) and
-    ``jitter_mm_s3``, averaged over views."""
+    ``jitter_mm_s3``, averaged over views. ``out`` / ``fitted``: the layer output and fitted 2D landmarks
+    of ``seq`` when the caller has them already."""
     if out is None:
         with torch.no_grad():
             out = layer(sequence_to_params(seq, layer))
     row = {"nme_det": float("nan")}
     if detections is not None:
-        fitted = torch.as_tensor(fitted_landmarks_px(layer, seq, out))
+        fitted = fitted if fitted is not None else torch.as_tensor(fitted_landmarks_px(layer, seq, out))
         det = torch.as_tensor(np.asarray(detections[..., :2], dtype=np.float64))
         mask = torch.as_tensor(detection_valid) if detection_valid is not None else None
         row["nme_det"] = float(nme(fitted, det, mask=mask))
@@ -85,6 +86,23 @@ def stability_scores(layer: FlameLayer, seq: FlameSequence, detections: np.ndarr
     row["msi_v"] = float(np.mean([float(msi3d(v_mm[v], seq.fps)) for v in range(seq.n_views)]))
     row["jitter_mm_s3"] = float(np.mean([float(jitter(lm_mm[v], seq.fps)) for v in range(seq.n_views)]))
     return row
+
+
+def annotate_and_score(corpus: str | os.PathLike, out: str | os.PathLike, method: str, model: str | os.PathLike,
+                       encoder_cache: str, pretrain, layer: FlameLayer, split: str | None = None) -> tuple[Path, dict]:
+    """Annotate a synthetic corpus with ``method`` into ``out/annotations/<method>/<corpus name>``
+    (resumable runner) and score it against the ground truth into ``out/scores/<corpus name>_<method>``;
+    returns the annotation folder and the mean scores (of ``split`` only, if given)."""
+    from annotator.runner import RunConfig, run
+
+    corpus = Path(corpus)
+    target = Path(out) / "annotations" / method / corpus.name
+    run(RunConfig(input=str(corpus), output=str(target), method=method, model=str(model), encoder_cache=encoder_cache,
+                  pretrain=pretrain))
+    label = f"{method} on {corpus.name}" + (f" ({split} split)" if split else "")
+    rows = score_corpus(corpus, str(target), Path(out) / "scores" / f"{corpus.name}_{method}", layer=layer,
+                        split=split, label=label)
+    return target, rows[-1]
 
 
 def _find_prediction(pred_dir: Path, seq_id: str) -> Path | None:
