@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 __all__ = ["DemoConfig", "default_prior", "build_app", "main"]
 
 HEALTH_KEYS = ["apd_mean_world", "apd_mean_head_canonical", "fd_expression", "fd_pose", "variance_ratio",
-               "out_of_range", "drift_z", "freeze_rate", "nonfinite_fraction", "rotation_error"]
+               "out_of_range", "drift_z", "freeze_rate", "speed_ratio", "acceleration_ratio", "nonfinite_fraction",
+               "rotation_error"]
 
 
 @dataclass

@@ -172,7 +172,7 @@ def write_report(out_dir: Path, summary: dict, sampled: dict, prior_config: str)
     ann_rows = [{"corpus": d, "method": m, **v} for d, ms in summary["annotation"].items() for m, v in ms.items()]
     a, ref = sampled["all"], sampled.get("reference", {})
     cols = ["fd_expression", "fd_pose", "fd_state", "variance_ratio", "out_of_range", "drift_z", "freeze_rate",
-            "nonfinite_fraction", "rotation_error"]
+            "acceleration_ratio", "nonfinite_fraction", "rotation_error"]
     prior_rows = [{"motion": "HuMoR-Face samples", **{c: a.get(c) for c in cols}}]
     if ref:
         prior_rows.append({"motion": f"real {ref['split']} clips (reference)", **{c: ref.get(c) for c in cols}})

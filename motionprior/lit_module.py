@@ -7,12 +7,17 @@ Per window of ``T`` transitions:
   autoregressive). The first step always starts from the ground truth; for every later step one coin
   flip for the whole batch picks the ground truth or the model's own (detached) previous output,
   corrected by the configured ``feedback`` exactly as in sampling (so training sees the states that
-  rollouts produce). The posterior always sees the ground-truth ``x_t``.
+  rollouts produce). HuMoR's fed-back output is the posterior's, which knows the ground truth, so
+  training inputs never drift the way sampled rollouts do; ``prior_feedback`` makes that fraction of
+  the fed-back outputs with a prior sample instead, so the model also learns to step back from where
+  its own samples go. The posterior sees the step's target: the ground-truth ``x_t`` (HuMoR), or with
+  ``return_time``, for a fed-back input, the ground truth's step applied to it plus a damped pull back
+  to the data (:mod:`motionprior.steering`).
 * **losses**: per-part reconstruction MSE in units of the training split's per-step change (rotation
   matrices entry-wise), ``KL(q || p)`` summed over latent dimensions with a linear
   warm-up ``kl_weight * min(epoch / kl_warmup_epochs, 1)``, and FLAME consistency: landmarks of
   FLAME(shape, predicted pose, predicted expression) against the predicted landmarks (consistency) and
-  the ground-truth landmarks, plus the vertices of the predicted against the ground-truth parameters
+  the target landmarks, plus the vertices of the predicted against the target parameters
   (squared cm over the squared per-step landmark motion; ``vertex_stride`` subsamples the mesh).
 * **optimizer**: Adamax with ``MultiStepLR`` (HuMoR: lr 1e-4, milestones 50/80/140, gamma 0.5).
 
@@ -30,6 +35,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,11 +48,12 @@ from flame.layer import FlameLayer, VertexSubset
 from motionprior.model import Gaussian, HumorFace
 from motionprior.rollout import FEEDBACK_MODES, make_feedback
 from motionprior.state import TARGET_FPS, StateSpec, states_to_params
+from motionprior.steering import steered_target
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LitHumorFace", "load_flame", "export_prior", "load_prior", "teacher_probability", "kl_weight_at",
-           "PRIOR_FORMAT"]
+__all__ = ["LitHumorFace", "WindowPass", "load_flame", "export_prior", "load_prior", "teacher_probability",
+           "kl_weight_at", "PRIOR_FORMAT"]
 
 PRIOR_FORMAT = "humor-face-prior"
 _MODEL_KEYS = ("n_exp", "neck", "eyes", "hidden", "layers", "latent", "conditional_prior")
@@ -73,6 +80,24 @@ def kl_weight_at(epoch: int, weight: float, warmup_epochs: int) -> float:
     return weight * (min(epoch / warmup_epochs, 1.0) if warmup_epochs > 0 else 1.0)
 
 
+@dataclass(frozen=True)
+class WindowPass:
+    """One window of ``T`` transitions through the model.
+
+    Attributes:
+        pred: ``(B, T, dim)`` predictions (decoded posterior samples, or means).
+        post / prior: posterior and conditional prior, ``(B, T, latent)``.
+        inputs: ``(B, T, dim)`` the state each prediction was made from (ground truth or fed back).
+        targets: ``(B, T, dim)`` what each prediction is scored against.
+    """
+
+    pred: Tensor
+    post: Gaussian
+    prior: Gaussian
+    inputs: Tensor
+    targets: Tensor
+
+
 class LitHumorFace(L.LightningModule):
     """HuMoR-Face training.
 
@@ -91,6 +116,14 @@ class LitHumorFace(L.LightningModule):
         feedback: what is done to a prediction before it is fed back, in training and (by default) in
             sampling: ``none`` (HuMoR), ``flame``, ``velocities`` or ``flame+velocities``
             (:func:`motionprior.rollout.make_feedback`).
+        prior_feedback: fraction of the fed-back predictions (per window row and step) made with a
+            sample of the learned prior instead of the posterior. 0: HuMoR (the rollout tracks the
+            ground truth, since the posterior sees it); 1: every fed-back state drifts as in sampling,
+            and the model learns to step from there to the ground truth.
+        return_time: seconds over which the target of a step from a fed-back (drifted) input steers
+            back to the ground truth, with the ground truth's step applied to the drifted state
+            (:mod:`motionprior.steering`); ``None``: the target is the ground truth (HuMoR: all drift
+            undone in one step).
         lr / milestones / gamma: Adamax learning rate and its step decay (per epoch).
         plot_every_n_epochs: rollout plots to TensorBoard every n validation epochs (0: never).
     """
@@ -100,7 +133,8 @@ class LitHumorFace(L.LightningModule):
                  assets: str = "runs/assets", recon_weights: dict[str, float] | None = None, kl_weight: float = 4e-4,
                  kl_warmup_epochs: int = 50, flame_landmark_weight: float = 1.0, flame_consistency_weight: float = 1.0,
                  flame_vertex_weight: float = 1.0, vertex_stride: int = 1, velocity_consistency_weight: float = 0.0,
-                 sched_sampling: tuple[int, int] = (10, 20), feedback: str = "none",
+                 sched_sampling: tuple[int, int] = (10, 20), feedback: str = "none", prior_feedback: float = 0.0,
+                 return_time: float | None = None,
                  lr: float = 1e-4, milestones: list[int] | None = None, gamma: float = 0.5,
                  plot_every_n_epochs: int = 10) -> None:
         super().__init__()
@@ -118,6 +152,10 @@ class LitHumorFace(L.LightningModule):
             self.flame_weights = (0.0, 0.0, 0.0)
         if feedback not in FEEDBACK_MODES:
             raise ValueError(f"feedback {feedback!r}: choose one of {FEEDBACK_MODES}")
+        if not 0.0 <= prior_feedback <= 1.0:
+            raise ValueError(f"prior_feedback {prior_feedback}: a fraction in [0, 1]")
+        if return_time is not None and return_time <= 0:
+            raise ValueError(f"return_time {return_time}: seconds > 0, or null for HuMoR's targets")
         if "flame" in feedback and n_exp == 0:
             raise ValueError("feedback 'flame' needs the expression in the state (n_exp > 0)")
         self.milestones = list(milestones) if milestones is not None else [50, 80, 140]
@@ -147,35 +185,48 @@ class LitHumorFace(L.LightningModule):
 
     # ------------------------------------------------------------------ the window pass
     def run_window(self, states: Tensor, p_teacher: float, use_mean: bool = False, shape: Tensor | None = None
-                   ) -> tuple[Tensor, Gaussian, Gaussian, Tensor]:
-        """Predictions ``(B, T, dim)`` for ``states (B, T + 1, dim)`` under scheduled sampling, the
-        posterior and prior, and the inputs ``(B, T, dim)`` each prediction was made from. A fed-back
-        prediction goes through the ``feedback`` correction first, as in sampling (FLAME modes need
-        ``shape (B, n_shape)``)."""
+                   ) -> WindowPass:
+        """One window ``states (B, T + 1, dim)`` under scheduled sampling (see :class:`WindowPass`). A
+        fed-back prediction goes through the ``feedback`` correction first, as in sampling (FLAME modes
+        need ``shape (B, n_shape)``); with ``return_time`` set, the target of a step from a fed-back
+        input is :func:`motionprior.steering.steered_target`, else the ground truth."""
         m = self.model
+        return_time = self.hparams.return_time
         feedback = self.rollout_feedback(shape) if p_teacher < 1.0 else None
         sample = (lambda g: g.mean) if use_mean else (lambda g: g.rsample())
         if p_teacher >= 1.0:  # every input is ground truth: all steps in one batch
             prev = states[:, :-1]
             post = m.encode(prev, states[:, 1:])
-            return m.decode(sample(post), prev), post, m.prior(prev), prev
-        preds, posts, priors, prevs = [], [], [], []
+            return WindowPass(m.decode(sample(post), prev), post, m.prior(prev), prev, states[:, 1:])
+        from_prior = self.hparams.prior_feedback
+        preds, posts, priors, prevs, targets = [], [], [], [], []
+        fed = None
         for t in range(states.shape[1] - 1):
             teacher = t == 0 or bool(torch.rand(()) < p_teacher)  # one coin flip per step for the whole batch
             if teacher:
                 prev = states[:, t]
             else:
-                prev = preds[-1].detach()
-                if feedback is not None:
-                    with torch.no_grad():
-                        prev = feedback(prevs[-1], m.orthonormalize_rotations(prev))
-            post = m.encode(prev, states[:, t + 1])
+                with torch.no_grad():
+                    prev = m.orthonormalize_rotations(fed)
+                    if feedback is not None:
+                        prev = feedback(prevs[-1], prev)
+            target = states[:, t + 1]
+            if not teacher and return_time:
+                target = steered_target(self.spec, prev, states[:, t], target, return_time)
+            post, prior = m.encode(prev, target), m.prior(prev)
             preds.append(m.decode(sample(post), prev))
+            fed = preds[-1].detach()
+            if from_prior:
+                rows = torch.rand(len(prev), 1, device=prev.device) < from_prior
+                with torch.no_grad():
+                    fed = torch.where(rows, m.decode(sample(prior), prev), fed)
             posts.append(post)
-            priors.append(m.prior(prev))
+            priors.append(prior)
             prevs.append(prev)
+            targets.append(target)
         stack = lambda gs: Gaussian(torch.stack([g.mean for g in gs], 1), torch.stack([g.logvar for g in gs], 1))  # noqa: E731
-        return torch.stack(preds, 1), stack(posts), stack(priors), torch.stack(prevs, 1)
+        return WindowPass(torch.stack(preds, 1), stack(posts), stack(priors), torch.stack(prevs, 1),
+                          torch.stack(targets, 1))
 
     def rollout_feedback(self, shape: Tensor):
         """The configured feedback for rows of identity ``shape (N, n_shape)`` (None for ``none``)."""
@@ -244,8 +295,8 @@ class LitHumorFace(L.LightningModule):
         p_teacher = teacher_probability(epoch, *self.hparams.sched_sampling)
         kl_w = kl_weight_at(epoch, self.hparams.kl_weight, self.hparams.kl_warmup_epochs)
         states = batch["states"]
-        pred, post, prior, prev = self.run_window(states, p_teacher, shape=batch["shape"])
-        terms = self.losses(pred, states[:, 1:], batch["shape"], post, prior, prev)
+        w = self.run_window(states, p_teacher, shape=batch["shape"])
+        terms = self.losses(w.pred, w.targets, batch["shape"], w.post, w.prior, w.inputs)
         loss = self.total(terms, kl_w)
         bs = states.shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, batch_size=bs)
@@ -256,8 +307,8 @@ class LitHumorFace(L.LightningModule):
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         states = batch["states"]
         p_teacher = teacher_probability(self.current_epoch, *self.hparams.sched_sampling)
-        pred, post, prior, prev = self.run_window(states, p_teacher, use_mean=True, shape=batch["shape"])
-        terms = self.losses(pred, states[:, 1:], batch["shape"], post, prior, prev)
+        w = self.run_window(states, p_teacher, use_mean=True, shape=batch["shape"])
+        terms = self.losses(w.pred, w.targets, batch["shape"], w.post, w.prior, w.inputs)
         loss = self.total(terms, self.hparams.kl_weight)
         bs = states.shape[0]
         self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=bs, sync_dist=True)
@@ -272,8 +323,8 @@ class LitHumorFace(L.LightningModule):
                                   feedback=self.rollout_feedback(batch["shape"]))[0]
         err = (self.spec.get(roll[:, 1:], "landmarks") - self.spec.get(states[:, 1:], "landmarks")).norm(dim=-1).mean()
         self.log("val/rollout_landmarks_cm", err, batch_size=bs, sync_dist=True)
-        self._val.setdefault("kl", []).append(post.kl(prior).flatten(0, -2).detach())
-        self._val.setdefault("mu", []).append(post.mean.flatten(0, -2).detach())
+        self._val.setdefault("kl", []).append(w.post.kl(w.prior).flatten(0, -2).detach())
+        self._val.setdefault("mu", []).append(w.post.mean.flatten(0, -2).detach())
 
     def on_validation_epoch_end(self) -> None:
         if not self._val:

@@ -76,8 +76,8 @@ def bench_prior(asset_dir: Path, samples: int = 50, steps: int = 300) -> tuple[s
         lit.train()
         for mode, p in (("teacher-forced", 1.0), ("autoregressive", 0.0)):
             def step():
-                pred, post, prior, _ = lit.run_window(batch, p)
-                loss = lit.total(lit.losses(pred, batch[:, 1:], shapes, post, prior), 4e-4)
+                w = lit.run_window(batch, p)
+                loss = lit.total(lit.losses(w.pred, w.targets, shapes, w.post, w.prior), 4e-4)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

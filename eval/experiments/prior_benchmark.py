@@ -47,7 +47,7 @@ TRAINING_SETS: dict[str, tuple[str, str]] = {
 }
 COLUMNS = ["training set", "train_clips", "train_minutes", "annotation_mpve_mm", "fd_expression", "fd_pose", "fd_state",
            "apd_mean_world", "apd_mean_head_canonical", "apd_flat_world", "variance_ratio", "out_of_range", "drift_z",
-           "freeze_rate", "nonfinite_fraction", "train_seconds"]
+           "freeze_rate", "acceleration_ratio", "nonfinite_fraction", "train_seconds"]
 HORIZON_METRICS = ["fd_expression", "fd_pose", "variance_ratio", "out_of_range"]
 
 
@@ -199,7 +199,8 @@ def _write(out: Path, cfg: PriorBenchmarkConfig, table: list[dict], curves: list
             "of the training annotations against the ground truth (train split). FD: lower is better; APD in cm "
             "(diversity; higher is more diverse, not better by itself); variance_ratio: generated / real variance of "
             "head-canonical landmarks (1 = real); out_of_range: fraction of frames with a world landmark outside the "
-            "real test range; drift_z: last-second mean offset in real std. The reference row is real motion of the "
+            "real test range; drift_z: last-second mean offset in real std; acceleration_ratio: generated / real mean "
+            "landmark acceleration (1 = as smooth as real motion). The reference row is real motion of the "
             "train identities scored the same way.\n\n![metrics over the horizon](horizon.png)\n\n## Reading\n\n"
             + reading(table, curves) + "\n")
     (out / "prior_benchmark.md").write_text(text)

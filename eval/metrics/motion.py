@@ -18,7 +18,9 @@ Conventions (see ``research/metrics.md`` §5, §6, §8):
   freeze rate (1-second windows whose mean landmark speed falls below the real 5th percentile),
   generated/real variance ratio, out-of-range frames (a landmark coordinate outside the real min/max),
   drift (|mean_gen - mean_real| / std_real of the landmarks over the last second, averaged over
-  channels) and the rotation orthonormality error.
+  channels), smoothness (generated/real ratios of the mean landmark speed and acceleration, world
+  frame: a prior that stays in range by shaking scores an acceleration ratio far above 1) and the
+  rotation orthonormality error.
 """
 
 from __future__ import annotations
@@ -137,6 +139,13 @@ def _window_speed(lm: np.ndarray, fps: float, window: int) -> np.ndarray:
     return speed[:n * window].reshape(n, window).mean(1) if n else np.zeros(0)
 
 
+def _speed_acceleration(lm: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame mean landmark speed (cm/s) and acceleration (cm/s^2) of ``lm (..., T, L, 3)``, flattened."""
+    v = np.diff(lm, axis=-3) * fps
+    a = np.diff(v, axis=-3) * fps
+    return np.linalg.norm(v, axis=-1).mean(-1).ravel(), np.linalg.norm(a, axis=-1).mean(-1).ravel()
+
+
 def motion_health(generated: np.ndarray, real: list[np.ndarray], spec: StateLayout, fps: float = 30.0,
                   explode_z: float = 50.0) -> dict[str, float]:
     """Long-horizon health of generated states ``(N, T, dim)`` against real clips ``[(T_i, dim)]``.
@@ -155,7 +164,8 @@ def motion_health(generated: np.ndarray, real: list[np.ndarray], spec: StateLayo
     mean, std = real_x.mean(0), np.maximum(real_x.std(0), 1e-8)
     if not len(gen):
         return out | {k: float("nan") for k in ("max_abs_z", "exploded", "freeze_rate", "variance_ratio",
-                                                "out_of_range", "drift_z", "rotation_error")}
+                                                "out_of_range", "drift_z", "speed_ratio",
+                                                "acceleration_ratio", "rotation_error")}
     z = np.abs((gen - mean) / std)[..., mask]
     out["max_abs_z"] = float(z.max())
     out["exploded"] = float((z.max(axis=(1, 2)) > explode_z).mean())
@@ -172,6 +182,12 @@ def motion_health(generated: np.ndarray, real: list[np.ndarray], spec: StateLayo
     out["out_of_range"] = float(((world < lo) | (world > hi)).any(-1).mean())
     last = gen_lm[:, -window:].reshape(-1, real_lm.shape[1])
     out["drift_z"] = float((np.abs(last.mean(0) - real_lm.mean(0)) / np.maximum(real_lm.std(0), 1e-8)).mean())
+    n = len(real_lm[0]) // 3
+    real_va = [_speed_acceleration(np.asarray(r, np.float64)[:, spec.slices["landmarks"]].reshape(len(r), n, 3), fps)
+               for r in real if len(r) >= 3]
+    gen_v, gen_a = _speed_acceleration(gen[..., spec.slices["landmarks"]].reshape(*gen.shape[:2], n, 3), fps)
+    out["speed_ratio"] = float(gen_v.mean() / max(np.concatenate([v for v, _ in real_va]).mean(), 1e-12))
+    out["acceleration_ratio"] = float(gen_a.mean() / max(np.concatenate([a for _, a in real_va]).mean(), 1e-12))
     rot_err = 0.0
     for part in spec.rotations:
         r = gen[..., spec.slices[part]].reshape(-1, 3, 3)

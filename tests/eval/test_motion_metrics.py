@@ -108,6 +108,15 @@ def test_motion_health_on_real_frozen_and_broken_motion(rng):
     assert same["nonfinite_fraction"] == 0 and same["exploded"] == 0 and same["out_of_range"] == 0
     assert same["freeze_rate"] <= 0.1
     assert same["variance_ratio"] == pytest.approx(1.0, rel=1e-6)
+    assert same["speed_ratio"] == pytest.approx(1.0, rel=1e-9) and same["acceleration_ratio"] == pytest.approx(1.0, rel=1e-9)
+    # the same motion played at double speed: landmark speed x2, acceleration x4, up to the 30 Hz finite
+    # differences (x 2 cos(w/2) and 4 cos^2(w/2), w = 2 pi f / 30: 1.91-1.96 and 3.64-3.83 for f = 2-2.9 Hz)
+    h = motion_health(np.stack([c[::2] for c in clips]), clips, spec)
+    assert 1.90 < h["speed_ratio"] < 1.97 and 3.6 < h["acceleration_ratio"] < 3.85
+    shaky = np.stack(clips).copy()  # the same range, with frame-to-frame jitter on top
+    shaky[:, :, spec.slices["landmarks"]] += 0.06 * rng.standard_normal(shaky[:, :, spec.slices["landmarks"]].shape)
+    h = motion_health(shaky, clips, spec)
+    assert h["acceleration_ratio"] > 2 and h["variance_ratio"] < 1.15
     assert same["rotation_error"] < 1e-12
     frozen = np.repeat(np.stack(clips)[:, :1], 300, axis=1)
     assert motion_health(frozen, clips, spec)["freeze_rate"] == 1.0

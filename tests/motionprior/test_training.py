@@ -13,6 +13,7 @@ from motionprior.data import find_sequences, load_clips
 from motionprior.lit_module import LitHumorFace, load_flame, load_prior
 from motionprior.model import HumorFace
 from motionprior.state import StateSpec, states_to_params
+from motionprior.steering import steered_target
 
 
 def test_scheduled_sampling_feeds_back_detached_predictions(standin_paths, motion_corpus):
@@ -24,7 +25,9 @@ def test_scheduled_sampling_feeds_back_detached_predictions(standin_paths, motio
     seen = []
     encode = lit.model.encode
     lit.model.encode = lambda prev, x: (seen.append(prev), encode(prev, x))[1]
-    pred, post, prior, inputs = lit.run_window(states, p_teacher=0.0)
+    w = lit.run_window(states, p_teacher=0.0)
+    pred, post, prior, inputs = w.pred, w.post, w.prior, w.inputs
+    torch.testing.assert_close(w.targets, states[:, 1:])  # HuMoR: the ground truth, however far the input drifted
     assert pred.shape == (len(clips), 5, lit.spec.dim) and post.mean.shape == (len(clips), 5, 8)
     torch.testing.assert_close(seen[0], states[:, 0])  # the first step always starts from the ground truth
     for t in range(1, 5):
@@ -178,7 +181,8 @@ def test_training_feeds_back_the_corrected_prediction(standin_paths, motion_corp
     clips = load_clips(find_sequences(motion_corpus, "train"), layer, lit.spec, progress=False)
     states = torch.as_tensor(np.stack([c.states[:5] for c in clips]))
     shape = torch.as_tensor(np.stack([c.shape for c in clips]))
-    pred, _, _, inputs = lit.run_window(states, p_teacher=0.0, shape=shape)
+    w = lit.run_window(states, p_teacher=0.0, shape=shape)
+    pred, inputs = w.pred, w.inputs
     spec, m = lit.spec, lit.model
     for t in range(1, 4):
         expected = m.orthonormalize_rotations(pred[:, t - 1].detach())
@@ -189,6 +193,37 @@ def test_training_feeds_back_the_corrected_prediction(standin_paths, motion_corp
         torch.testing.assert_close(inputs[:, t], expected, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="feedback"):
         LitHumorFace(hidden=32, layers=2, flame_model=str(standin_paths.pkl), feedback="flame+velocity")
+
+
+def test_autoregressive_phase_can_feed_back_prior_samples(standin_paths, motion_corpus):
+    """``prior_feedback: 1``: the fed-back state is the prior's step from the previous input (here its mean,
+    in the validation pass), corrected by the feedback; the predictions scored stay the posterior's, and
+    with ``return_time`` the targets of steps from fed-back inputs are steered, not the ground truth."""
+    torch.manual_seed(0)
+    lit = LitHumorFace(n_exp=4, hidden=32, layers=2, latent=8, flame_model=str(standin_paths.pkl),
+                       feedback="velocities", prior_feedback=1.0, return_time=0.3)
+    layer = load_flame(str(standin_paths.pkl))
+    clips = load_clips(find_sequences(motion_corpus, "train"), layer, lit.spec, progress=False)
+    states = torch.as_tensor(np.stack([c.states[:5] for c in clips]))
+    w = lit.run_window(states, p_teacher=0.0, use_mean=True)
+    pred, post, inputs = w.pred, w.post, w.inputs
+    m = lit.model
+    with torch.no_grad():
+        torch.testing.assert_close(pred, m.decode(post.mean, inputs))  # scored: posterior steps from each input
+        for t in range(1, 4):
+            prev = inputs[:, t - 1]
+            expected = m.project_velocities(prev, m.orthonormalize_rotations(m.decode(m.prior(prev).mean, prev)))
+            torch.testing.assert_close(inputs[:, t], expected, atol=1e-5, rtol=1e-5)
+            assert (inputs[:, t] - pred[:, t - 1]).abs().max() > 1e-4  # not the posterior's prediction
+            torch.testing.assert_close(w.targets[:, t], steered_target(lit.spec, inputs[:, t], states[:, t],
+                                                                       states[:, t + 1], 0.3))
+        torch.testing.assert_close(w.targets[:, 0], states[:, 1])  # the first input is the ground truth
+        assert (w.targets[:, 1:] - states[:, 2:]).abs().max() > 1e-4
+        torch.testing.assert_close(post.mean, m.encode(inputs, w.targets).mean, atol=1e-4, rtol=1e-4)  # sees the targets
+    with pytest.raises(ValueError, match="prior_feedback"):
+        LitHumorFace(hidden=32, layers=2, flame_model=str(standin_paths.pkl), prior_feedback=1.5)
+    with pytest.raises(ValueError, match="return_time"):
+        LitHumorFace(hidden=32, layers=2, flame_model=str(standin_paths.pkl), return_time=0.0)
 
 
 def test_ddp_training_on_two_cpu_processes(motion_corpus, standin_paths, small_train_args, tmp_path):
