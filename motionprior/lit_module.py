@@ -216,7 +216,7 @@ class LitHumorFace(L.LightningModule):
             post, prior = m.encode(prev, target), m.prior(prev)
             preds.append(m.decode(sample(post), prev))
             fed = preds[-1].detach()
-            if from_prior:
+            if from_prior and t < states.shape[1] - 2:  # the last step's output is not fed back
                 rows = torch.rand(len(prev), 1, device=prev.device) < from_prior
                 with torch.no_grad():
                     fed = torch.where(rows, m.decode(sample(prior), prev), fed)
@@ -240,7 +240,7 @@ class LitHumorFace(L.LightningModule):
         from the rotation actually made (measured); weight 1 in the quick config did not, however,
         stop the head-pose drift."""
         spec, scale = self.spec, self.model.delta_scale
-        step = self.model.step_change(prev, pred) * scale * TARGET_FPS
+        step = self.model.step(prev, pred) * TARGET_FPS
         w = (pred[..., spec.slices["root_orient_vel"]] - step[..., spec.out_slices["root_orient"]]) \
             / (scale[spec.out_slices["root_orient"]].mean() * TARGET_FPS)
         v = (pred[..., spec.slices["landmarks_vel"]] - step[..., spec.out_slices["landmarks"]]) \

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle, orthonormalize
-from motionprior.state import ROTATIONS, TARGET_FPS, StateSpec
+from motionprior.state import ROTATIONS, TARGET_FPS, VELOCITY_OF, StateSpec
 
 __all__ = ["MLP", "HumorFace", "Gaussian"]
 
@@ -114,9 +114,9 @@ class HumorFace(nn.Module):
         mean, logvar = h.chunk(2, dim=-1)
         return Gaussian(mean, logvar.clamp(*self.logvar_range))
 
-    def step_change(self, x_prev: Tensor, x_t: Tensor) -> Tensor:
-        """The change ``x_{t-1} -> x_t`` in decoder-output layout and units: Euclidean differences and
-        axis-angles of ``R_t R_{t-1}^T``, divided by ``delta_scale``."""
+    def step(self, x_prev: Tensor, x_t: Tensor) -> Tensor:
+        """The change ``x_{t-1} -> x_t`` in decoder-output layout, raw units: Euclidean differences and
+        axis-angles of ``R_t R_{t-1}^T``."""
         out = []
         for part in self.spec.parts:
             sl = self.spec.slices[part]
@@ -125,7 +125,11 @@ class HumorFace(nn.Module):
                 out.append(matrix_to_axis_angle(b @ a.transpose(-1, -2)).flatten(-2))
             else:
                 out.append(x_t[..., sl] - x_prev[..., sl])
-        return torch.cat(out, -1) / self.delta_scale
+        return torch.cat(out, -1)
+
+    def step_change(self, x_prev: Tensor, x_t: Tensor) -> Tensor:
+        """:meth:`step` in the decoder's output units (divided by ``delta_scale``)."""
+        return self.step(x_prev, x_t) / self.delta_scale
 
     def encode(self, x_prev: Tensor, x_t: Tensor) -> Gaussian:
         """Posterior ``q(z | x_{t-1}, x_t)``; states ``(..., dim)`` in raw units. The network sees the
@@ -182,10 +186,9 @@ class HumorFace(nn.Module):
         at ~0.9 rad/s); this keeps them what they claim to be. They are backward differences where the
         data's are central ones (half a frame of lag)."""
         spec, x = self.spec, x.clone()
-        r0, r1 = spec.get(x_prev, "root_orient")[..., 0, :, :], spec.get(x, "root_orient")[..., 0, :, :]
-        x[..., spec.slices["root_orient_vel"]] = matrix_to_axis_angle(r1 @ r0.transpose(-1, -2)) * fps
-        lm = spec.slices["landmarks"]
-        x[..., spec.slices["landmarks_vel"]] = (x[..., lm] - x_prev[..., lm]) * fps
+        step = self.step(x_prev, x) * fps
+        for part, vel in VELOCITY_OF.items():
+            x[..., spec.slices[vel]] = step[..., spec.out_slices[part]]
         return x
 
     @torch.no_grad()

@@ -37,10 +37,12 @@ from flame.sequence import FlameSequence, pad_or_truncate, sequence_to_params
 from flame.types import POSE_SLICES, FlameParams
 
 __all__ = ["StateSpec", "angular_velocity", "central_difference", "resample_positions", "resample_states",
-           "sequence_to_states", "states_to_params", "TARGET_FPS"]
+           "sequence_to_states", "states_to_params", "TARGET_FPS", "ROTATIONS", "VELOCITY_OF"]
 
 TARGET_FPS = 30.0
 ROTATIONS = ("root_orient", "jaw", "neck", "eyes")
+#: state parts whose velocity is in the state too
+VELOCITY_OF = {"root_orient": "root_orient_vel", "landmarks": "landmarks_vel"}
 
 
 @dataclass(frozen=True)

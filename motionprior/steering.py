@@ -28,12 +28,9 @@ import torch
 from torch import Tensor
 
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from motionprior.state import ROTATIONS, TARGET_FPS, StateSpec
+from motionprior.state import ROTATIONS, TARGET_FPS, VELOCITY_OF, StateSpec
 
-__all__ = ["VELOCITY_OF", "steered_target"]
-
-#: parts whose velocity is in the state
-VELOCITY_OF = {"root_orient": "root_orient_vel", "landmarks": "landmarks_vel"}
+__all__ = ["steered_target"]
 
 
 def steered_target(spec: StateSpec, drifted: Tensor, prev: Tensor, nxt: Tensor, return_time: float,
