@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from flame.layer import FlameLayer
 from flame.rotations import matrix_to_axis_angle
 from flame.sequence import FlameSequence, SequenceFormatError, from_neuface_params
-from motionprior.state import TARGET_FPS, StateSpec, sequence_to_states
+from motionprior.state import TARGET_FPS, StateSpec, reverse_states, sequence_to_states
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +157,22 @@ class WindowDataset(Dataset):
     start, drawn from torch's global generator (seeded by ``seed_everything``); the epoch length is the
     number of non-overlapping windows unless ``length`` is given. ``random=False`` (validation / test): those non-overlapping
     windows, in order.
+
+    ``time_reversal`` (training only, needs ``spec``): the probability that a window is played backwards
+    (:func:`~motionprior.state.reverse_states`). Reversal makes the training motion time-symmetric, so a
+    net trend of a small training set (e.g. heads that happen to pitch up on average over its clips)
+    cancels instead of being learned and integrated into a drift over a long rollout; it also doubles the
+    transitions. Its cost: onsets and offsets (a blink closes faster than it opens) are mixed.
     """
 
-    def __init__(self, clips: list[MotionClip], window: int, random: bool, length: int | None = None) -> None:
+    def __init__(self, clips: list[MotionClip], window: int, random: bool, length: int | None = None,
+                 time_reversal: float = 0.0, spec: StateSpec | None = None) -> None:
+        if not 0.0 <= time_reversal <= 1.0:
+            raise ValueError(f"time_reversal is a probability in [0, 1], got {time_reversal}")
+        if time_reversal and spec is None:
+            raise ValueError("time_reversal needs the state layout (spec) to negate the velocities")
         self.window, self.random, self.length = window, random, length
+        self.time_reversal, self.spec = time_reversal, spec
         self.clips = [c for c in clips if len(c.states) > window]
         if not self.clips:
             raise ValueError(f"no clip is longer than the window ({window + 1} frames at 30 Hz); use a shorter window")
@@ -176,8 +188,10 @@ class WindowDataset(Dataset):
         else:
             c, start = self.index[i]
         clip = self.clips[c]
-        return {"states": torch.from_numpy(clip.states[start:start + self.window + 1]),
-                "shape": torch.from_numpy(clip.shape)}
+        states = torch.from_numpy(clip.states[start:start + self.window + 1])
+        if self.random and self.time_reversal and float(torch.rand(())) < self.time_reversal:
+            states = reverse_states(states, self.spec)
+        return {"states": states, "shape": torch.from_numpy(clip.shape)}
 
 
 class MotionDataModule(L.LightningDataModule):
@@ -191,18 +205,21 @@ class MotionDataModule(L.LightningDataModule):
         min_seconds: drop clips shorter than this.
         trim: fraction cut from both ends of every clip.
         epoch_windows: training windows per epoch (default: the number of non-overlapping windows).
+        time_reversal: probability that a training window is played backwards (0 = HuMoR; see
+            :class:`WindowDataset`).
         num_workers: DataLoader workers.
         flame_model / assets / n_exp / neck / eyes: the head model and the state layout; linked to the
             model's settings by the command line.
     """
 
     def __init__(self, data: str, window: int = 10, batch_size: int = 64, val_split: str = "val",
-                 min_seconds: float = 1.0, trim: float = 0.0, epoch_windows: int | None = None, num_workers: int = 0, flame_model: str | None = None,
+                 min_seconds: float = 1.0, trim: float = 0.0, epoch_windows: int | None = None, time_reversal: float = 0.0,
+                 num_workers: int = 0, flame_model: str | None = None,
                  assets: str = "runs/assets", n_exp: int = 50, neck: bool = False, eyes: bool = False) -> None:
         super().__init__()
         self.data, self.window, self.batch_size, self.val_split = data, window, batch_size, val_split
         self.min_seconds, self.trim, self.num_workers = min_seconds, trim, num_workers
-        self.epoch_windows = epoch_windows
+        self.epoch_windows, self.time_reversal = epoch_windows, time_reversal
         self.flame_model, self.assets = flame_model, assets
         self.spec = StateSpec(n_exp=n_exp, neck=neck, eyes=eyes)
         self.clips: dict[str, list[MotionClip]] = {}
@@ -238,7 +255,8 @@ class MotionDataModule(L.LightningDataModule):
             self._split("test")
 
     def train_dataloader(self) -> DataLoader:
-        ds = WindowDataset(self._split("train"), self.window, random=True, length=self.epoch_windows)
+        ds = WindowDataset(self._split("train"), self.window, random=True, length=self.epoch_windows,
+                           time_reversal=self.time_reversal, spec=self.spec)
         return DataLoader(ds, batch_size=min(self.batch_size, len(ds)), drop_last=True, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:

@@ -37,7 +37,7 @@ from flame.sequence import FlameSequence, pad_or_truncate, sequence_to_params
 from flame.types import POSE_SLICES, FlameParams
 
 __all__ = ["StateSpec", "angular_velocity", "central_difference", "resample_positions", "resample_states",
-           "sequence_to_states", "states_to_params", "TARGET_FPS", "ROTATIONS", "VELOCITY_OF"]
+           "sequence_to_states", "states_to_params", "reverse_states", "TARGET_FPS", "ROTATIONS", "VELOCITY_OF"]
 
 TARGET_FPS = 30.0
 ROTATIONS = ("root_orient", "jaw", "neck", "eyes")
@@ -183,6 +183,17 @@ def sequence_to_states(seq: FlameSequence, layer: FlameLayer, spec: StateSpec, v
     }
     states = np.concatenate([parts[k] for k in spec.parts], axis=1)
     return resample_states(states, resample_positions(len(states), seq.fps, target_fps), spec)
+
+
+def reverse_states(states: Tensor, spec: StateSpec) -> Tensor:
+    """The motion played backwards: states ``(..., T, dim)`` in reverse time order with the velocity parts
+    negated. Exact for the velocities of :func:`sequence_to_states` (central differences, one-sided at the
+    ends, all negate under time reversal), so for a 30 fps sequence this equals featurizing the reversed
+    sequence."""
+    sign = torch.ones(spec.dim, dtype=states.dtype, device=states.device)
+    for velocity in VELOCITY_OF.values():
+        sign[spec.slices[velocity]] = -1.0
+    return states.flip(-2) * sign
 
 
 def states_to_params(states: Tensor, spec: StateSpec, shape: Tensor, n_exp: int) -> FlameParams:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from flame.sequence import FlameSequence
 from flame.types import FlameParams
-from motionprior.state import StateSpec, angular_velocity, resample_positions, resample_states, sequence_to_states, states_to_params
+from motionprior.state import (StateSpec, angular_velocity, resample_positions, resample_states, reverse_states,
+                               sequence_to_states, states_to_params)
 
 
 def smooth_sequence(layer, t: int = 61, fps: float = 60.0, yaw_rate: float = 1.0, seed: int = 0) -> FlameSequence:
@@ -105,3 +108,19 @@ def test_rotation_parts_are_rotation_matrices(layer32):
         r = spec.get(states, part)
         np.testing.assert_allclose((r @ r.transpose(-1, -2)).numpy(), np.broadcast_to(np.eye(3), r.shape), atol=1e-6)
         assert torch.det(r).min() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_reverse_states_equals_featurizing_the_reversed_sequence(layer64):
+    """Oracle: play the FLAME parameters backwards and featurize them (30 fps, so no resampling)."""
+    seq = smooth_sequence(layer64, t=31, fps=30.0)
+    backwards = dataclasses.replace(seq, pose=seq.pose[:, ::-1].copy(), expression=seq.expression[:, ::-1].copy())
+    spec = StateSpec()
+    forward = torch.as_tensor(sequence_to_states(seq, layer64, spec))
+    expected = sequence_to_states(backwards, layer64, spec)
+    np.testing.assert_allclose(reverse_states(forward, spec).numpy(), expected, atol=1e-6)
+    assert spec.get(forward, "root_orient_vel")[:, 1].min() > 0.9  # the head turns one way...
+    assert spec.get(reverse_states(forward, spec), "root_orient_vel")[:, 1].max() < -0.9  # ...and back
+    # batched (..., T, dim) and an involution
+    both = torch.stack([forward, forward.flip(0)])
+    assert torch.equal(reverse_states(both, spec)[0], reverse_states(forward, spec))
+    assert torch.equal(reverse_states(reverse_states(forward, spec), spec), forward)
