@@ -40,7 +40,7 @@ def _cli(args: list[str]):
 
     class PriorCLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:
-            for key in ("n_exp", "neck", "eyes", "flame_model", "assets"):
+            for key in ("n_exp", "neck", "eyes", "extra_velocities", "flame_model", "assets"):
                 parser.link_arguments(f"model.{key}", f"data.{key}")
             # best by validation loss, and the latest epoch (Lightning's save_last only follows new bests)
             parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")

@@ -208,20 +208,21 @@ class MotionDataModule(L.LightningDataModule):
         time_reversal: probability that a training window is played backwards (0 = HuMoR; see
             :class:`WindowDataset`).
         num_workers: DataLoader workers.
-        flame_model / assets / n_exp / neck / eyes: the head model and the state layout; linked to the
-            model's settings by the command line.
+        flame_model / assets / n_exp / neck / eyes / extra_velocities: the head model and the state
+            layout; linked to the model's settings by the command line.
     """
 
     def __init__(self, data: str, window: int = 10, batch_size: int = 64, val_split: str = "val",
                  min_seconds: float = 1.0, trim: float = 0.0, epoch_windows: int | None = None, time_reversal: float = 0.0,
                  num_workers: int = 0, flame_model: str | None = None,
-                 assets: str = "runs/assets", n_exp: int = 50, neck: bool = False, eyes: bool = False) -> None:
+                 assets: str = "runs/assets", n_exp: int = 50, neck: bool = False, eyes: bool = False,
+                 extra_velocities: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.data, self.window, self.batch_size, self.val_split = data, window, batch_size, val_split
         self.min_seconds, self.trim, self.num_workers = min_seconds, trim, num_workers
         self.epoch_windows, self.time_reversal = epoch_windows, time_reversal
         self.flame_model, self.assets = flame_model, assets
-        self.spec = StateSpec(n_exp=n_exp, neck=neck, eyes=eyes)
+        self.spec = StateSpec(n_exp=n_exp, neck=neck, eyes=eyes, extra_velocities=tuple(extra_velocities))
         self.clips: dict[str, list[MotionClip]] = {}
         self.statistics: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 

@@ -47,7 +47,7 @@ from torch import Tensor
 from flame.layer import FlameLayer, VertexSubset
 from motionprior.model import Gaussian, HumorFace
 from motionprior.rollout import FEEDBACK_MODES, make_feedback
-from motionprior.state import TARGET_FPS, StateSpec, states_to_params
+from motionprior.state import ROTATIONS, TARGET_FPS, StateSpec, states_to_params
 from motionprior.steering import steered_target
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ __all__ = ["LitHumorFace", "WindowPass", "load_flame", "export_prior", "load_pri
            "kl_weight_at", "PRIOR_FORMAT"]
 
 PRIOR_FORMAT = "humor-face-prior"
-_MODEL_KEYS = ("n_exp", "neck", "eyes", "hidden", "layers", "latent", "conditional_prior")
+_MODEL_KEYS = ("n_exp", "neck", "eyes", "extra_velocities", "hidden", "layers", "latent", "conditional_prior")
 
 
 @lru_cache(maxsize=4)
@@ -102,8 +102,8 @@ class LitHumorFace(L.LightningModule):
     """HuMoR-Face training.
 
     Args:
-        n_exp / neck / eyes: the state (see :class:`motionprior.state.StateSpec`; ``n_exp: 0`` is the
-            paper-literal state, which disables the FLAME losses).
+        n_exp / neck / eyes / extra_velocities: the state (see :class:`motionprior.state.StateSpec`;
+            ``n_exp: 0`` is the paper-literal state, which disables the FLAME losses).
         hidden / layers / latent / conditional_prior: the CVAE (HuMoR: 1024 / 4 / 48 / true).
         flame_model: FLAME model file the sequences were annotated with (default: the stand-in in ``assets``).
         recon_weights: per-part reconstruction weights (default 1 each; unknown part names are errors).
@@ -128,7 +128,8 @@ class LitHumorFace(L.LightningModule):
         plot_every_n_epochs: rollout plots to TensorBoard every n validation epochs (0: never).
     """
 
-    def __init__(self, n_exp: int = 50, neck: bool = False, eyes: bool = False, hidden: int = 1024, layers: int = 4,
+    def __init__(self, n_exp: int = 50, neck: bool = False, eyes: bool = False, extra_velocities: tuple[str, ...] = (),
+                 hidden: int = 1024, layers: int = 4,
                  latent: int = 48, conditional_prior: bool = True, flame_model: str | None = None,
                  assets: str = "runs/assets", recon_weights: dict[str, float] | None = None, kl_weight: float = 4e-4,
                  kl_warmup_epochs: int = 50, flame_landmark_weight: float = 1.0, flame_consistency_weight: float = 1.0,
@@ -139,7 +140,7 @@ class LitHumorFace(L.LightningModule):
                  plot_every_n_epochs: int = 10) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.spec = StateSpec(n_exp=n_exp, neck=neck, eyes=eyes)
+        self.spec = StateSpec(n_exp=n_exp, neck=neck, eyes=eyes, extra_velocities=tuple(extra_velocities))
         self.model = HumorFace(self.spec, hidden=hidden, layers=layers, latent=latent,
                                conditional_prior=conditional_prior)
         unknown = set(recon_weights or {}) - set(self.spec.parts)
@@ -234,18 +235,20 @@ class LitHumorFace(L.LightningModule):
         return make_feedback(mode, self.model, self.flame(shape)[0] if "flame" in mode else None, shape)
 
     def velocity_consistency(self, pred: Tensor, prev: Tensor) -> Tensor:
-        """Predicted velocities vs the step the prediction makes (angular velocity vs ``R_t R_{t-1}^T``,
-        landmark velocities vs the landmark step, both times the 30 Hz rate), in per-step-change units.
-        HuMoR has no such term. In long rollouts without it the predicted angular velocity drifts away
-        from the rotation actually made (measured); weight 1 in the quick config did not, however,
-        stop the head-pose drift."""
+        """Predicted velocities vs the step the prediction makes (angular velocities vs ``R_t R_{t-1}^T``,
+        Euclidean ones vs the step, both times the 30 Hz rate), in per-step-change units, summed over the
+        parts with a velocity. HuMoR has no such term. In long rollouts without it the predicted angular
+        velocity drifts away from the rotation actually made (measured); weight 1 in the quick config
+        did not, however, stop the head-pose drift."""
         spec, scale = self.spec, self.model.delta_scale
         step = self.model.step(prev, pred) * TARGET_FPS
-        w = (pred[..., spec.slices["root_orient_vel"]] - step[..., spec.out_slices["root_orient"]]) \
-            / (scale[spec.out_slices["root_orient"]].mean() * TARGET_FPS)
-        v = (pred[..., spec.slices["landmarks_vel"]] - step[..., spec.out_slices["landmarks"]]) \
-            / (scale[spec.out_slices["landmarks"]] * TARGET_FPS)
-        return w.pow(2).mean() + v.pow(2).mean()
+        out = pred.new_zeros(())
+        for part, vel in spec.velocity_of.items():
+            s = scale[spec.out_slices[part]]
+            s = s.mean() if part in ROTATIONS else s
+            err = (pred[..., spec.slices[vel]] - step[..., spec.out_slices[part]]) / (s * TARGET_FPS)
+            out = out + err.pow(2).mean()
+        return out
 
     def losses(self, pred: Tensor, target: Tensor, shape: Tensor, post: Gaussian, prior: Gaussian,
                prev: Tensor | None = None) -> dict[str, Tensor]:
@@ -393,10 +396,11 @@ def load_prior(path: str | os.PathLike) -> tuple[HumorFace, dict]:
         state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     else:
         raise ValueError(f"{path}: not a HuMoR-Face checkpoint (no {PRIOR_FORMAT!r} format tag or Lightning state_dict)")
-    defaults = {"n_exp": 50, "neck": False, "eyes": False, "hidden": 1024, "layers": 4, "latent": 48,
-                "conditional_prior": True}
+    defaults = {"n_exp": 50, "neck": False, "eyes": False, "extra_velocities": (), "hidden": 1024, "layers": 4,
+                "latent": 48, "conditional_prior": True}
     kw = {k: config.get(k, defaults[k]) for k in _MODEL_KEYS}
-    spec = StateSpec(n_exp=kw.pop("n_exp"), neck=kw.pop("neck"), eyes=kw.pop("eyes"))
+    spec = StateSpec(n_exp=kw.pop("n_exp"), neck=kw.pop("neck"), eyes=kw.pop("eyes"),
+                     extra_velocities=tuple(kw.pop("extra_velocities")))
     model = HumorFace(spec, **kw)
     model.load_state_dict(state, strict=True)
     return model.eval(), config

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle, orthonormalize
-from motionprior.state import ROTATIONS, TARGET_FPS, VELOCITY_OF, StateSpec
+from motionprior.state import ROTATIONS, TARGET_FPS, StateSpec
 
 __all__ = ["MLP", "HumorFace", "Gaussian"]
 
@@ -179,7 +179,7 @@ class HumorFace(nn.Module):
 
     def project_velocities(self, x_prev: Tensor, x: Tensor, fps: float = TARGET_FPS) -> Tensor:
         """``x (..., dim)`` with its velocity channels replaced by the step it makes from ``x_prev``:
-        angular velocity ``log(R_t R_{t-1}^T) * fps`` and landmark velocities ``(L_t - L_{t-1}) * fps``.
+        angular velocities ``log(R_t R_{t-1}^T) * fps``, Euclidean ones ``(L_t - L_{t-1}) * fps``.
 
         A generated state's velocities are predicted independently of its step, and in long rollouts
         they wander away from it (measured: the angular velocity grew to ~4 rad/s while the head turned
@@ -187,7 +187,7 @@ class HumorFace(nn.Module):
         data's are central ones (half a frame of lag)."""
         spec, x = self.spec, x.clone()
         step = self.step(x_prev, x) * fps
-        for part, vel in VELOCITY_OF.items():
+        for part, vel in spec.velocity_of.items():
             x[..., spec.slices[vel]] = step[..., spec.out_slices[part]]
         return x
 

@@ -15,6 +15,11 @@ part                    size       meaning
 ``landmarks_vel``       68 x 3     their velocities, cm/s
 ======================  =========  ==========================================================
 
+Optionally (``extra_velocities``) the jaw, neck, eyes and expression get velocities too, each right after
+its part: ``jaw_vel`` (3, rad/s, like ``root_orient_vel``), ``neck_vel`` (3), ``eyes_vel`` (6),
+``expression_vel`` (n_exp, 1/s). HuMoR gives its joint angles none; without them, nothing in the state says
+whether the jaw is opening or closing except the mouth landmarks' velocities, mixed with head motion.
+
 Velocities are central differences at the native frame rate, computed before resampling to 30 Hz.
 Resampling interpolates (rotations by slerp, everything else linearly) at the 30 Hz times: HuMoR's
 nearest-frame resampling is exact for its 60/120 Hz mocap, but turns 25 fps video (VoxCeleb2) into a
@@ -37,12 +42,15 @@ from flame.sequence import FlameSequence, pad_or_truncate, sequence_to_params
 from flame.types import POSE_SLICES, FlameParams
 
 __all__ = ["StateSpec", "angular_velocity", "central_difference", "resample_positions", "resample_states",
-           "sequence_to_states", "states_to_params", "reverse_states", "TARGET_FPS", "ROTATIONS", "VELOCITY_OF"]
+           "sequence_to_states", "states_to_params", "reverse_states", "TARGET_FPS", "ROTATIONS", "VELOCITY_OF",
+           "OPTIONAL_VELOCITIES"]
 
 TARGET_FPS = 30.0
 ROTATIONS = ("root_orient", "jaw", "neck", "eyes")
-#: state parts whose velocity is in the state too
+#: parts whose velocity is always in the state
 VELOCITY_OF = {"root_orient": "root_orient_vel", "landmarks": "landmarks_vel"}
+#: parts that can get one (``StateSpec.extra_velocities``)
+OPTIONAL_VELOCITIES = ("jaw", "neck", "eyes", "expression")
 
 
 @dataclass(frozen=True)
@@ -53,17 +61,38 @@ class StateSpec:
         n_exp: expression components in the state (0: the paper-literal state without expression).
         neck: include the neck rotation; eyes: include both eye rotations.
         n_landmarks: 3D landmarks (68, the "full" iBUG embedding).
+        extra_velocities: parts among ``OPTIONAL_VELOCITIES`` that get a velocity too (the head rotation
+            and the landmarks always have one), e.g. ``("jaw", "expression")``.
     """
 
     n_exp: int = 50
     neck: bool = False
     eyes: bool = False
     n_landmarks: int = 68
+    extra_velocities: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extra_velocities", tuple(self.extra_velocities))  # lists from configs
+        present = {"jaw": True, "neck": self.neck, "eyes": self.eyes, "expression": self.n_exp > 0}
+        for part in self.extra_velocities:
+            if part not in OPTIONAL_VELOCITIES:
+                raise ValueError(f"extra_velocities: {part!r} is not one of {OPTIONAL_VELOCITIES}")
+            if not present[part]:
+                raise ValueError(f"extra_velocities: {part!r} is not in this state (enable it: neck / eyes / "
+                                 "n_exp > 0)")
+        if len(set(self.extra_velocities)) != len(self.extra_velocities):
+            raise ValueError(f"extra_velocities lists a part twice: {self.extra_velocities}")
+
+    @cached_property
+    def velocity_of(self) -> dict[str, str]:
+        """Part -> its velocity part, for every part that has one."""
+        return {p: f"{p}_vel" for p in ("root_orient", *OPTIONAL_VELOCITIES, "landmarks")
+                if p in VELOCITY_OF or p in self.extra_velocities}
 
     @cached_property
     def parts(self) -> dict[str, int]:
-        """State part -> size, in order."""
-        p = {"root_orient": 9, "root_orient_vel": 3, "jaw": 9}
+        """State part -> size, in order (a velocity right after its part)."""
+        p = {"root_orient": 9, "jaw": 9}
         if self.neck:
             p["neck"] = 9
         if self.eyes:
@@ -71,8 +100,12 @@ class StateSpec:
         if self.n_exp:
             p["expression"] = self.n_exp
         p["landmarks"] = 3 * self.n_landmarks
-        p["landmarks_vel"] = 3 * self.n_landmarks
-        return p
+        out = {}
+        for part, n in p.items():
+            out[part] = n
+            if part in self.velocity_of:
+                out[self.velocity_of[part]] = n // 3 if part in ROTATIONS else n
+        return out
 
     @cached_property
     def slices(self) -> dict[str, slice]:
@@ -168,19 +201,18 @@ def sequence_to_states(seq: FlameSequence, layer: FlameLayer, spec: StateSpec, v
     with torch.no_grad():
         out = layer.landmarks(sequence_to_params(seq, layer, view))
     lm = out.landmarks3d.double().numpy() * 100.0  # cm
-    rots = {k: axis_angle_to_matrix(torch.as_tensor(pose[:, POSE_SLICES[s]])).numpy()
+    rots = {k: axis_angle_to_matrix(torch.as_tensor(pose[:, POSE_SLICES[s]])).numpy()[:, None]
             for k, s in (("root_orient", "global"), ("jaw", "jaw"), ("neck", "neck"))}
-    parts = {
-        "root_orient": rots["root_orient"].reshape(-1, 9),
-        "root_orient_vel": angular_velocity(rots["root_orient"], seq.fps),
-        "jaw": rots["jaw"].reshape(-1, 9),
-        "neck": rots["neck"].reshape(-1, 9),
-        "eyes": np.concatenate([axis_angle_to_matrix(torch.as_tensor(pose[:, POSE_SLICES[e]])).numpy().reshape(-1, 9)
-                                for e in ("left_eye", "right_eye")], 1),
-        "expression": pad_or_truncate(np.asarray(seq.expression[view], np.float64), spec.n_exp) if spec.n_exp else None,
-        "landmarks": lm.reshape(len(lm), -1),
-        "landmarks_vel": central_difference(lm, seq.fps).reshape(len(lm), -1),
-    }
+    rots["eyes"] = np.stack([axis_angle_to_matrix(torch.as_tensor(pose[:, POSE_SLICES[e]])).numpy()
+                             for e in ("left_eye", "right_eye")], 1)
+    parts = {k: r.reshape(len(r), -1) for k, r in rots.items()}  # (T, k, 3, 3) -> (T, 9k)
+    parts["expression"] = pad_or_truncate(np.asarray(seq.expression[view], np.float64), spec.n_exp) if spec.n_exp else None
+    parts["landmarks"] = lm.reshape(len(lm), -1)
+    for part, vel in spec.velocity_of.items():
+        if part in ROTATIONS:
+            parts[vel] = np.concatenate([angular_velocity(r, seq.fps) for r in rots[part].swapaxes(0, 1)], 1)
+        else:
+            parts[vel] = central_difference(parts[part], seq.fps)
     states = np.concatenate([parts[k] for k in spec.parts], axis=1)
     return resample_states(states, resample_positions(len(states), seq.fps, target_fps), spec)
 
@@ -191,7 +223,7 @@ def reverse_states(states: Tensor, spec: StateSpec) -> Tensor:
     ends, all negate under time reversal), so for a 30 fps sequence this equals featurizing the reversed
     sequence."""
     sign = torch.ones(spec.dim, dtype=states.dtype, device=states.device)
-    for velocity in VELOCITY_OF.values():
+    for velocity in spec.velocity_of.values():
         sign[spec.slices[velocity]] = -1.0
     return states.flip(-2) * sign
 

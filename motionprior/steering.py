@@ -9,14 +9,16 @@ does not predict the next step - rollouts stay in range but shake.
 :func:`steered_target` instead applies the ground truth's step to the drifted state and steers it back
 with a critically damped spring of time constant ``return_time`` (seconds):
 
-* parts with a velocity (head rotation and angular velocity, landmarks and their velocities): the
+* parts with a velocity in the state (head rotation, landmarks, and those of ``extra_velocities``): the
   target velocity is the drifted velocity plus the ground truth's change of velocity plus
   ``dt * (k_p e_x + k_d e_v)``, ``k_p = 1 / return_time^2``, ``k_d = 2 / return_time``, where ``e_x``,
   ``e_v`` are the position and velocity errors (ground truth minus drifted); the target position is
   the drifted one moved by the ground truth's step plus ``dt`` times the target's velocity deviation
-  from the ground truth's, so position and velocity stay consistent;
-* parts without (jaw, expression, neck, eyes): the ground truth's step plus ``dt / return_time`` of
-  the error.
+  from the ground truth's, so position and velocity stay consistent and the drifted state keeps its
+  momentum;
+* parts without: the ground truth's step plus ``dt / return_time`` of the error. The step is the
+  ground truth's whatever the drifted state was doing, so it cannot be predicted from the input and
+  such a part loses its momentum in training (measured on the jaw; see ``StateSpec.extra_velocities``).
 
 With no drift the target is ``x_t``. Rotations use left-multiplied axis-angles, world frame, as the
 state's angular velocity does.
@@ -24,11 +26,10 @@ state's angular velocity does.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from motionprior.state import ROTATIONS, TARGET_FPS, VELOCITY_OF, StateSpec
+from motionprior.state import ROTATIONS, TARGET_FPS, StateSpec
 
 __all__ = ["steered_target"]
 
@@ -43,7 +44,7 @@ def steered_target(spec: StateSpec, drifted: Tensor, prev: Tensor, nxt: Tensor, 
     kp, kd = 1.0 / return_time ** 2, 2.0 / return_time
     out = nxt.clone()
     for part in spec.parts:
-        if part in VELOCITY_OF.values():
+        if part in spec.velocity_of.values():
             continue
         sl = spec.slices[part]
         rot = part in ROTATIONS
@@ -53,8 +54,8 @@ def steered_target(spec: StateSpec, drifted: Tensor, prev: Tensor, nxt: Tensor, 
         else:
             a, b, h = prev[..., sl], nxt[..., sl], drifted[..., sl]
             error = a - h
-        if part in VELOCITY_OF:
-            vs = spec.slices[VELOCITY_OF[part]]
+        if part in spec.velocity_of:
+            vs = spec.slices[spec.velocity_of[part]]
             v_err = prev[..., vs] - drifted[..., vs]
             dv = -v_err + dt * (kp * error.reshape(v_err.shape) + kd * v_err)  # target velocity - ground truth's
             out[..., vs] = nxt[..., vs] + dv

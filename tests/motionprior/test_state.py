@@ -124,3 +124,50 @@ def test_reverse_states_equals_featurizing_the_reversed_sequence(layer64):
     both = torch.stack([forward, forward.flip(0)])
     assert torch.equal(reverse_states(both, spec)[0], reverse_states(forward, spec))
     assert torch.equal(reverse_states(reverse_states(forward, spec), spec), forward)
+
+
+def test_extra_velocities_layout_and_validation():
+    spec = StateSpec(extra_velocities=["jaw", "expression"])  # a list, as from a YAML config
+    assert spec.extra_velocities == ("jaw", "expression")
+    assert list(spec.parts) == ["root_orient", "root_orient_vel", "jaw", "jaw_vel", "expression", "expression_vel",
+                                "landmarks", "landmarks_vel"]
+    assert spec.dim == 479 + 3 + 50 and spec.out_dim == 467 + 3 + 50
+    assert list(StateSpec().parts) == ["root_orient", "root_orient_vel", "jaw", "expression", "landmarks",
+                                       "landmarks_vel"]  # the default layout is unchanged
+    assert StateSpec(eyes=True, extra_velocities=("eyes",)).parts["eyes_vel"] == 6
+    with pytest.raises(ValueError, match="not one of"):
+        StateSpec(extra_velocities=("root_orient",))
+    with pytest.raises(ValueError, match="not in this state"):
+        StateSpec(extra_velocities=("neck",))
+    with pytest.raises(ValueError, match="not in this state"):
+        StateSpec(n_exp=0, extra_velocities=("expression",))
+    with pytest.raises(ValueError, match="twice"):
+        StateSpec(extra_velocities=("jaw", "jaw"))
+
+
+def test_extra_velocities_are_native_rate_derivatives(layer64):
+    """smooth_sequence's jaw opens as 0.15 (1 - cos 2 pi t) about x: angular velocity 0.3 pi sin(2 pi t);
+    the expression's velocity is its central difference at 60 fps."""
+    seq = smooth_sequence(layer64)
+    spec = StateSpec(extra_velocities=("jaw", "expression"))
+    states = sequence_to_states(seq, layer64, spec)
+    base = sequence_to_states(seq, layer64, StateSpec())
+    for part in StateSpec().parts:  # the other parts are what the default state has
+        np.testing.assert_array_equal(states[:, spec.slices[part]], base[:, StateSpec().slices[part]])
+    t = np.arange(31) / 30.0
+    expected = np.zeros((31, 3))
+    expected[:, 0] = 0.3 * np.pi * np.sin(2 * np.pi * t)
+    np.testing.assert_allclose(states[1:-1, spec.slices["jaw_vel"]], expected[1:-1], atol=5e-3)
+    idx = resample_positions(seq.n_frames, seq.fps).astype(int)
+    e = seq.expression[0].astype(np.float64)
+    np.testing.assert_allclose(states[1:-1, spec.slices["expression_vel"]], ((e[2:] - e[:-2]) * 30.0)[idx[1:-1] - 1],
+                               atol=1e-5)
+
+
+def test_reverse_states_negates_the_extra_velocities(layer64):
+    seq = smooth_sequence(layer64, t=31, fps=30.0)
+    backwards = dataclasses.replace(seq, pose=seq.pose[:, ::-1].copy(), expression=seq.expression[:, ::-1].copy())
+    spec = StateSpec(extra_velocities=("jaw", "expression"))
+    forward = torch.as_tensor(sequence_to_states(seq, layer64, spec))
+    np.testing.assert_allclose(reverse_states(forward, spec).numpy(), sequence_to_states(backwards, layer64, spec),
+                               atol=1e-6)

@@ -87,3 +87,24 @@ def test_return_time_must_be_positive():
     gt = _trajectory(2)
     with pytest.raises(ValueError, match="return_time"):
         steered_target(SPEC, gt[0], gt[0], gt[1], 0.0)
+
+
+def test_a_part_with_an_extra_velocity_keeps_its_momentum():
+    """Without a velocity the target's jaw step is the ground truth's (a fixed jaw: none), whatever the
+    drifted jaw was doing; with ``jaw_vel`` in the state the drifted jaw keeps turning, slowed by the spring."""
+    spec = StateSpec(n_exp=4, n_landmarks=2, extra_velocities=("jaw",))
+    gt = torch.zeros(3, spec.dim, dtype=torch.float64)
+    base = _trajectory(3)
+    for part in SPEC.parts:
+        gt[:, spec.slices[part]] = base[:, SPEC.slices[part]]
+    drifted = gt[1].clone()
+    drifted[spec.slices["jaw_vel"]] = torch.tensor([2.0, 0.0, 0.0], dtype=torch.float64)  # opening at 2 rad/s
+    tau = 0.5
+    y = steered_target(spec, drifted, gt[1], gt[2], tau)
+    dv = 2.0 + DT * (2 / tau) * -2.0                                 # no angle error, velocity error -2 rad/s
+    torch.testing.assert_close(y[spec.slices["jaw_vel"]], torch.tensor([dv, 0.0, 0.0], dtype=torch.float64))
+    turned = matrix_to_axis_angle(spec.get(y, "jaw")[0])
+    torch.testing.assert_close(turned, torch.tensor([DT * dv, 0.0, 0.0], dtype=torch.float64))
+    assert turned[0] > 0.8 * 2.0 * DT                                # most of the step it was making
+    no_vel = steered_target(SPEC, base[1], base[1], base[2], tau)    # the same drift-free jaw without jaw_vel
+    torch.testing.assert_close(SPEC.get(no_vel, "jaw"), SPEC.get(base[2], "jaw"))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from flame.rotations import axis_angle_to_matrix
 from flame.sequence import FlameSequence
 from motionprior.data import find_sequences, load_clips
 from motionprior.lit_module import LitHumorFace, load_flame, load_prior
@@ -92,6 +94,29 @@ def test_config_typo_fails_loudly(trained_prior, capsys):
     assert e.value.code != 0 and "hiden" in capsys.readouterr().err
 
 
+def test_extra_velocities_through_the_command_line(motion_corpus, standin_paths, tiny_prior_args, tmp_path):
+    """``--model.extra_velocities`` reaches the data (linked), the checkpoint and the loaded prior, whose
+    rollouts keep the velocities equal to the steps they make."""
+    from motionprior.__main__ import main
+    from motionprior.rollout import sample_states
+
+    config = str(Path(__file__).resolve().parents[2] / "configs/motionprior/quick.yaml")
+    assert main(["fit", "--config", config, "--data.data", str(motion_corpus), "--model.flame_model",
+                 str(standin_paths.pkl), "--trainer.default_root_dir", str(tmp_path), *tiny_prior_args,
+                 "--model.extra_velocities", "[jaw, expression]"]) == 0
+    model, _ = load_prior(tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "prior.pt")
+    spec = model.spec
+    assert spec == StateSpec(extra_velocities=("jaw", "expression")) and model.state_std.shape == (spec.dim,)
+    assert float(model.state_std[spec.slices["jaw_vel"]].mean()) != 1.0  # train statistics of the new channels
+    layer = load_flame(str(standin_paths.pkl))
+    clip = load_clips(find_sequences(motion_corpus, "test"), layer, spec, progress=False)[0]
+    x = sample_states(model, torch.as_tensor(clip.states[:1]), 5, 2, feedback="flame+velocities", layer=layer,
+                      shape=torch.as_tensor(clip.shape[None]))[:, 0]  # (K, T, dim)
+    steps = model.step(x[:, :-1], x[:, 1:]) * 30.0
+    torch.testing.assert_close(x[:, 1:, spec.slices["jaw_vel"]], steps[..., spec.out_slices["jaw"]],
+                               atol=1e-4, rtol=1e-4)
+
+
 def test_sample_command(trained_prior, motion_corpus, tmp_path):
     from motionprior.__main__ import main
 
@@ -171,6 +196,32 @@ def test_project_velocities_recovers_the_step():
     other = [p for p in spec.parts if not p.endswith("vel")]
     for part in other:  # nothing else changes
         torch.testing.assert_close(fixed[:, spec.slices[part]], wrong[1:, spec.slices[part]])
+
+
+def test_project_velocities_and_consistency_cover_the_extra_velocities(standin_paths):
+    """A jaw opening at 1.5 rad/s about x and an expression rising at 0.6 /s: their velocities are recovered
+    from the step, and a state that claims other ones is inconsistent."""
+    lit = LitHumorFace(n_exp=4, extra_velocities=("jaw", "expression"), hidden=32, layers=2, latent=8,
+                       flame_model=str(standin_paths.pkl), velocity_consistency_weight=1.0)
+    spec, model = lit.spec, lit.model
+    x, _ = constant_turn(spec, rate=0.8)
+    t = torch.arange(len(x)) / 30.0
+    jaw = torch.zeros(len(x), 3)
+    jaw[:, 0] = 1.5 * t
+    x[:, spec.slices["jaw"]] = axis_angle_to_matrix(jaw).flatten(1)
+    x[:, spec.slices["jaw_vel"]] = torch.tensor([1.5, 0.0, 0.0])
+    x[:, spec.slices["expression"]] = 0.6 * t[:, None]
+    x[:, spec.slices["expression_vel"]] = 0.6
+    assert lit.velocity_consistency(x[1:], x[:-1]) < 1e-6
+    wrong = x.clone()
+    wrong[:, spec.slices["jaw_vel"]] = torch.tensor([-3.0, 1.0, 0.5])
+    wrong[:, spec.slices["expression_vel"]] = 5.0
+    expected = (4.5 ** 2 + 1.0 + 0.25) / 3 / 30 ** 2 + 4.4 ** 2 / 30 ** 2  # unit output scales, per 30 Hz step
+    assert float(lit.velocity_consistency(wrong[1:], x[:-1])) == pytest.approx(expected, rel=1e-3)
+    fixed = model.project_velocities(x[:-1], wrong[1:])
+    torch.testing.assert_close(fixed[:, spec.slices["jaw_vel"]], x[1:, spec.slices["jaw_vel"]], atol=1e-5, rtol=0)
+    torch.testing.assert_close(fixed[:, spec.slices["expression_vel"]], x[1:, spec.slices["expression_vel"]],
+                               atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("mode", ["velocities", "flame+velocities"])
