@@ -48,7 +48,7 @@ from flame.layer import FlameLayer, VertexSubset
 from motionprior.model import Gaussian, HumorFace
 from motionprior.rollout import FEEDBACK_MODES, make_feedback
 from motionprior.state import ROTATIONS, TARGET_FPS, StateSpec, states_to_params
-from motionprior.steering import steered_target
+from motionprior.steering import check_return_times, steered_target
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,8 @@ class LitHumorFace(L.LightningModule):
             back to the ground truth, with the ground truth's step applied to the drifted state
             (:mod:`motionprior.steering`); ``None``: the target is the ground truth (HuMoR: all drift
             undone in one step).
+        part_return_times: per-part return times overriding ``return_time`` (e.g. ``{jaw: 0.05,
+            expression: 0.05}``; a velocity follows its part).
         lr / milestones / gamma: Adamax learning rate and its step decay (per epoch).
         plot_every_n_epochs: rollout plots to TensorBoard every n validation epochs (0: never).
     """
@@ -135,7 +137,7 @@ class LitHumorFace(L.LightningModule):
                  kl_warmup_epochs: int = 50, flame_landmark_weight: float = 1.0, flame_consistency_weight: float = 1.0,
                  flame_vertex_weight: float = 1.0, vertex_stride: int = 1, velocity_consistency_weight: float = 0.0,
                  sched_sampling: tuple[int, int] = (10, 20), feedback: str = "none", prior_feedback: float = 0.0,
-                 return_time: float | None = None,
+                 return_time: float | None = None, part_return_times: dict[str, float] | None = None,
                  lr: float = 1e-4, milestones: list[int] | None = None, gamma: float = 0.5,
                  plot_every_n_epochs: int = 10) -> None:
         super().__init__()
@@ -157,6 +159,10 @@ class LitHumorFace(L.LightningModule):
             raise ValueError(f"prior_feedback {prior_feedback}: a fraction in [0, 1]")
         if return_time is not None and return_time <= 0:
             raise ValueError(f"return_time {return_time}: seconds > 0, or null for HuMoR's targets")
+        if part_return_times and return_time is None:
+            raise ValueError("part_return_times needs return_time (the time of the other parts)")
+        if return_time is not None:
+            check_return_times(self.spec, return_time, part_return_times)  # unknown parts fail here
         if "flame" in feedback and n_exp == 0:
             raise ValueError("feedback 'flame' needs the expression in the state (n_exp > 0)")
         self.milestones = list(milestones) if milestones is not None else [50, 80, 140]
@@ -213,7 +219,8 @@ class LitHumorFace(L.LightningModule):
                         prev = feedback(prevs[-1], prev)
             target = states[:, t + 1]
             if not teacher and return_time:
-                target = steered_target(self.spec, prev, states[:, t], target, return_time)
+                target = steered_target(self.spec, prev, states[:, t], target, return_time,
+                                        part_return_times=self.hparams.part_return_times)
             post, prior = m.encode(prev, target), m.prior(prev)
             preds.append(m.decode(sample(post), prev))
             fed = preds[-1].detach()

@@ -20,6 +20,9 @@ with a critically damped spring of time constant ``return_time`` (seconds):
   ground truth's whatever the drifted state was doing, so it cannot be predicted from the input and
   such a part loses its momentum in training (measured on the jaw; see ``StateSpec.extra_velocities``).
 
+``part_return_times`` sets a part's own time (measured on the quickstart corpus: 0.05 s for the jaw and
+expression with 0.25 s for the head lets the face keep moving without shaking the head; see the README).
+
 With no drift the target is ``x_t``. Rotations use left-multiplied axis-angles, world frame, as the
 state's angular velocity does.
 """
@@ -31,21 +34,22 @@ from torch import Tensor
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from motionprior.state import ROTATIONS, TARGET_FPS, StateSpec
 
-__all__ = ["steered_target"]
+__all__ = ["steered_target", "check_return_times"]
 
 
 def steered_target(spec: StateSpec, drifted: Tensor, prev: Tensor, nxt: Tensor, return_time: float,
-                   fps: float = TARGET_FPS) -> Tensor:
+                   fps: float = TARGET_FPS, part_return_times: dict[str, float] | None = None) -> Tensor:
     """The target ``(..., dim)`` for input ``drifted (..., dim)`` of a step whose ground truth goes
-    ``prev -> nxt`` (both ``(..., dim)``; see the module docstring)."""
-    if return_time <= 0:
-        raise ValueError(f"return_time must be > 0 seconds, got {return_time}")
+    ``prev -> nxt`` (both ``(..., dim)``; see the module docstring). ``part_return_times`` overrides
+    ``return_time`` for the named parts (a velocity follows its part)."""
+    times = check_return_times(spec, return_time, part_return_times)
     dt = 1.0 / fps
-    kp, kd = 1.0 / return_time ** 2, 2.0 / return_time
     out = nxt.clone()
     for part in spec.parts:
         if part in spec.velocity_of.values():
             continue
+        tau = times[part]
+        kp, kd = 1.0 / tau ** 2, 2.0 / tau
         sl = spec.slices[part]
         rot = part in ROTATIONS
         if rot:
@@ -61,10 +65,24 @@ def steered_target(spec: StateSpec, drifted: Tensor, prev: Tensor, nxt: Tensor, 
             out[..., vs] = nxt[..., vs] + dv
             shift = (dt * dv).reshape(error.shape)
         else:
-            shift = error * (dt / return_time)
+            shift = error * (dt / tau)
         if rot:
             step = b @ a.transpose(-1, -2)
             out[..., sl] = (axis_angle_to_matrix(shift) @ step @ h).flatten(-3)
         else:
             out[..., sl] = h + (b - a) + shift
     return out
+
+
+def check_return_times(spec: StateSpec, return_time: float, part_return_times: dict[str, float] | None = None
+                       ) -> dict[str, float]:
+    """Seconds per (non-velocity) part: ``return_time``, overridden by ``part_return_times``; all > 0."""
+    parts = [p for p in spec.parts if p not in spec.velocity_of.values()]
+    unknown = set(part_return_times or {}) - set(parts)
+    if unknown:
+        raise ValueError(f"part_return_times: unknown parts {sorted(unknown)}; choose among {parts}")
+    times = {p: float((part_return_times or {}).get(p, return_time)) for p in parts}
+    bad = {p: t for p, t in times.items() if not t > 0}
+    if bad:
+        raise ValueError(f"return_time / part_return_times must be > 0 seconds, got {bad}")
+    return times

@@ -44,6 +44,15 @@ def test_scheduled_sampling_feeds_back_detached_predictions(standin_paths, motio
     assert all(torch.isfinite(v) for v in terms.values())
 
 
+def test_part_return_times_are_checked(standin_paths):
+    kw = dict(hidden=32, layers=2, latent=8, flame_model=str(standin_paths.pkl))
+    LitHumorFace(return_time=0.25, part_return_times={"jaw": 0.05, "expression": 0.05}, **kw)
+    with pytest.raises(ValueError, match="needs return_time"):
+        LitHumorFace(part_return_times={"jaw": 0.05}, **kw)
+    with pytest.raises(ValueError, match="unknown parts"):
+        LitHumorFace(return_time=0.25, part_return_times={"mouth": 0.05}, **kw)
+
+
 def test_unknown_loss_weight_is_an_error(standin_paths):
     with pytest.raises(ValueError, match="landmark_vel"):
         LitHumorFace(hidden=32, layers=2, flame_model=str(standin_paths.pkl), recon_weights={"landmark_vel": 2.0})
