@@ -157,12 +157,10 @@ class LitHumorFace(L.LightningModule):
             raise ValueError(f"feedback {feedback!r}: choose one of {FEEDBACK_MODES}")
         if not 0.0 <= prior_feedback <= 1.0:
             raise ValueError(f"prior_feedback {prior_feedback}: a fraction in [0, 1]")
-        if return_time is not None and return_time <= 0:
-            raise ValueError(f"return_time {return_time}: seconds > 0, or null for HuMoR's targets")
         if part_return_times and return_time is None:
             raise ValueError("part_return_times needs return_time (the time of the other parts)")
-        if return_time is not None:
-            check_return_times(self.spec, return_time, part_return_times)  # unknown parts fail here
+        if return_time is not None:  # times > 0 (null: HuMoR's targets); unknown parts fail here
+            check_return_times(self.spec, return_time, part_return_times)
         if "flame" in feedback and n_exp == 0:
             raise ValueError("feedback 'flame' needs the expression in the state (n_exp > 0)")
         self.milestones = list(milestones) if milestones is not None else [50, 80, 140]
