@@ -7,7 +7,11 @@ Runs ``motionprior.sample`` (samples, videos, pose plots) and writes ``metrics.j
   of the split, plus the mean APDs;
 * ``reference``: the same FD / health numbers for the real clips of ``reference_split`` (cut to a
   common length) judged against the split - what real, held-out motion scores, the yardstick for the
-  samples (real motion of other identities has out-of-range frames and FD > 0 too).
+  samples (real motion of other identities has out-of-range frames and FD > 0 too);
+* ``truth`` (with ``truth``, a synthetic corpus folder): the same numbers for the corpus's ground-truth
+  motion of the scored split judged against its annotations - what the true motion behind the
+  annotations scores (annotation jitter makes the annotations move faster than the faces did, so true
+  motion has a freeze rate > 0 against them).
 """
 
 from __future__ import annotations
@@ -74,12 +78,20 @@ def score_run(run, reference: list[np.ndarray] | None = None) -> dict:
     return metrics
 
 
-def sample_and_score(cfg, reference_split: str | None = "train", progress: bool = True) -> dict:
-    """Sample with ``cfg`` (:class:`motionprior.sample.SampleConfig`), score, write ``metrics.json``."""
+def sample_and_score(cfg, reference_split: str | None = "train", progress: bool = True,
+                     truth: str | None = None) -> dict:
+    """Sample with ``cfg`` (:class:`motionprior.sample.SampleConfig`), score, write ``metrics.json``.
+
+    ``reference_split`` and ``truth`` (a synthetic corpus folder) add the ``reference`` / ``truth``
+    entries of the module docstring.
+    """
     from flame.io import atomic_write_bytes
     from motionprior.data import find_sequences, load_clips
     from motionprior.sample import sample_prior
 
+    if truth and not (Path(truth) / "corpus.json").is_file():  # before the long rollout
+        raise ValueError(f"truth {truth}: not a synthetic corpus folder (no corpus.json); pass the corpus the "
+                         f"annotations in {cfg.data} were made from")
     run = sample_prior(cfg, progress=progress)
     reference = None
     if reference_split and reference_split != cfg.split:
@@ -88,6 +100,10 @@ def sample_and_score(cfg, reference_split: str | None = "train", progress: bool 
     metrics = score_run(run, reference)
     if reference:
         metrics["reference"]["split"] = reference_split
+    if truth:
+        gt = load_clips(find_sequences(truth, cfg.split), run.layer, run.spec, min_seconds=0.0, progress=False)
+        metrics["truth"] = reference_metrics([c.states for c in gt], [c.states for c in run.clips], run.spec) \
+            | {"data": str(truth), "split": cfg.split}
     text = json.dumps(metrics, indent=2)
     atomic_write_bytes(Path(cfg.out) / "metrics.json", lambda f: f.write(text.encode()))
     return metrics
@@ -103,9 +119,11 @@ def main(argv: list[str]) -> int:
     parser.add_class_arguments(SampleConfig, nested_key=None)
     parser.add_argument("--reference_split", type=str | None, default="train",
                         help="real clips scored like the samples, for comparison (null: none)")
+    parser.add_argument("--truth", type=str | None, default=None,
+                        help="synthetic corpus folder: also score its ground truth of the split (null: none)")
     ns = vars(parser.parse_args(argv))
-    ref = ns.pop("reference_split")
+    ref, truth = ns.pop("reference_split"), ns.pop("truth")
     cfg = SampleConfig(**{k: v for k, v in ns.items() if k not in ("config", "__path__")})
-    metrics = sample_and_score(cfg, ref)
-    print(json.dumps({"all": metrics["all"], "reference": metrics.get("reference")}, indent=2))
+    metrics = sample_and_score(cfg, ref, truth=truth)
+    print(json.dumps({k: metrics.get(k) for k in ("all", "reference", "truth")}, indent=2))
     return 0

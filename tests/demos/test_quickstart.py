@@ -35,6 +35,7 @@ def test_quickstart_small(tmp_path, layer32_small_encoder, tiny_prior_args):
     assert "reference" in metrics and len(list((tmp_path / "samples").glob("*.mp4"))) == 1
     report = (tmp_path / "REPORT.md").read_text()
     assert "stand-in" in report and "| lab | neuface |" in report and "reference" in report
+    assert metrics["truth"]["split"] == "test" and "true motion of the test clips (ground truth)" in report
     links = re.findall(r"\]\(([^)]+)\)", report)
     assert len(links) >= 6 and all((tmp_path / link).is_file() for link in links), links
     # a second run reuses every stage's outputs (model, annotations, prior, samples)

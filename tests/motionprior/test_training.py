@@ -146,7 +146,7 @@ def test_eval_sample_command_scores_the_samples(trained_prior, motion_corpus, tm
 
     out = tmp_path / "scored"
     assert main(["sample", "--checkpoint", str(trained_prior["prior"]), "--data", str(motion_corpus), "--out", str(out),
-                 "--starts", "2", "--samples", "6", "--seconds", "2", "--render", "0"]) == 0
+                 "--starts", "2", "--samples", "6", "--seconds", "2", "--render", "0", "--truth", str(motion_corpus)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["starts"]) == 2 and metrics["horizon_frames"] == 60
     assert metrics["feedback"] == "flame+velocities"  # the mode the prior was trained with (quick.yaml)
@@ -156,7 +156,15 @@ def test_eval_sample_command_scores_the_samples(trained_prior, motion_corpus, tm
     ref = metrics["reference"]  # real train clips scored like the samples
     assert ref["split"] == "train" and ref["clips"] > 0 and ref["nonfinite_fraction"] == 0
     assert ref["rotation_error"] < 1e-5 and ref["variance_ratio"] > 0 and ref["fd_pose"] >= 0
+    # the data is the corpus itself, so its ground truth judged against itself: FD 0, all in range
+    truth = metrics["truth"]
+    assert truth["split"] == "test" and truth["clips"] == 2 and truth["out_of_range"] == 0
+    assert abs(truth["fd_expression"]) < 1e-6 and abs(truth["fd_state"]) < 1e-3  # of ~400 (its trace); sqrtm round-off
+    assert abs(truth["variance_ratio"] - 1) < 1e-6
+    assert truth["freeze_rate"] == 0.25  # 2 clips x 2 one-second windows: only the slowest is below their 5th pct.
     assert not list(out.glob("*.mp4"))
+    assert main(["sample", "--checkpoint", str(trained_prior["prior"]), "--data", str(motion_corpus), "--out", str(out),
+                 "--truth", str(tmp_path)]) == 2  # not a corpus: refused before sampling
     assert main(["sample", "--checkpoint", str(tmp_path / "missing.pt"), "--data", str(motion_corpus),
                  "--out", str(out)]) == 2
 
