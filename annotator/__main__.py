@@ -78,7 +78,7 @@ def _preview(cfg) -> None:
 
     from annotator.synthetic.preview import preview_sequence
     from flame.layer import FlameLayer
-    from flame.render import write_png
+    from flame.media import write_png
 
     corpus = Path(cfg.corpus)
     info = json.loads((corpus / "corpus.json").read_text())

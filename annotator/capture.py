@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from flame.io import atomic_write_bytes, read_npz
+from flame.files import atomic_write_bytes, read_npz
 
 __all__ = ["Capture", "CaptureFormatError", "CAPTURE_TAG"]
 

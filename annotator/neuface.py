@@ -38,7 +38,7 @@ from annotator.losses import (landmark_loss, merge_views, moving_average, multiv
                               temporal_loss, visibility_weights)
 from flame.camera import invert_transform, ndc_to_pixels, transform_points, weak_perspective_project
 from flame.layer import FlameLayer, VertexSubset
-from flame.render import vertex_normals
+from flame.normals import vertex_normals
 from flame.rotations import axis_angle_to_matrix
 from flame.sequence import FlameSequence
 from flame.types import FlameParams

@@ -18,7 +18,11 @@ import torch
 from flame.camera import invert_transform, ndc_to_pixels, transform_points, weak_perspective_project
 from flame.layer import FlameLayer
 from flame.mesh_io import write_obj, write_ply
-from flame.render import (OrthoCamera, draw_landmarks, overlay, put_text, rasterize, shade, write_video)
+from flame.camera import OrthoCamera
+from flame.draw import draw_landmarks, overlay, put_text
+from flame.media import write_video
+from flame.raster import rasterize
+from flame.shading import shade
 from flame.sequence import FlameSequence, sequence_to_params
 
 __all__ = ["render_overlay_frames", "write_overlay_video", "export_meshes"]

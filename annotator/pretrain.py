@@ -29,7 +29,7 @@ from tqdm import tqdm
 from annotator.crop import normalize_landmarks
 from annotator.encoders import LandmarkEncoder
 from flame.camera import fit_weak_perspective, ndc_to_pixels, weak_perspective_project
-from flame.io import atomic_write_bytes
+from flame.files import atomic_write_bytes
 from flame.layer import FlameLayer
 from flame.rotations import yaw_pitch_roll_to_matrix, matrix_to_axis_angle
 from flame.types import FlameParams

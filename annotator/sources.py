@@ -165,7 +165,7 @@ def capture_from_landmarks(path: str | os.PathLike, fps: float = 30.0, image_siz
     """Pre-detected landmarks ``(T, 68, 2|3)`` or ``(V, T, 68, 2|3)`` in pixels (NaN rows = no face)."""
     path = Path(path)
     if path.suffix == ".npz":
-        from flame.io import read_npz
+        from flame.files import read_npz
 
         data = read_npz(path, "landmark file", ValueError)
         key = next((k for k in ("landmarks", "landmarks2d", "lmk", "kpt") if k in data), None)
@@ -197,7 +197,7 @@ def load_capture(path: str | os.PathLike, detector=None, fps: float = 30.0, trun
     if path.is_dir() and (path / "capture.npz").is_file():
         return Capture.load(path / "capture.npz")
     if path.is_file() and path.name.endswith(".npz"):
-        from flame.io import read_npz
+        from flame.files import read_npz
 
         if "format" in read_npz(path, "capture or landmark file", ValueError):
             return Capture.load(path)

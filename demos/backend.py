@@ -141,7 +141,9 @@ class DemoBackend:
     # ------------------------------------------------------------------ sample tab
     def preview(self, name: str, frame: int, size: int = 256) -> np.ndarray:
         """``(size, size, 3)`` uint8 render of a start frame (front camera, labelled)."""
-        from flame.render import OrthoCamera, put_text, render_mesh, to_uint8
+        from flame.camera import OrthoCamera
+        from flame.draw import put_text, to_uint8
+        from flame.render import render_mesh
         from motionprior.rollout import FRONT_CAMERA
         from motionprior.state import states_to_params
 

@@ -29,7 +29,7 @@ def face_frames(n: int, missing: range = range(0), seed: int = 0) -> list[np.nda
 
 def ensure_example_video(folder: str | os.PathLike, frames: int = 40, fps: float = 10.0) -> Path:
     """``folder/astronaut.mp4`` (written once): a short clip of a real face for the annotate tab."""
-    from flame.render import write_video
+    from flame.media import write_video
 
     path = Path(folder) / "astronaut.mp4"
     if not path.is_file():

@@ -60,7 +60,7 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
     from annotator.synthetic.preview import preview_sequence
     from eval.experiments.score import score_corpus
     from flame.layer import FlameLayer
-    from flame.render import write_png
+    from flame.media import write_png
     from flame.showcase import render_showcase
     from flame.standin import EXPRESSION_NAMES, FULL_EXPRESSION, ensure_standin
 

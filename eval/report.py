@@ -8,7 +8,7 @@ import math
 import os
 from pathlib import Path
 
-from flame.io import atomic_write_bytes
+from flame.files import atomic_write_bytes
 
 __all__ = ["markdown_table", "write_csv", "format_value", "mean_row"]
 

@@ -3,7 +3,9 @@
 Public names are re-exported here; nothing runs at import time.
 """
 
-from flame.io import FlameModelData, LandmarkEmbedding, ModelFileError, load_landmark_embedding, load_model
+from flame.embedding import LandmarkEmbedding, load_landmark_embedding
+from flame.errors import ModelFileError
+from flame.model import FlameModelData, load_model
 from flame.types import FlameOutput, FlameParams
 
 __all__ = [

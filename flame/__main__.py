@@ -29,7 +29,8 @@ def _is_sequence_file(path: Path) -> bool:
 
 
 def _cmd_info(args: argparse.Namespace) -> None:
-    from flame.io import find_landmark_embedding, load_model
+    from flame.embedding import find_landmark_embedding
+    from flame.model import load_model
     from flame.sequence import FlameSequence
 
     path = Path(args.path)
@@ -53,7 +54,7 @@ def _cmd_info(args: argparse.Namespace) -> None:
 
 
 def _cmd_convert(args: argparse.Namespace) -> None:
-    from flame.io import load_model, write_model_npz
+    from flame.model import load_model, write_model_npz
 
     model = load_model(args.model)
     write_model_npz(model, args.out)

@@ -28,6 +28,9 @@ __all__ = [
     "transform_points",
     "invert_transform",
     "PinholeCamera",
+    "OrthoCamera",
+    "to_screen",
+    "camera_rotation",
     "look_at",
     "weak_perspective_to_translation",
     "fit_weak_perspective",
@@ -189,3 +192,30 @@ def fit_weak_perspective(points: Tensor, ndc: Tensor, weights: Tensor | None = N
     den = (w * ((x - mx[..., None]) ** 2 + (y - my[..., None]) ** 2)).sum(-1)
     s = num / den.clamp_min(1e-30)
     return torch.stack([s, mu / s - mx, mv / s - my], dim=-1)
+
+
+@dataclass(frozen=True)
+class OrthoCamera:
+    """DECA's weak-perspective camera on a square crop: ``cam (B, 3) = (s, tx, ty)`` and the crop
+    side in pixels."""
+
+    cam: Tensor
+    size: int
+
+
+def to_screen(vertices: Tensor, camera: PinholeCamera | OrthoCamera) -> tuple[Tensor, bool]:
+    """``vertices (B, V, 3)`` world -> ``(B, V, 3)`` screen ``(x px, y px, depth)`` and whether the
+    projection is perspective (the rasterizer's input)."""
+    if isinstance(camera, PinholeCamera):
+        return camera.project(vertices), True
+    p = weak_perspective_project(vertices, camera.cam)
+    return torch.cat([ndc_to_pixels(p[..., :2], camera.size), p[..., 2:]], dim=-1), False
+
+
+def camera_rotation(camera: PinholeCamera | OrthoCamera, like: Tensor) -> Tensor:
+    """``(B, 3, 3)`` world -> camera rotation (OpenCV axes) for the batch of ``like (B, ...)``; a
+    weak-perspective camera looks down the FLAME -z axis: ``diag(1, -1, -1)``."""
+    if isinstance(camera, PinholeCamera):
+        return camera.R.expand(like.shape[0], 3, 3)
+    flip = torch.tensor([1.0, -1.0, -1.0], dtype=like.dtype, device=like.device)
+    return torch.diag(flip).expand(like.shape[0], 3, 3)

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from flame import lbs
-from flame.io import FlameModelData, LandmarkEmbedding, find_landmark_embedding, load_landmark_embedding, load_model
-from flame.render import default_vertex_colors
+from flame.embedding import LandmarkEmbedding, find_landmark_embedding, load_landmark_embedding
+from flame.model import FlameModelData, load_model
 from flame.rotations import axis_angle_to_matrix
 from flame.types import N_JOINTS, N_POSE, FlameOutput, FlameParams
 
@@ -25,7 +25,7 @@ class FlameLayer(nn.Module):
     folded into two precomputed matrices so one forward is a single GEMM plus skinning.
 
     Args:
-        model: model arrays from :func:`flame.io.load_model` (FLAME or the stand-in).
+        model: model arrays from :func:`flame.model.load_model` (FLAME or the stand-in).
         embedding: landmark embedding (DECA or RingNet format).
         n_shape: leading identity components used (FLAME files have 300).
         n_exp: leading expression components used (FLAME files have 100).
@@ -86,8 +86,7 @@ class FlameLayer(nn.Module):
         buf("lm_blend_dirs", blend[:, cols])
         buf("lm_template_planar", model.v_template.T.reshape(1, -1)[:, cols])
         buf("lm_weights", model.weights[subset])
-        colors = model.vertex_colors if model.vertex_colors is not None else default_vertex_colors(model.v_template, model.weights)
-        buf("vertex_colors", colors)  # (V, 3) albedo for renders
+        buf("vertex_colors", model.albedo())  # (V, 3) albedo for renders
 
     @classmethod
     def from_files(

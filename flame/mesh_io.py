@@ -9,10 +9,12 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from flame.io import atomic_write_bytes
+from flame.files import atomic_write_bytes
+from flame.normals import vertex_normals
 
-__all__ = ["write_obj", "write_ply", "read_obj", "write_glb", "read_glb", "vertex_normals"]
+__all__ = ["write_obj", "write_ply", "read_obj", "write_glb", "read_glb"]
 
 
 def write_obj(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None = None,
@@ -70,17 +72,6 @@ def read_obj(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return np.array(verts), np.array(faces, dtype=np.int64)
 
 
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Unit area-weighted vertex normals ``(V, 3)`` (counter-clockwise faces point outward)."""
-    v = np.asarray(vertices, np.float64)
-    f = np.asarray(faces, np.int64)
-    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
-    n = np.zeros_like(v)
-    for k in range(3):
-        np.add.at(n, f[:, k], fn)
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-
-
 _GLB_MAGIC, _JSON, _BIN = 0x46546C67, 0x4E4F534A, 0x004E4942
 
 
@@ -89,7 +80,8 @@ def write_glb(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, 
     uint32 triangle indices, optional ``colors (V, 3)`` in [0, 1] as ``COLOR_0``."""
     v = np.ascontiguousarray(vertices, "<f4")
     f = np.ascontiguousarray(faces, "<u4")
-    arrays = [("POSITION", v), ("NORMAL", vertex_normals(v, f).astype("<f4"))]
+    normals = vertex_normals(torch.from_numpy(v.astype(np.float64))[None], torch.from_numpy(f.astype(np.int64)))[0]
+    arrays = [("POSITION", v), ("NORMAL", normals.numpy().astype("<f4"))]
     if colors is not None:
         arrays.append(("COLOR_0", np.ascontiguousarray(np.clip(colors, 0, 1), "<f4")))
     blobs, views, accessors, attributes, offset = [], [], [], {}, 0

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from flame.io import atomic_write_bytes, read_npz
+from flame.files import atomic_write_bytes, read_npz
 from flame.types import FlameParams
 
 if TYPE_CHECKING:

@@ -18,8 +18,10 @@ from tqdm import tqdm
 
 from flame.camera import ndc_to_pixels, weak_perspective_project
 from flame.layer import FlameLayer
-from flame.render import (OrthoCamera, draw_landmarks, image_grid, put_text, render_mesh, to_uint8, write_png,
-                          write_video)
+from flame.camera import OrthoCamera
+from flame.draw import draw_landmarks, image_grid, put_text, to_uint8
+from flame.media import write_png, write_video
+from flame.render import render_mesh
 from flame.types import POSE_SLICES, FlameParams
 
 __all__ = ["ShowcaseFrame", "showcase_frames", "render_showcase"]

@@ -375,7 +375,7 @@ class LitHumorFace(L.LightningModule):
 # ---------------------------------------------------------------------- standalone prior files
 def export_prior(checkpoint: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Write the model of a Lightning checkpoint as a small standalone prior file (weights + config)."""
-    from flame.io import atomic_write_bytes
+    from flame.files import atomic_write_bytes
 
     model, config = load_prior(checkpoint)
     payload = {"format": PRIOR_FORMAT, "version": 1, "config": config, "state_dict": model.state_dict()}

@@ -102,7 +102,10 @@ def render_samples(layer: FlameLayer, seq: FlameSequence, path: str | os.PathLik
     """A video grid of up to ``max_samples`` samples of ``seq`` (front camera, head model labelled)."""
     from tqdm.auto import tqdm
 
-    from flame.render import OrthoCamera, image_grid, put_text, render_mesh, to_uint8, write_video
+    from flame.camera import OrthoCamera
+    from flame.draw import image_grid, put_text, to_uint8
+    from flame.media import write_video
+    from flame.render import render_mesh
     from flame.types import FlameParams
 
     k = min(seq.n_views, max_samples)

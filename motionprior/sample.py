@@ -85,7 +85,7 @@ class SampleRun:
 
 def sample_prior(cfg: SampleConfig, progress: bool = True) -> SampleRun:
     """Sample and write the files (see the module docstring)."""
-    from flame.io import atomic_write_bytes
+    from flame.files import atomic_write_bytes
     from motionprior.data import find_sequences, load_clips
     from motionprior.lit_module import load_flame, load_prior
     from motionprior.rollout import plot_rollout, render_samples, sample_states, states_to_sequence

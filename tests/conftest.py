@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from flame.io import load_landmark_embedding, load_model
+from flame.embedding import load_landmark_embedding
+from flame.model import load_model
 from flame.layer import FlameLayer
 from flame.standin import StandinPaths, write_standin
 

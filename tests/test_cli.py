@@ -35,7 +35,7 @@ def test_flame_info_and_convert(standin_paths, tmp_path):
     out = tmp_path / "dense.npz"
     res = _run("-m", "flame", "convert", str(standin_paths.pkl), str(out))
     assert res.returncode == 0, res.stderr
-    from flame.io import load_model
+    from flame.model import load_model
 
     assert load_model(out).sha256 == info["sha256"]
 

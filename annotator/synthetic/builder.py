@@ -36,10 +36,14 @@ from annotator.synthetic.motion import STYLES, Motion, generate_motion, sample_s
 from annotator.synthetic.noise import NOISE, DetectorNoise, detect
 from annotator.synthetic.rigs import DOMAIN_FPS, CameraTrack, make_rig
 from flame.camera import crop_transform_from_landmarks, fit_weak_perspective, pixels_to_ndc, transform_points
-from flame.io import atomic_write_bytes
+from flame.files import atomic_write_bytes
 from flame.layer import FlameLayer
 from flame.lbs import contour_yaw_degrees
-from flame.render import PinholeCamera, render_mesh, to_uint8, vertex_normals, write_video
+from flame.camera import PinholeCamera
+from flame.draw import to_uint8
+from flame.media import write_video
+from flame.normals import vertex_normals
+from flame.render import render_mesh
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from flame.sequence import FlameSequence
 from flame.types import FlameParams
@@ -292,12 +296,12 @@ def _summary(meta: dict) -> dict:
 
 
 def _model_data(path: Path):
-    from flame.io import load_model
+    from flame.model import load_model
 
     return load_model(path)
 
 
 def _embedding(path: Path):
-    from flame.io import find_landmark_embedding
+    from flame.embedding import find_landmark_embedding
 
     return find_landmark_embedding(path)

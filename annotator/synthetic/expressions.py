@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flame.io import FlameModelData, LandmarkEmbedding
+from flame.embedding import LandmarkEmbedding
+from flame.model import FlameModelData
 
 __all__ = ["ExpressionDirections", "solve_directions", "EMOTIONS", "INTENSITY"]
 

@@ -10,7 +10,9 @@ import numpy as np
 import torch
 
 from flame.layer import FlameLayer
-from flame.render import PinholeCamera, draw_landmarks, draw_points, image_grid, put_text, render_mesh, to_uint8
+from flame.camera import PinholeCamera
+from flame.draw import draw_landmarks, draw_points, image_grid, put_text, to_uint8
+from flame.render import render_mesh
 from flame.sequence import FlameSequence
 from flame.types import FlameParams
 

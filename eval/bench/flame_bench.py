@@ -18,9 +18,12 @@ from pathlib import Path
 import torch
 
 from eval.bench.common import interleaved_median, markdown_table
-from flame.io import load_landmark_embedding, load_model
+from flame.embedding import load_landmark_embedding
+from flame.model import load_model
 from flame.layer import FlameLayer
-from flame.render import OrthoCamera, rasterize, render_mesh, to_screen
+from flame.camera import OrthoCamera, to_screen
+from flame.raster import rasterize
+from flame.render import render_mesh
 from flame.standin import ensure_standin
 from flame.types import FlameParams
 

@@ -85,7 +85,7 @@ def sample_and_score(cfg, reference_split: str | None = "train", progress: bool 
     ``reference_split`` and ``truth`` (a synthetic corpus folder) add the ``reference`` / ``truth``
     entries of the module docstring.
     """
-    from flame.io import atomic_write_bytes
+    from flame.files import atomic_write_bytes
     from motionprior.data import find_sequences, load_clips
     from motionprior.sample import sample_prior
 

@@ -5,7 +5,7 @@ stylised head (~5k vertices / ~10k faces) in the exact FLAME file layout - 300 i
 expression basis columns (leading ones semantic), 5 joints, 36 pose-corrective features, a sparse
 joint regressor, LBS weights, separate eyeballs driven by the eye joints, and landmark embeddings in
 DECA and RingNet formats (with a 79 x 17 contour table). It is written as a FLAME-layout pickle and
-as a dense npz and read back through :func:`flame.io.load_model`, the same code path as real FLAME.
+as a dense npz and read back through :func:`flame.model.load_model`, the same code path as real FLAME.
 Everything built on it is labelled "stand-in".
 
 Typical use::
@@ -24,15 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from flame.io import (
-    FlameModelData,
-    LandmarkEmbedding,
-    atomic_write_bytes,
-    write_deca_embedding,
-    write_model_npz,
-    write_model_pkl,
-    write_ringnet_embedding,
-)
+from flame.embedding import LandmarkEmbedding, write_deca_embedding, write_ringnet_embedding
+from flame.files import atomic_write_bytes
+from flame.model import FlameModelData, write_model_npz, write_model_pkl
 
 __all__ = ["StandinPaths", "build_standin", "write_standin", "ensure_standin", "STANDIN_VERSION",
            "SHAPE_NAMES", "EXPRESSION_NAMES", "FULL_EXPRESSION"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flame.io import LandmarkEmbedding
+from flame.embedding import LandmarkEmbedding
 from flame.lbs import N_CONTOUR_ROWS
 from flame.standin import mesh as M
 from flame.standin import sdf

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from demos.examples import face_frames
-from flame.render import write_video
+from flame.media import write_video
 
 
 @pytest.fixture(scope="session")

@@ -129,7 +129,7 @@ def test_annotate_tab_rejects_bad_input(client, tmp_path):
     from gradio_client import handle_file
 
     from demos.examples import face_frames
-    from flame.render import write_video
+    from flame.media import write_video
 
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"this is not a video" * 100)

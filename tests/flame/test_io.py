@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from flame.io import (ModelFileError, find_landmark_embedding, load_landmark_embedding, load_model, load_npy,
-                      load_ringnet_embedding, restricted_load, write_deca_embedding, write_model_pkl)
+from flame.embedding import find_landmark_embedding, load_landmark_embedding, load_ringnet_embedding, write_deca_embedding
+from flame.errors import ModelFileError
+from flame.model import load_model, write_model_pkl
+from flame.unpickle import load_npy, restricted_load
 
 
 class _Evil:
@@ -147,7 +149,7 @@ def test_malformed_model_files(standin_model, tmp_path):
 
 def test_embedding_for_another_mesh_is_refused(standin_model, standin_embedding, tmp_path):
     from flame.layer import FlameLayer
-    from flame.io import LandmarkEmbedding
+    from flame.embedding import LandmarkEmbedding
 
     wrong = LandmarkEmbedding(**{**standin_embedding.__dict__, "static_faces": standin_embedding.static_faces + 10**6})
     with pytest.raises(ModelFileError, match="different mesh"):

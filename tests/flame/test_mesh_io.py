@@ -1,4 +1,4 @@
-"""Mesh files: GLB round trip and header, vertex normals on hand-made meshes."""
+"""Mesh files: GLB round trip and header."""
 
 from __future__ import annotations
 
@@ -8,14 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from flame.mesh_io import read_glb, vertex_normals, write_glb
-
-
-def test_vertex_normals_of_a_flat_square_and_a_cube_corner():
-    square = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], float)
-    faces = np.array([[0, 1, 2], [0, 2, 3]])  # counter-clockwise seen from +z
-    np.testing.assert_allclose(vertex_normals(square, faces), np.tile([0, 0, 1.0], (4, 1)))
-    np.testing.assert_allclose(vertex_normals(square, faces[:, ::-1]), np.tile([0, 0, -1.0], (4, 1)))
+from flame.mesh_io import read_glb, write_glb
 
 
 def test_glb_round_trip(tmp_path, standin_model):

@@ -7,8 +7,11 @@ import pytest
 import torch
 
 from flame.camera import PinholeCamera, look_at
-from flame.render import (OrthoCamera, draw_landmarks, draw_points, rasterize, render_mesh, to_screen, to_uint8,
-                          vertex_visibility, write_png, write_video)
+from flame.camera import OrthoCamera, to_screen
+from flame.draw import draw_landmarks, draw_points, to_uint8
+from flame.media import write_png, write_video
+from flame.raster import rasterize, vertex_visibility
+from flame.render import render_mesh
 from flame.types import FlameParams
 
 
@@ -129,7 +132,7 @@ def test_png_video_and_drawing(tmp_path):
 
 
 def test_overlay_blends_only_the_mesh():
-    from flame.render import overlay
+    from flame.draw import overlay
 
     frame = np.zeros((4, 4, 3), dtype=np.uint8)
     rgba = np.zeros((4, 4, 4))

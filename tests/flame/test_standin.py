@@ -8,7 +8,8 @@ import scipy.sparse
 import torch
 from scipy.sparse.csgraph import connected_components
 
-from flame.render import OrthoCamera, render_mesh
+from flame.camera import OrthoCamera
+from flame.render import render_mesh
 from flame.standin import EXPRESSION_NAMES, FULL_EXPRESSION, SHAPE_NAMES, build_standin
 from flame.types import POSE_SLICES, FlameParams
 
