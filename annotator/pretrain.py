@@ -34,9 +34,11 @@ from flame.layer import FlameLayer
 from flame.rotations import yaw_pitch_roll_to_matrix, matrix_to_axis_angle
 from flame.types import FlameParams
 
-__all__ = ["PretrainConfig", "sample_batch", "pretrain", "load_or_pretrain", "encoder_cache_path"]
+__all__ = ["PretrainConfig", "sample_batch", "pretrain", "load_or_pretrain", "encoder_cache_path", "DEFAULT_ENCODER_CACHE"]
 
 log = logging.getLogger(__name__)
+#: Where pretrained landmark encoders are cached (one file per model hash and settings).
+DEFAULT_ENCODER_CACHE = "runs/assets/encoders"
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ layout), a multi-view capture folder, or a capture / landmark file.
 * Each input becomes ``OUT/[split/]<id>.npz`` (a FlameSequence), written atomically; optional overlay
   videos and meshes go to ``OUT/overlays`` and ``OUT/meshes``.
 * ``OUT/manifest[.shard-i-of-n].jsonl`` gets one JSON line per input: status (``done``, ``rejected``,
-  ``failed``), timings, final losses, quality flags, error. A rerun skips inputs already ``done``
-  whose output exists (resume); nothing finished is rewritten.
+  ``failed``), timings, final losses, quality flags, error (the layout and the merge rule of shards
+  and reruns: :mod:`flame.layout`). A rerun skips inputs already ``done`` whose output exists
+  (resume); nothing finished is rewritten.
 * ``--shard i/n`` processes every n-th input starting at i (for cluster array jobs).
 * Quality gate: inputs with too many frames without a face are rejected before fitting; sequences
   whose identity is far outside the model's prior are flagged (and dropped with ``drop_flagged``).
@@ -17,7 +18,6 @@ layout), a multi-view capture folder, or a capture / landmark file.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -30,8 +30,11 @@ from tqdm import tqdm
 
 from annotator.capture import Capture
 from annotator.neuface import AnnotateConfig, annotate
-from annotator.pretrain import PretrainConfig
+from annotator.pretrain import DEFAULT_ENCODER_CACHE, PretrainConfig
 from annotator.sources import VIDEO_EXTENSIONS, load_capture, view_layout
+from flame.errors import InputError
+from flame.head import DEFAULT_ASSETS
+from flame.layout import annotation_manifest, append_record, is_corpus, read_annotations, read_corpus
 
 __all__ = ["RunConfig", "Job", "discover_jobs", "run", "quality_flags", "parse_shard"]
 
@@ -70,8 +73,8 @@ class RunConfig:
     output: str
     method: str = "neuface"
     model: str | None = None
-    assets: str = "runs/assets/standin"
-    encoder_cache: str = "runs/assets/encoders"
+    assets: str = DEFAULT_ASSETS
+    encoder_cache: str = DEFAULT_ENCODER_CACHE
     shard: str = "0/1"
     detector: str = "dlib"
     predictor: str | None = None
@@ -106,9 +109,9 @@ def parse_shard(shard: str) -> tuple[int, int]:
     try:
         i, n = (int(x) for x in shard.split("/"))
     except ValueError:
-        raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {shard!r}") from None
+        raise InputError(f"--shard must look like i/n (e.g. 0/4), got {shard!r}") from None
     if not 0 <= i < n:
-        raise ValueError(f"--shard {shard}: need 0 <= i < n")
+        raise InputError(f"--shard {shard}: need 0 <= i < n")
     return i, n
 
 
@@ -117,13 +120,12 @@ def discover_jobs(path: str | os.PathLike) -> list[Job]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such input")
-    if path.is_dir() and (path / "manifest.jsonl").is_file() and (path / "corpus.json").is_file():
-        entries = [json.loads(x) for x in (path / "manifest.jsonl").read_text().splitlines() if x.strip()]
-        return [Job(e["id"], path / e["path"] / "capture.npz", "capture", e["split"]) for e in entries]
+    if path.is_dir() and is_corpus(path):
+        return [Job(s.id, s.capture, "capture", s.split) for s in read_corpus(path).sequences]
     if path.is_file():
         kind = "video" if path.suffix.lower() in VIDEO_EXTENSIONS else "capture" if path.suffix in (".npz", ".npy") else ""
         if not kind:
-            raise ValueError(f"{path}: not a video ({', '.join(VIDEO_EXTENSIONS)}), capture or landmark file")
+            raise InputError(f"{path}: not a video ({', '.join(VIDEO_EXTENSIONS)}), capture or landmark file")
         return [Job(path.stem, path, kind)]
     if (path / "capture.npz").is_file():
         return [Job(path.name, path, "capture")]
@@ -138,7 +140,7 @@ def discover_jobs(path: str | os.PathLike) -> list[Job]:
         elif len(view_layout(d)) >= 1:
             jobs.append(Job(d.name, d, "folder"))
     if not jobs:
-        raise ValueError(f"{path}: no videos, capture folders or corpus found")
+        raise InputError(f"{path}: no videos, capture folders or corpus found")
     return jobs
 
 
@@ -154,56 +156,33 @@ def quality_flags(capture: Capture, shape: np.ndarray | None, cfg: RunConfig) ->
     return flags
 
 
-def _done(output: Path) -> dict[str, dict]:
-    done = {}
-    for manifest in sorted(output.glob("manifest*.jsonl")):
-        for line in manifest.read_text().splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a line cut by a crash
-            if entry.get("status") == "done" and (output / entry["output"]).is_file():
-                done[entry["id"]] = entry
-    return done
-
-
-def _append(manifest: Path, entry: dict) -> None:
-    line = json.dumps(entry, sort_keys=True) + "\n"
-    with open(manifest, "a") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def run(cfg: RunConfig, progress: bool = True) -> list[dict]:
     """Annotate every input of ``cfg.input`` (this shard); returns the manifest entries written now."""
     from annotator.pretrain import load_or_pretrain
-    from flame.layer import FlameLayer
-    from flame.standin import ensure_standin
+    from flame.head import head_layer
 
     cfg.annotate.method = cfg.method
     output = Path(cfg.output)
     output.mkdir(parents=True, exist_ok=True)
     i, n = parse_shard(cfg.shard)
     jobs = discover_jobs(cfg.input)[i::n]
-    manifest = output / ("manifest.jsonl" if n == 1 else f"manifest.shard-{i}-of-{n}.jsonl")
-    done = _done(output)
+    manifest = annotation_manifest(output, i, n)
+    done = {k for k, r in read_annotations(output).items() if r["status"] == "done"}
     todo = [j for j in jobs if j.id not in done]
     log.info("%d inputs in this shard, %d already done", len(jobs), len(jobs) - len(todo))
     if not todo:
         return []
-    model_path = Path(cfg.model) if cfg.model else ensure_standin(cfg.assets).pkl
-    layer = FlameLayer.from_files(model_path, n_shape=100, n_exp=50)
+    layer = head_layer(cfg.model, assets=cfg.assets)
     if cfg.encoder == "deca":
         from annotator.encoders import load_deca_encoder
 
         if not cfg.deca_model:
-            raise ValueError("--encoder deca needs --deca_model PATH/deca_model.tar")
+            raise InputError("--encoder deca needs --deca_model PATH/deca_model.tar")
         encoder = load_deca_encoder(cfg.deca_model)
     elif cfg.encoder == "landmark":
         encoder = load_or_pretrain(layer, cfg.encoder_cache, cfg.pretrain, progress=progress)
     else:
-        raise ValueError(f"--encoder must be landmark or deca, got {cfg.encoder!r}")
+        raise InputError(f"--encoder must be landmark or deca, got {cfg.encoder!r}")
     detector = None
     written = []
     for job in tqdm(todo, desc=f"annotate ({cfg.method})", unit="seq", disable=not progress):
@@ -241,7 +220,7 @@ def run(cfg: RunConfig, progress: bool = True) -> list[dict]:
             entry.update(status="failed", error=f"{type(e).__name__}: {e}")
             log.debug("failed %s:\n%s", job.id, traceback.format_exc())
         entry["seconds"] = round(time.perf_counter() - t0, 2)
-        _append(manifest, entry)
+        append_record(manifest, entry)
         written.append(entry)
     return written
 
@@ -263,7 +242,7 @@ def _crops(capture: Capture, job: Job, cfg: RunConfig):
 
     paths = _video_paths(capture, job)
     if any(p is None for p in paths):
-        raise ValueError(f"{job.path}: DECA's encoder needs the video frames of every view, and some are missing")
+        raise InputError(f"{job.path}: DECA's encoder needs the video frames of every view, and some are missing")
     return crops_for(capture, [iter_view(p) for p in paths])
 
 

@@ -16,7 +16,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from annotator.pretrain import DEFAULT_ENCODER_CACHE
 from demos.backend import DemoBackend, DemoError, Limits
+from flame.sequence import MOTION_FPS
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ class DemoConfig:
     share: bool = False
     workdir: str = "runs/demo"
     flame_model: str | None = None
-    encoder_cache: str = "runs/assets/encoders"
+    encoder_cache: str = DEFAULT_ENCODER_CACHE
     split: str = "test"
     concurrency: int = 1
     queue_size: int = 8
@@ -92,7 +94,7 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
             n = backend.n_frames(name)
         except DemoError as e:
             raise gr.Error(str(e)) from None
-        return gr.Slider(value=0, label=f"start frame (0..{n - 1}, 30 Hz)")
+        return gr.Slider(value=0, label=f"start frame (0..{n - 1}, {MOTION_FPS:g} Hz)")
 
     def preview(name, frame):
         try:
@@ -108,7 +110,7 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
             raise gr.Error(str(e)) from None
         m = r.metrics
         rows = [[k, round(float(m[k]), 4)] for k in HEALTH_KEYS if k in m]
-        summary = (f"{m['samples']} samples x {m['horizon_frames'] / 30:g} s in {r.seconds:.1f} s. APD {m['apd_mean_world']:.2f} cm "
+        summary = (f"{m['samples']} samples x {m['horizon_frames'] / MOTION_FPS:g} s in {r.seconds:.1f} s. APD {m['apd_mean_world']:.2f} cm "
                    f"(head-canonical {m['apd_mean_head_canonical']:.2f} cm); frames out of the real range "
                    f"{m['out_of_range']:.0%}. Head model: {backend.model_label}.")
         return (str(r.video), str(r.plot), pd.DataFrame(rows, columns=["metric", "value"]), summary,
@@ -134,7 +136,7 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
                     n0 = backend.n_frames(names[0])
                     # the widget's server-side bound is the longest sequence; the backend checks the chosen one
                     frame = gr.Slider(0, max(backend.n_frames(n) for n in names) - 1, value=0, step=1,
-                                      label=f"start frame (0..{n0 - 1}, 30 Hz)")
+                                      label=f"start frame (0..{n0 - 1}, {MOTION_FPS:g} Hz)")
                     start_img = gr.Image(value=backend.preview(names[0], 0), label="start frame", height=256)
                     samples = gr.Slider(1, lim.max_samples, value=min(9, lim.max_samples), step=1, label="samples")
                     seconds = gr.Slider(0.5, lim.max_seconds, value=min(5.0, lim.max_seconds), step=0.5,
@@ -193,20 +195,21 @@ def launch(cfg: DemoConfig, block: bool = True):
     return app
 
 
-def main(argv: list[str] | None = None) -> None:
-    from jsonargparse import ArgumentParser
+def main(argv: list[str] | None = None) -> int:
+    """``neuface-demo`` / ``python -m demos app``."""
+    import sys
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = ArgumentParser(prog="neuface-demo", description=__doc__)
-    parser.add_argument("--config", action="config")
-    parser.add_class_arguments(DemoConfig, nested_key=None)
-    ns = parser.parse_args(argv)
-    kwargs = {k: v for k, v in vars(ns).items() if k not in ("config", "__path__")}
-    kwargs["limits"] = Limits(**vars(kwargs["limits"])) if not isinstance(kwargs["limits"], Limits) else kwargs["limits"]
-    cfg = DemoConfig(**kwargs)
-    print(f"NeuFace demo on http://{cfg.host}:{cfg.port} (Ctrl+C to stop)")
-    launch(cfg)
+    from flame.cli import guarded, parse_settings
+
+    argv = sys.argv[1:] if argv is None else argv
+
+    def run() -> None:
+        cfg = parse_settings(DemoConfig, argv, "neuface-demo", __doc__.split("\n\n")[0])
+        print(f"NeuFace demo on http://{cfg.host}:{cfg.port} (Ctrl+C to stop)")
+        launch(cfg)
+
+    return guarded(run)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

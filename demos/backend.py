@@ -17,12 +17,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from annotator.pretrain import DEFAULT_ENCODER_CACHE
+from flame.errors import InputError
+from flame.sequence import MOTION_FPS
+
 log = logging.getLogger(__name__)
 
 __all__ = ["DemoError", "Limits", "SampleResult", "AnnotateResult", "DemoBackend"]
 
 
-class DemoError(ValueError):
+class DemoError(InputError):
     """A request the demo refuses; the message is shown to the user."""
 
 
@@ -86,14 +90,16 @@ class DemoBackend:
 
     def __init__(self, prior: str | Path, data: str | Path, workdir: str | Path = "runs/demo",
                  flame_model: str | None = None, assets: str | None = None,
-                 encoder_cache: str = "runs/assets/encoders", split: str = "test", limits: Limits = Limits(),
+                 encoder_cache: str = DEFAULT_ENCODER_CACHE, split: str = "test", limits: Limits = Limits(),
                  encoder=None) -> None:
-        from motionprior.data import find_sequences, load_clips
-        from motionprior.lit_module import load_flame, load_prior
+        from flame.layout import find_sequences
+        from motionprior.data import load_clips
+        from motionprior.lit_module import load_prior
+        from motionprior.state import prior_layer
 
         self.model, config = load_prior(prior)
         self.prior_path = Path(prior)
-        self.layer = load_flame(flame_model or config.get("flame_model"), assets or config.get("assets", "runs/assets"))
+        self.layer = prior_layer(self.model.spec, flame_model or config.get("flame_model"), assets or config.get("assets"))
         self.feedback = config.get("feedback", "none")
         self.clips = load_clips(find_sequences(data, split), self.layer, self.model.spec, min_seconds=0.0, progress=False)
         if not self.clips:
@@ -125,7 +131,7 @@ class DemoBackend:
     def _frame(self, name: str, frame) -> int:
         n = self.n_frames(name)
         if frame is None or not np.isfinite(float(frame)) or not 0 <= int(frame) < n:
-            raise DemoError(f"start frame {frame} is outside sequence {name!r} (frames 0..{n - 1} at 30 Hz)")
+            raise DemoError(f"start frame {frame} is outside sequence {name!r} (frames 0..{n - 1} at {MOTION_FPS:g} Hz)")
         return int(frame)
 
     def _request_dir(self) -> Path:
@@ -187,7 +193,7 @@ class DemoBackend:
             raise DemoError(f"mesh time must be within the horizon 0..{seconds:g} s (got {mesh_second})")
         start = time.perf_counter()
         out = self._request_dir()
-        horizon = max(1, int(round(seconds * 30)))
+        horizon = max(1, int(round(seconds * MOTION_FPS)))
         x0 = torch.as_tensor(clip.states[t0:t0 + 1])
         shape = torch.as_tensor(clip.shape)[None]
         states = sample_states(self.model, x0, horizon, samples, use_mean=use_mean, seed=seed, feedback=self.feedback,
@@ -203,13 +209,13 @@ class DemoBackend:
         fig.savefig(out / "curves.png", dpi=80)
         plt.close(fig)
         metrics = score_samples(states.double().numpy(), self.real, self.model.spec, [name])
-        k = min(horizon, int(round(mesh_second * 30)))
+        k = min(horizon, int(round(mesh_second * MOTION_FPS)))
         params = states_to_params(states[0, 0, k:k + 1], self.model.spec, shape, self.layer.n_exp)
         with torch.no_grad():
             verts = self.layer(params).vertices[0].numpy()
         faces = self.layer.faces.numpy()
         colors = self.layer.vertex_colors.numpy() if self.layer.vertex_colors is not None else None
-        comment = f"{self.model_label}; sample 0 of {name} at {k / 30:.2f} s"
+        comment = f"{self.model_label}; sample 0 of {name} at {k / MOTION_FPS:.2f} s"
         obj = write_obj(out / f"sample0_{k:04d}.obj", verts, faces, colors, comment=comment)
         glb = write_glb(out / f"sample0_{k:04d}.glb", verts, faces, colors)
         return SampleResult(video=video, plot=out / "curves.png", sequence=seq_path, obj=obj, glb=glb,

@@ -24,15 +24,17 @@ import logging
 import time
 from pathlib import Path
 
-from annotator.pretrain import PretrainConfig
+from annotator.pretrain import DEFAULT_ENCODER_CACHE, PretrainConfig
 from annotator.synthetic.builder import CorpusSize
+from flame.files import atomic_write_json, atomic_write_text
+from flame.sequence import MOTION_FPS
 
 log = logging.getLogger(__name__)
 
 
 def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256, fps: int = 25,
                    model: str | None = None, lab: CorpusSize = CorpusSize(4, 2, 90),
-                   wild: CorpusSize = CorpusSize(8, 2, 100), encoder_cache: str = "runs/assets/encoders",
+                   wild: CorpusSize = CorpusSize(8, 2, 100), encoder_cache: str = DEFAULT_ENCODER_CACHE,
                    pretrain: PretrainConfig | None = None,
                    prior_config: str = "configs/motionprior/quick.yaml", prior_overrides: list[str] | None = None,
                    starts: int = 2, samples: int = 50, seconds: float = 10.0, render: int = 9) -> dict:
@@ -59,7 +61,8 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
     from annotator.synthetic.builder import SynthConfig, build_corpus
     from annotator.synthetic.preview import preview_sequence
     from eval.experiments.score import score_corpus
-    from flame.layer import FlameLayer
+    from flame.head import head_layer
+    from flame.layout import read_corpus
     from flame.media import write_png
     from flame.showcase import render_showcase
     from flame.standin import EXPRESSION_NAMES, FULL_EXPRESSION, ensure_standin
@@ -72,7 +75,7 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
         model_path, names, full = paths.pkl, EXPRESSION_NAMES, FULL_EXPRESSION
     else:
         model_path, names, full = Path(model), None, 2.0
-    layer = FlameLayer.from_files(model_path, n_shape=100, n_exp=50)
+    layer = head_layer(model_path)
     print(f"[1/8] head model: {layer.model_label} ({layer.n_vertices} vertices) from {model_path}")
     png, mp4 = render_showcase(layer, out_dir / "renders", size=size, fps=fps, expression_names=names,
                                full_expression=full)
@@ -87,12 +90,12 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
     corpus_s = time.perf_counter() - t1
     print(f"[3/8] synthetic corpus: lab {n_seq[0]} sequences x 7 views x {lab.frames} frames, wild {n_seq[1]} "
           f"sequences x {wild.frames} frames, in {corpus_s:.1f} s -> {out_dir / 'corpus'}")
-    layer64 = FlameLayer.from_files(model_path, n_shape=100, n_exp=50, dtype=torch.float64)
+    layer64 = head_layer(model_path, dtype=torch.float64)
     checks, detector_nme = {}, {}
     for domain, folder in corpora.items():
-        first = json.loads((folder / "manifest.jsonl").read_text().splitlines()[0])
         img = out_dir / "renders" / f"corpus_{domain}.png"
-        write_png(img, preview_sequence(layer64, folder / first["path"], n_times=4 if domain == "lab" else 8, size=192))
+        write_png(img, preview_sequence(layer64, read_corpus(folder).sequence(), n_times=4 if domain == "lab" else 8,
+                                        size=192))
         checks[domain] = str(img)
         rows = score_corpus(folder, "detections", out_dir / "scores" / f"{domain}_detections", layer=layer64)
         detector_nme[domain] = round(rows[-1]["nme68"], 3)
@@ -107,7 +110,7 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
           + ", ".join(f"{d} {r['neuface']['mpve_mm']:.2f} mm (regress {r['regress']['mpve_mm']:.2f})"
                       for d, r in annotation.items()))
 
-    from motionprior.__main__ import fit_or_resume
+    from motionprior.train import fit_or_resume
 
     t1 = time.perf_counter()
     prior = fit_or_resume(prior_config, out_dir / "prior", ["--data.data", str(out_dir / "annotations" / "neuface" / "wild"),
@@ -138,7 +141,7 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
                "prior": str(prior), "samples": str(samples_dir), "stage_seconds": times,
                "seconds": round(time.perf_counter() - t0, 1)}
     report = write_report(out_dir, summary, sampled, prior_config)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_json(out_dir / "summary.json", summary)
     print(f"[8/8] report: {report}")
     print(f"quickstart finished in {summary['seconds']} s; outputs in {out_dir}/")
     print("open the web demo on this prior: make demo   (or: neuface-demo; then http://127.0.0.1:7860)")
@@ -218,7 +221,7 @@ Trained with `{prior_config}` on the NeuFace annotations of the `wild` train spl
 `{rel(summary['prior'])}`. Curves, per-dimension KL and rollout plots:
 `tensorboard --logdir {out_dir / 'prior'}`.
 
-## 4. Long-horizon samples ({sampled['samples']} per start, {sampled['horizon_frames'] / 30:g} s at 30 Hz, feedback `{sampled.get('feedback')}`)
+## 4. Long-horizon samples ({sampled['samples']} per start, {sampled['horizon_frames'] / MOTION_FPS:g} s at {MOTION_FPS:g} Hz, feedback `{sampled.get('feedback')}`)
 
 | start | APD world (cm) | APD head-canonical (cm) | files |
 |---|---|---|---|
@@ -244,16 +247,23 @@ the real clips' windows; rotation_error: max |R R^T - I|. Rollout speed: {sample
 - Explore it in the web demo: `make demo` (or `neuface-demo`), then http://127.0.0.1:7860
 """
     path = out_dir / "REPORT.md"
-    path.write_text(text)
+    atomic_write_text(path, text)
     return path
 
 
-def main(argv: list[str] | None = None) -> None:
-    from jsonargparse import CLI
+def main(argv: list[str] | None = None) -> int:
+    """``neuface-quickstart`` / ``python -m demos quickstart``."""
+    import sys
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    CLI(run_quickstart, args=argv, as_positional=False)
+    from flame.cli import guarded, parse_settings
+
+    argv = sys.argv[1:] if argv is None else argv
+
+    def run() -> None:
+        run_quickstart(**parse_settings(run_quickstart, argv, "neuface-quickstart", __doc__.split("\n\n")[0]))
+
+    return guarded(run)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

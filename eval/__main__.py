@@ -3,103 +3,103 @@ prior samples, and the paper-replication experiments."""
 
 from __future__ import annotations
 
-import argparse
-import logging
+import json
 import sys
 from pathlib import Path
+from typing import Literal
+
+from flame.cli import Command, main as cli_main, new_parser, parse_settings
+
+PROG = "python -m eval"
+
+
+def _bench(argv: list[str]) -> None:
+    from annotator.pretrain import DEFAULT_ENCODER_CACHE
+    from eval.bench.suite import WHICH, run
+    from flame.head import DEFAULT_ASSETS
+
+    parser = new_parser(f"{PROG} bench", "Speed and memory benchmarks, each against a reference measured in the same "
+                                         "run; writes OUT/<which>.md.")
+    parser.add_argument("which", type=Literal[WHICH],
+                        help="flame: FLAME layer vs smplx and renderer timings; annotation: seconds per clip / capture; "
+                             "prior: HuMoR-Face training transitions/s and rollout frames/s; scaling: cost vs sequence "
+                             "length, views and samples; metrics: FD / APD vs naive references; memory: peak memory of "
+                             "annotating short vs long HD video with overlays; all: everything but memory + summary")
+    parser.add_argument("--out", type=str, default="runs/bench", help="folder for the Markdown report")
+    parser.add_argument("--assets", type=str, default=DEFAULT_ASSETS, help="where the stand-in model is built / cached")
+    parser.add_argument("--encoder_cache", type=str, default=DEFAULT_ENCODER_CACHE, help="cached landmark encoders")
+    args = parser.parse_args(argv)
+    print(run(args.out, args.assets, args.which, args.encoder_cache))
+
+
+def _score(argv: list[str]) -> None:
+    from eval.experiments.score import score_corpus
+
+    parser = new_parser(f"{PROG} score", "Score annotated sequences against a synthetic corpus's ground truth (MPVE, "
+                                         "CVD, NME, MSI, jitter); writes scores.md and scores.csv.")
+    parser.add_argument("--corpus", type=str, required=True, help="synthetic corpus folder (python -m annotator synth)")
+    parser.add_argument("--pred", type=str, required=True,
+                        help="annotation output folder, folder of predicted FlameSequence files named <sequence>.npz, "
+                             "'gt' (ground truth against itself) or 'detections' (the simulated detector, 2D only)")
+    parser.add_argument("--split", type=Literal["train", "val", "test"] | None, default=None, help="only this split")
+    parser.add_argument("--out", type=str, required=True, help="output folder")
+    args = parser.parse_args(argv)
+    rows = score_corpus(args.corpus, args.pred, args.out, split=args.split)
+    print((Path(args.out) / "scores.md").read_text())
+    print(f"{len(rows) - 1} sequences scored; wrote {args.out}/scores.md and scores.csv")
+
+
+def _annotation_benchmark(argv: list[str]) -> None:
+    from eval.experiments.annotation_benchmark import run_benchmark
+
+    parser = new_parser(f"{PROG} annotation-benchmark", "The paper's Table 2 on synthetic data: regress / fit / NeuFace "
+                                                        "and loss ablations on lab (7 views) and wild test corpora.")
+    parser.add_function_arguments(run_benchmark, None)
+    kwargs = {k: v for k, v in vars(parser.parse_args(argv)).items() if k not in ("config", "__path__")}
+    run_benchmark(**kwargs)
+    print((Path(kwargs["out"]) / "annotation_benchmark.md").read_text())
+
+
+def _sample(argv: list[str]) -> None:
+    from eval.experiments.sampling import __doc__ as doc
+    from eval.experiments.sampling import sample_and_score
+    from motionprior.sample import SampleConfig
+
+    parser = new_parser(f"{PROG} sample", doc)
+    parser.add_class_arguments(SampleConfig, None)
+    parser.add_argument("--reference_split", type=str | None, default="train",
+                        help="real clips scored like the samples, for comparison (null: none)")
+    parser.add_argument("--truth", type=str | None, default=None,
+                        help="synthetic corpus folder: also score its ground truth of the split (null: none)")
+    ns = vars(parser.parse_args(argv))
+    ref, truth = ns.pop("reference_split"), ns.pop("truth")
+    cfg = SampleConfig(**{k: v for k, v in ns.items() if k not in ("config", "__path__")})
+    metrics = sample_and_score(cfg, ref, truth=truth)
+    print(json.dumps({k: metrics.get(k) for k in ("all", "reference", "truth")}, indent=2))
+
+
+def _prior_benchmark(argv: list[str]) -> None:
+    from eval.experiments import prior_benchmark
+
+    cfg = parse_settings(prior_benchmark.PriorBenchmarkConfig, argv, f"{PROG} prior-benchmark", prior_benchmark.__doc__)
+    prior_benchmark.run_prior_benchmark(cfg)
+    print((Path(cfg.out) / "prior_benchmark.md").read_text())
+
+
+COMMANDS = {
+    "bench": Command("speed and memory benchmarks with in-process reference ratios", _bench),
+    "score": Command("score annotations against a synthetic corpus's ground truth (MPVE, CVD, NME, MSI)", _score),
+    "annotation-benchmark": Command("the paper's Table 2 on synthetic data (regress / fit / NeuFace, ablations)",
+                                    _annotation_benchmark),
+    "sample": Command("roll out a trained prior from test start frames and score the samples", _sample),
+    "prior-benchmark": Command("the paper's Table S3 on synthetic data: priors trained on mocap / lab / wild sets",
+                               _prior_benchmark),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["sample"], ["prior-benchmark"]):  # typed (jsonargparse) parsers of their own
-        from eval.experiments.sampling import main as sample_main
-
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        try:
-            return (sample_main if argv[0] == "sample" else prior_benchmark_main)(argv[1:])
-        except (FileNotFoundError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-    parser = argparse.ArgumentParser(prog="python -m eval", description="Evaluation of the NeuFace Motion Suite.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("bench", help="speed benchmarks with in-process reference ratios")
-    p.add_argument("which", choices=["flame", "annotation", "prior", "scaling", "metrics", "all"],
-                   help="flame: FLAME layer vs smplx and renderer timings; annotation: seconds per clip / capture; "
-                        "prior: HuMoR-Face training transitions/s and rollout frames/s; scaling: cost vs sequence "
-                        "length, views and samples; metrics: FD / APD vs naive references; all: everything + summary")
-    p.add_argument("--encoder_cache", default="runs/assets/encoders", help="cached landmark encoders")
-    p.add_argument("--out", default="runs/bench", help="folder for the Markdown report")
-    p.add_argument("--assets", default="runs/assets/standin", help="where the stand-in model is built/cached")
-    sub.add_parser("sample", help="roll out a trained prior from test start frames and score the samples (FD, APD, "
-                                  "health, real-vs-real reference); 'python -m eval sample --help'")
-    sub.add_parser("prior-benchmark", help="the paper's Table S3 on synthetic data: HuMoR-Face trained on mocap / lab / "
-                                           "wild NeuFace annotations, wild ground truth and wild regress annotations, "
-                                           "evaluated on held-out wild identities; 'python -m eval prior-benchmark --help'")
-    p = sub.add_parser("score", help="score annotated sequences against a synthetic corpus's ground truth "
-                                     "(MPVE, CVD, NME, MSI, jitter); writes scores.md and scores.csv")
-    p.add_argument("--corpus", required=True, help="synthetic corpus folder (python -m annotator synth)")
-    p.add_argument("--pred", required=True,
-                   help="folder of predicted FlameSequence files named <sequence>.npz, or 'gt' (ground truth "
-                        "against itself) or 'detections' (the simulated detector, 2D only)")
-    p.add_argument("--split", default=None, help="only this split (train / val / test)")
-    p.add_argument("--out", required=True, help="output folder")
-    p = sub.add_parser("annotation-benchmark", help="the paper's Table 2 on synthetic data: regress / fit / NeuFace "
-                                                    "and loss ablations on lab (7 views) and wild test corpora")
-    p.add_argument("--out", default="runs/annotation_benchmark")
-    p.add_argument("--model", default=None, help="FLAME model file (default: the stand-in)")
-    p.add_argument("--assets", default="runs/assets/standin")
-    p.add_argument("--encoder_cache", default="runs/assets/encoders")
-    p.add_argument("--lab_identities", type=int, default=4)
-    p.add_argument("--lab_frames", type=int, default=100)
-    p.add_argument("--wild_identities", type=int, default=8)
-    p.add_argument("--wild_frames", type=int, default=150)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    try:
-        if args.command == "bench":
-            from eval.bench import flame_bench
-
-            flame_bench.run(args.out, args.assets, args.which, args.encoder_cache)
-        elif args.command == "score":
-            from eval.experiments.score import score_corpus
-
-            rows = score_corpus(args.corpus, args.pred, args.out, split=args.split)
-            print((Path(args.out) / "scores.md").read_text())
-            print(f"{len(rows) - 1} sequences scored; wrote {args.out}/scores.md and scores.csv")
-        elif args.command == "annotation-benchmark":
-            from eval.experiments.annotation_benchmark import run_benchmark
-
-            run_benchmark(args.out, model=args.model, assets=args.assets, encoder_cache=args.encoder_cache,
-                          lab_identities=args.lab_identities, lab_frames=args.lab_frames,
-                          wild_identities=args.wild_identities, wild_frames=args.wild_frames)
-            print((Path(args.out) / "annotation_benchmark.md").read_text())
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def prior_benchmark_parser(**kwargs):
-    """The parser of ``python -m eval prior-benchmark`` (typed by ``PriorBenchmarkConfig``)."""
-    from jsonargparse import ArgumentParser
-
-    from eval.experiments import prior_benchmark
-
-    parser = ArgumentParser(prog="python -m eval prior-benchmark", description=prior_benchmark.__doc__, **kwargs)
-    parser.add_argument("--config", action="config")
-    parser.add_class_arguments(prior_benchmark.PriorBenchmarkConfig, nested_key=None)
-    return parser
-
-
-def prior_benchmark_main(argv: list[str]) -> int:
-    from eval.experiments import prior_benchmark
-
-    parser = prior_benchmark_parser()
-    cfg = parser.instantiate_classes(parser.parse_args(argv))
-    kwargs = {k: v for k, v in vars(cfg).items() if k not in ("config", "__path__")}
-    prior_benchmark.run_prior_benchmark(prior_benchmark.PriorBenchmarkConfig(**kwargs))
-    print((Path(kwargs["out"]) / "prior_benchmark.md").read_text())
-    return 0
+    return cli_main(PROG, "Evaluation of the NeuFace Motion Suite: metrics, benchmarks and the paper's experiments.",
+                    COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,11 @@ def format_value(v: object, digits: int = 3) -> str:
     return str(v)
 
 
-def markdown_table(rows: list[dict], columns: list[str] | None = None, digits: int = 3) -> str:
+def markdown_table(rows: list[dict] | list[list], columns: list[str] | None = None, digits: int = 3) -> str:
+    """A Markdown table of ``rows``: dicts (keyed by column; missing keys are blank) or sequences (in
+    the order of ``columns``)."""
     columns = columns or list(rows[0])
+    rows = [r if isinstance(r, dict) else dict(zip(columns, r)) for r in rows]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(format_value(r.get(c, ""), digits) for c in columns) + " |" for r in rows]
     return "\n".join(lines)

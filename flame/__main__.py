@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
+from flame.cli import Command, main as cli_main, new_parser
 
-def _cmd_standin(args: argparse.Namespace) -> None:
+PROG = "python -m flame"
+
+
+def _standin(argv: list[str]) -> None:
+    parser = new_parser(f"{PROG} standin", "Build the procedural stand-in head (FLAME file layout, not FLAME) in every "
+                                           "format the FLAME ecosystem uses: model .pkl / .npz and both landmark "
+                                           "embeddings.")
+    parser.add_argument("--out", type=str, required=True, help="output folder")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the procedural head")
+    args = parser.parse_args(argv)
     from flame.standin import write_standin
 
     paths = write_standin(args.out, seed=args.seed)
@@ -19,21 +27,23 @@ def _cmd_standin(args: argparse.Namespace) -> None:
 
 
 def _is_sequence_file(path: Path) -> bool:
-    import numpy as np
+    from flame.files import read_npz
 
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return "format" in z.files
-    except Exception:
+        return "format" in read_npz(path, "sequence file")
+    except Exception:  # noqa: BLE001 - not a readable .npz: let the model loader say what is wrong
         return False
 
 
-def _cmd_info(args: argparse.Namespace) -> None:
+def _info(argv: list[str]) -> None:
+    parser = new_parser(f"{PROG} info", "Summarize a model file (.pkl / .npz: label, hash, sizes, landmark "
+                                        "embedding) or a FlameSequence file (model, fps, views, frames) as JSON.")
+    parser.add_argument("path", type=str, help="model file or FlameSequence .npz")
+    path = Path(parser.parse_args(argv).path)
     from flame.embedding import find_landmark_embedding
     from flame.model import load_model
     from flame.sequence import FlameSequence
 
-    path = Path(args.path)
     if path.suffix == ".npz" and path.is_file() and _is_sequence_file(path):
         seq = FlameSequence.load(path)
         print(json.dumps({"file": str(path), "model": seq.model, "fps": seq.fps, "views": list(seq.view_names),
@@ -53,15 +63,31 @@ def _cmd_info(args: argparse.Namespace) -> None:
     print(json.dumps(info, indent=2))
 
 
-def _cmd_convert(args: argparse.Namespace) -> None:
+def _convert(argv: list[str]) -> None:
+    parser = new_parser(f"{PROG} convert", "Convert a FLAME .pkl (chumpy objects) to a dense .npz that needs no "
+                                           "chumpy (smplx's FLAME_NEUTRAL.npz layout).")
+    parser.add_argument("model", type=str, help="FLAME .pkl (or .npz)")
+    parser.add_argument("out", type=str, help="output .npz")
+    args = parser.parse_args(argv)
     from flame.model import load_model, write_model_npz
 
-    model = load_model(args.model)
-    write_model_npz(model, args.out)
+    write_model_npz(load_model(args.model), args.out)
     print(f"wrote {args.out} (dense, chumpy-free; loadable by smplx as FLAME_NEUTRAL.npz)")
 
 
-def _cmd_showcase(args: argparse.Namespace) -> None:
+def _showcase(argv: list[str]) -> None:
+    from flame.types import N_EXP, N_SHAPE
+
+    parser = new_parser(f"{PROG} showcase", "Render a model's range of motion (turntable with landmarks, shape and "
+                                            "expression sweeps, jaw, eyes) as a PNG grid and an mp4.")
+    parser.add_argument("--model", type=str, required=True, help="FLAME .pkl / .npz or the stand-in")
+    parser.add_argument("--embedding", type=str | None, default=None, help="landmark embedding (default: next to the "
+                                                                           "model)")
+    parser.add_argument("--out", type=str, required=True, help="output folder")
+    parser.add_argument("--size", type=int, default=256, help="image side in pixels")
+    parser.add_argument("--n_shape", type=int, default=N_SHAPE, help="identity components")
+    parser.add_argument("--n_exp", type=int, default=N_EXP, help="expression components")
+    args = parser.parse_args(argv)
     from flame.layer import FlameLayer
     from flame.showcase import render_showcase
 
@@ -74,44 +100,17 @@ def _cmd_showcase(args: argparse.Namespace) -> None:
     print(f"wrote {png}\nwrote {mp4}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m flame",
-        description="FLAME core of the NeuFace Motion Suite: model files, the procedural stand-in head, renders.",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("standin", help="build the procedural stand-in head (FLAME file layout, not FLAME)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_cmd_standin)
-    p = sub.add_parser("info", help="summarize a model file (.pkl/.npz) or a FlameSequence file")
-    p.add_argument("path")
-    p.set_defaults(func=_cmd_info)
-    p = sub.add_parser("convert", help="convert a FLAME .pkl (chumpy) to a dense .npz without chumpy")
-    p.add_argument("model")
-    p.add_argument("out")
-    p.set_defaults(func=_cmd_convert)
-    p = sub.add_parser("showcase", help="render a model's range of motion (PNG grid + mp4)")
-    p.add_argument("--model", required=True, help="FLAME .pkl/.npz or the stand-in")
-    p.add_argument("--embedding", default=None, help="landmark embedding (default: next to the model)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--n-shape", type=int, default=100)
-    p.add_argument("--n-exp", type=int, default=50)
-    p.set_defaults(func=_cmd_showcase)
-    return parser
+COMMANDS = {
+    "standin": Command("build the procedural stand-in head (FLAME file layout, not FLAME)", _standin),
+    "info": Command("summarize a model file (.pkl / .npz) or a FlameSequence file", _info),
+    "convert": Command("convert a FLAME .pkl (chumpy) to a dense .npz without chumpy", _convert),
+    "showcase": Command("render a model's range of motion (PNG grid + mp4)", _showcase),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        args.func(args)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return cli_main(PROG, "FLAME core of the NeuFace Motion Suite: model files, the procedural stand-in head, renders.",
+                    COMMANDS, argv)
 
 
 if __name__ == "__main__":

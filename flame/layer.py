@@ -12,7 +12,7 @@ from flame import lbs
 from flame.embedding import LandmarkEmbedding, find_landmark_embedding, load_landmark_embedding
 from flame.model import FlameModelData, load_model
 from flame.rotations import axis_angle_to_matrix
-from flame.types import N_JOINTS, N_POSE, FlameOutput, FlameParams
+from flame.types import N_EXP, N_JOINTS, N_POSE, N_SHAPE, FlameOutput, FlameParams
 
 __all__ = ["FlameLayer", "VertexSubset"]
 
@@ -36,8 +36,8 @@ class FlameLayer(nn.Module):
         self,
         model: FlameModelData,
         embedding: LandmarkEmbedding,
-        n_shape: int = 100,
-        n_exp: int = 50,
+        n_shape: int = N_SHAPE,
+        n_exp: int = N_EXP,
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()

@@ -22,22 +22,25 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from flame.errors import InputError
 from flame.files import atomic_write_bytes, read_npz
 from flame.types import FlameParams
 
 if TYPE_CHECKING:
     from flame.layer import FlameLayer
 
-__all__ = ["FlameSequence", "SequenceFormatError", "FORMAT_TAG", "FORMAT_VERSION",
-           "from_neuface_params", "to_neuface_params", "sequence_to_params",
-           "pad_or_truncate"]
+__all__ = ["FlameSequence", "SequenceFormatError", "FORMAT_TAG", "FORMAT_VERSION", "MOTION_FPS",
+           "from_neuface_params", "to_neuface_params", "sequence_to_params", "resize_coefficients"]
 
 log = logging.getLogger(__name__)
 FORMAT_TAG = "neuface-motion-suite/flame-sequence"
 FORMAT_VERSION = 1
+#: The rate (Hz) at which the suite generates and compares motion: the generators' step and the
+#: motion metrics' frame rate. Sequences at other rates are resampled to it.
+MOTION_FPS = 30.0
 
 
-class SequenceFormatError(ValueError):
+class SequenceFormatError(InputError):
     """A sequence file or array does not follow the format."""
 
 
@@ -206,7 +209,7 @@ class FlameSequence:
         """Write atomically to ``path`` (``.npz``); returns the path."""
         path = Path(path)
         if path.suffix != ".npz":
-            raise ValueError(f"{path}: a FlameSequence file must end in .npz")
+            raise InputError(f"{path}: a FlameSequence file must end in .npz")
         arrays: dict[str, np.ndarray] = {
             "format": np.array(FORMAT_TAG), "version": np.array(FORMAT_VERSION), "model": np.array(self.model),
             "model_sha256": np.array(self.model_sha256), "fps": np.array(float(self.fps)),
@@ -293,27 +296,37 @@ def _same(a: Any, b: Any, atol: float) -> bool:
 # ----------------------------------------------------------------------------------------------
 # Official NeuFace params.npz
 # ----------------------------------------------------------------------------------------------
-def pad_or_truncate(a: np.ndarray, n: int) -> np.ndarray:
-    """``a`` with its last axis zero-padded or truncated to ``n`` (basis coefficients between model sizes)."""
-    if a.shape[-1] < n:
-        a = np.concatenate([a, np.zeros((*a.shape[:-1], n - a.shape[-1]), a.dtype)], -1)
+def resize_coefficients(a: np.ndarray, n: int, what: str) -> np.ndarray:
+    """``a`` with its last axis resized to ``n`` basis coefficients: zero-padded when shorter; cut when
+    longer only if the cut coefficients are all zero. Cutting non-zero coefficients would silently
+    change the face, so it raises an :class:`~flame.errors.InputError` naming both sizes (``what`` says
+    whose coefficients they are, e.g. ``"sequence.npz: expression"``)."""
+    a = np.asarray(a)
+    have = a.shape[-1]
+    if have < n:
+        return np.concatenate([a, np.zeros((*a.shape[:-1], n - have), a.dtype)], -1)
+    if have > n and np.any(a[..., n:] != 0):
+        raise InputError(f"{what}: {have} components with non-zero values beyond the {n} used here; use a model, layer "
+                         f"or prior with {have} components (e.g. n_exp / n_shape {have}), or refit with {n}")
     return a[..., :n]
 
 
 def sequence_to_params(seq: FlameSequence, layer: "FlameLayer", view: int | None = None,
                        frames: np.ndarray | slice = slice(None)) -> FlameParams:
-    """FLAME parameters of ``seq`` for ``layer``: shape and expression zero-padded or truncated to the
-    layer's ``n_shape`` / ``n_exp``, in its dtype and on its device. All views (``view=None``: pose
-    ``(V, T', 15)``) or one view (``(T', 15)``) of the selected ``frames``; the identity broadcasts."""
+    """FLAME parameters of ``seq`` for ``layer``: shape and expression resized to the layer's
+    ``n_shape`` / ``n_exp`` (:func:`resize_coefficients`), in its dtype and on its device. All views
+    (``view=None``: pose ``(V, T', 15)``) or one view (``(T', 15)``) of the selected ``frames``; the
+    identity broadcasts."""
     like = layer.v_template
 
-    def fit(a: np.ndarray, n: int) -> torch.Tensor:
-        return torch.as_tensor(pad_or_truncate(np.asarray(a, np.float64), n), dtype=like.dtype, device=like.device)
+    def fit(a: np.ndarray, n: int, what: str) -> torch.Tensor:
+        a = resize_coefficients(np.asarray(a, np.float64), n, f"{seq.model} sequence: {what} (layer: {n})")
+        return torch.as_tensor(a, dtype=like.dtype, device=like.device)
 
     views = slice(None) if view is None else view
     pose = torch.as_tensor(np.asarray(seq.pose[views][..., frames, :], np.float64), dtype=like.dtype, device=like.device)
-    shape = fit(seq.shape, layer.n_shape).expand(*(1,) * (pose.ndim - 1), -1)
-    return FlameParams(shape, fit(seq.expression[views][..., frames, :], layer.n_exp), pose)
+    shape = fit(seq.shape, layer.n_shape, "shape").expand(*(1,) * (pose.ndim - 1), -1)
+    return FlameParams(shape, fit(seq.expression[views][..., frames, :], layer.n_exp, "expression"), pose)
 
 
 def from_neuface_params(
@@ -376,11 +389,13 @@ def to_neuface_params(seq: FlameSequence, path: str | os.PathLike, n_shape: int 
     sequence's view order). Neck and eye rotations, which the format cannot hold, must be zero."""
     path = Path(path)
     if np.abs(seq.pose[..., 3:6]).max(initial=0) > 1e-6 or np.abs(seq.pose[..., 9:]).max(initial=0) > 1e-6:
-        raise ValueError(f"{path}: NeuFace params.npz stores only global + jaw pose; this sequence has non-zero "
+        raise InputError(f"{path}: NeuFace params.npz stores only global + jaw pose; this sequence has non-zero "
                          f"neck or eye rotations")
     if seq.n_exp < n_exp or seq.n_shape < n_shape:
-        raise ValueError(f"{path}: the sequence has {seq.n_shape} shape / {seq.n_exp} expression components; "
+        raise InputError(f"{path}: the sequence has {seq.n_shape} shape / {seq.n_exp} expression components; "
                          f"params.npz needs {n_shape} / {n_exp}")
+    expression = resize_coefficients(seq.expression, n_exp, f"{path}: expression (params.npz holds {n_exp})")
+    shape = resize_coefficients(seq.shape, n_shape, f"{path}: shape (params.npz holds {n_shape})")
     v, t = seq.n_views, seq.n_frames
 
     def rows(a: np.ndarray) -> np.ndarray:  # (V, T, ...) -> (T * V, ...)
@@ -391,8 +406,8 @@ def to_neuface_params(seq: FlameSequence, path: str | os.PathLike, n_shape: int 
     crop_px = np.einsum("vtij,vtkj->vtki", seq.crop_tform[..., :2, :2], pix) + seq.crop_tform[:, :, None, :2, 2]
     lm_ndc = crop_px * (2.0 / seq.crop_size) - 1.0
     out = {
-        "cam": rows(seq.cam), "pose": rows(pose6), "expr": rows(seq.expression[..., :n_exp]),
-        "shapes": np.tile(np.asarray(seq.shape[:n_shape], np.float32), (t * v, 1)), "landmarks2d": rows(lm_ndc),
+        "cam": rows(seq.cam), "pose": rows(pose6), "expr": rows(expression),
+        "shapes": np.tile(np.asarray(shape, np.float32), (t * v, 1)), "landmarks2d": rows(lm_ndc),
     }
     atomic_write_bytes(path, lambda f: np.savez_compressed(f, **out))
     return path

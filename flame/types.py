@@ -13,10 +13,14 @@ from dataclasses import dataclass, fields, replace
 import torch
 from torch import Tensor
 
-__all__ = ["FlameParams", "FlameOutput", "POSE_SLICES", "N_JOINTS", "N_POSE"]
+__all__ = ["FlameParams", "FlameOutput", "POSE_SLICES", "N_JOINTS", "N_POSE", "N_SHAPE", "N_EXP"]
 
 N_JOINTS = 5
 N_POSE = 3 * N_JOINTS
+#: Identity and expression components a layer uses unless asked otherwise (DECA's and NeuFace's 100 / 50
+#: of FLAME's 300 / 100).
+N_SHAPE = 100
+N_EXP = 50
 #: Slices of the 15-value pose vector: [global | neck | jaw | left eye | right eye].
 POSE_SLICES = {
     "global": slice(0, 3),

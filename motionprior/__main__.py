@@ -1,103 +1,49 @@
 """``python -m motionprior``: train HuMoR-Face and sample long facial motion.
 
-* ``fit`` / ``validate`` / ``test``: LightningCLI over :class:`~motionprior.lit_module.LitHumorFace` and
-  :class:`~motionprior.data.MotionDataModule` (``--config configs/motionprior/quick.yaml``; unknown keys
-  are errors). The best (``val/selection_loss``: the
-  validation loss of the autoregressive epochs) and last checkpoints are kept in
-  ``<default_root_dir>/lightning_logs/version_N/checkpoints``; ``--ckpt_path .../last.ckpt`` resumes
-  (into a new ``version_N+1``).
-  After ``fit`` the best model is exported as a small standalone ``prior.pt`` next to the checkpoints.
+* ``fit`` / ``validate`` / ``test``: LightningCLI (:mod:`motionprior.train`) over
+  :class:`~motionprior.lit_module.LitHumorFace` and :class:`~motionprior.data.MotionDataModule`
+  (``--config configs/motionprior/quick.yaml``; unknown keys are errors).
 * ``sample``: roll out K samples from start frames of a split and write FlameSequence files, a video
   grid and pose plots (:mod:`motionprior.sample`); ``python -m eval sample`` also scores them.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
-from pathlib import Path
 
-HELP = """usage: python -m motionprior {fit,validate,test,sample} [options]
+from flame.cli import Command, main as cli_main
 
-Train HuMoR-Face on annotated FlameSequence splits and sample long facial motion.
-
-subcommands:
-  fit        train (LightningCLI): python -m motionprior fit --config configs/motionprior/quick.yaml
-  validate   evaluate a checkpoint on the validation split
-  test       evaluate a checkpoint on the test split
-  sample     roll out samples: python -m motionprior sample --checkpoint PRIOR --data DIR --out DIR
-
-Run 'python -m motionprior <subcommand> --help' for the options of each.
-"""
+PROG = "python -m motionprior"
 
 
-def _cli(args: list[str]):
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.cli import LightningCLI
+def _lightning(subcommand: str) -> Command:
+    def run(argv: list[str]) -> None:
+        from motionprior.train import lightning_cli
 
-    from motionprior.data import MotionDataModule
-    from motionprior.lit_module import LitHumorFace, export_prior
+        lightning_cli([subcommand, *argv])
 
-    class PriorCLI(LightningCLI):
-        def add_arguments_to_parser(self, parser) -> None:
-            for key in ("n_exp", "neck", "eyes", "extra_velocities", "flame_model", "assets"):
-                parser.link_arguments(f"model.{key}", f"data.{key}")
-            # best by validation loss, and the latest epoch (Lightning's save_last only follows new bests)
-            parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-            parser.set_defaults({"checkpoint.monitor": "val/selection_loss", "checkpoint.mode": "min",
-                                 "checkpoint.filename": "best-{epoch:03d}"})
-            parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
-            parser.set_defaults({"last_checkpoint.filename": "last", "last_checkpoint.save_on_train_epoch_end": True,
-                                 "last_checkpoint.enable_version_counter": False})
-
-        def after_fit(self) -> None:
-            cb = self.trainer.checkpoint_callback
-            best = cb.best_model_path if cb is not None else ""
-            if best and self.trainer.is_global_zero:
-                path = export_prior(best, Path(best).parent / "prior.pt")
-                logging.getLogger("motionprior").info("best checkpoint %s exported to %s", best, path)
-                print(f"prior: {path}")
-
-    return PriorCLI(LitHumorFace, MotionDataModule, args=None if args == sys.argv[1:] else args, seed_everything_default=0,
-                    save_config_kwargs={"overwrite": True}, subclass_mode_model=False)
+    return Command({"fit": "train (LightningCLI): --config configs/motionprior/quick.yaml --data.data DIR",
+                    "validate": "evaluate a checkpoint (--ckpt_path) on the validation split",
+                    "test": "evaluate a checkpoint (--ckpt_path) on the test split"}[subcommand], run)
 
 
-def fit_or_resume(config: str | Path, root: str | Path, overrides: list[str] = ()) -> Path:
-    """Train a prior with ``fit --config config --trainer.default_root_dir root [overrides]``, for pipelines:
-    returns the exported ``prior.pt`` of ``root`` if there is one, resumes from the newest ``last.ckpt``
-    if an earlier run was interrupted, and trains from scratch otherwise."""
-    root = Path(root)
-    versions = sorted(root.glob("lightning_logs/version_*"), key=lambda p: int(p.name.split("_")[-1]))
-    for v in reversed(versions):
-        if (v / "checkpoints" / "prior.pt").is_file():
-            return v / "checkpoints" / "prior.pt"
-    args = ["fit", "--config", str(config), "--trainer.default_root_dir", str(root), *overrides]
-    last = next((v / "checkpoints" / "last.ckpt" for v in reversed(versions) if (v / "checkpoints" / "last.ckpt").is_file()), None)
-    if last is not None:
-        logging.getLogger("motionprior").info("resuming %s", last)
-        args += ["--ckpt_path", str(last)]
-    cli = _cli(args)
-    best = cli.trainer.checkpoint_callback.best_model_path
-    if not best:
-        raise RuntimeError(f"training in {root} produced no checkpoint")
-    return Path(best).parent / "prior.pt"
+def _sample(argv: list[str]) -> None:
+    from flame.cli import parse_settings
+    from motionprior.sample import SampleConfig, __doc__ as doc, sample_prior
+
+    run = sample_prior(parse_settings(SampleConfig, argv, f"{PROG} sample", doc))
+    print(f"{len(run.starts)} x {run.info['samples']} samples of {run.info['horizon_frames']} frames in {run.info['out']} "
+          f"({run.info['rollout_frames_per_second']:.0f} frames/s); score them with `python -m eval sample`")
+
+
+COMMANDS = {name: _lightning(name) for name in ("fit", "validate", "test")} | {
+    "sample": Command("roll out samples from start frames of a split: --checkpoint PRIOR --data DIR --out DIR", _sample),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(HELP)
-        return 0
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if argv[0] == "sample":
-        from motionprior.sample import main as sample_main
-
-        return sample_main(argv[1:])
-    if argv[0] not in ("fit", "validate", "test"):
-        print(f"unknown subcommand {argv[0]!r}\n\n{HELP}", file=sys.stderr)
-        return 2
-    _cli(argv)
-    return 0
+    return cli_main(PROG, "Train HuMoR-Face on annotated FlameSequence splits and sample long facial motion.", COMMANDS,
+                    argv)
 
 
 if __name__ == "__main__":

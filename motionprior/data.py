@@ -1,23 +1,15 @@
 """Training data for HuMoR-Face: annotated sequences -> per-view state clips -> windows of transitions.
 
-Where sequences come from (``find_sequences``):
-
-* an **annotation output** folder of ``python -m annotator run`` (``manifest*.jsonl`` entries with
-  ``status: done``; the split is the one of the annotated corpus);
-* a **synthetic corpus** folder (``corpus.json``): its ground-truth ``gt.npz`` files - training on
-  ground truth is the upper bound the annotated sets are compared with;
-* a **split manifest** (``.json``/``.yaml``: ``{train: [paths], val: [...], test: [...]}``, paths
-  relative to the manifest) listing FlameSequence ``.npz`` files or official NeuFace ``params.npz``;
-* a folder with ``train/``, ``val/``, ``test/`` sub-folders of such files.
-
-Each view of a multi-view sequence is its own clip (the state is in each view's camera-aligned frame).
-Clips shorter than ``min_seconds`` are dropped; ``trim`` removes that fraction from both ends (HuMoR keeps
-the middle 80 % of mocap clips; annotations need no trimming by default).
+Where sequences come from: an annotation output, a synthetic corpus (its ground truth - the upper
+bound the annotated sets are compared with), a split manifest or a folder with ``train/ val/ test/``
+(:func:`flame.layout.find_sequences`). Each view of a multi-view sequence is its own clip (the state is
+in each view's camera-aligned frame). Clips shorter than ``min_seconds`` are dropped; ``trim`` removes
+that fraction from both ends (HuMoR keeps the middle 80 % of mocap clips; annotations need no trimming
+by default).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -26,21 +18,20 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-import yaml
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from flame.layer import FlameLayer
 from flame.rotations import matrix_to_axis_angle
-from flame.sequence import FlameSequence, SequenceFormatError, from_neuface_params
-from motionprior.state import TARGET_FPS, StateSpec, reverse_states, sequence_to_states
+from flame.errors import InputError
+from flame.layout import find_sequences
+from flame.types import N_EXP
+from flame.sequence import MOTION_FPS, FlameSequence, SequenceFormatError, from_neuface_params, resize_coefficients
+from motionprior.state import StateSpec, prior_layer, reverse_states, sequence_to_states
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MotionClip", "find_sequences", "load_sequence", "load_clips", "compute_statistics", "WindowDataset",
-           "MotionDataModule", "SPLITS"]
-
-SPLITS = ("train", "val", "test")
+__all__ = ["MotionClip", "load_sequence", "load_clips", "compute_statistics", "WindowDataset", "MotionDataModule"]
 
 
 @dataclass(frozen=True)
@@ -58,46 +49,13 @@ class MotionClip:
     shape: np.ndarray
 
 
-def find_sequences(data: str | os.PathLike, split: str) -> list[Path]:
-    """The sequence files of ``split`` in ``data`` (see the module docstring), sorted."""
-    data = Path(data)
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if not data.exists():
-        raise FileNotFoundError(f"{data}: no such data folder or split manifest")
-    if data.is_file():
-        text = data.read_text()
-        table = json.loads(text) if data.suffix == ".json" else yaml.safe_load(text)
-        if not isinstance(table, dict) or not set(table) <= set(SPLITS):
-            raise ValueError(f"{data}: a split manifest maps train/val/test to lists of files, got {type(table).__name__}"
-                             f" with keys {sorted(table) if isinstance(table, dict) else '-'}")
-        return [(data.parent / p).resolve() for p in table.get(split) or []]
-    if (data / "corpus.json").is_file():
-        entries = _jsonl(data / "manifest.jsonl")
-        return sorted(data / e["path"] / "gt.npz" for e in entries if e["split"] == split)
-    manifests = sorted(data.glob("manifest*.jsonl"))
-    if manifests:
-        entries = [e for m in manifests for e in _jsonl(m) if e.get("status") == "done"]
-        if entries and not any(e.get("split") for e in entries):
-            raise ValueError(f"{data}: the annotated inputs carry no train/val/test split (they were not a corpus); "
-                             f"write a split manifest (.yaml: {{train: [files], val: [...], test: [...]}}) and pass it")
-        return sorted({data / e["output"] for e in entries if e.get("split") == split})
-    if (data / split).is_dir():
-        return sorted(p for p in (data / split).rglob("*.npz"))
-    raise ValueError(f"{data}: not an annotation output, a corpus, a split manifest or a folder with {'/'.join(SPLITS)}/")
-
-
-def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-
-
-def load_sequence(path: str | os.PathLike, neuface_fps: float = TARGET_FPS) -> FlameSequence:
-    """A FlameSequence file, or an official NeuFace ``params.npz`` (single view, ``neuface_fps``)."""
+def load_sequence(path: str | os.PathLike) -> FlameSequence:
+    """A FlameSequence file, or an official NeuFace ``params.npz`` (single view, the importer's default rate)."""
     try:
         return FlameSequence.load(path)
     except SequenceFormatError as first:
         try:
-            return from_neuface_params(path, fps=neuface_fps)
+            return from_neuface_params(path)
         except SequenceFormatError:
             raise first from None
 
@@ -105,22 +63,28 @@ def load_sequence(path: str | os.PathLike, neuface_fps: float = TARGET_FPS) -> F
 def load_clips(paths: list[Path], layer: FlameLayer, spec: StateSpec, min_seconds: float = 1.0, trim: float = 0.0,
                progress: bool = True) -> list[MotionClip]:
     """Featurize every view of every sequence into clips (see the module docstring)."""
-    clips = []
+    clips, cut_expression = [], set()
     for path in tqdm(paths, desc="featurize", unit="seq", disable=not progress or len(paths) < 4):
         seq = load_sequence(path)
         if seq.model_sha256 not in ("unknown", layer.model_sha256):
-            raise ValueError(f"{path}: annotated with model {seq.model} ({seq.model_sha256[:12]}), but the prior uses "
+            raise InputError(f"{path}: annotated with model {seq.model} ({seq.model_sha256[:12]}), but the prior uses "
                              f"{layer.model_label} ({layer.model_sha256[:12]}); pass the same model file (--model)")
+        if seq.n_exp > spec.n_exp and np.any(seq.expression[..., spec.n_exp:]):
+            cut_expression.add(seq.n_exp)
         for v, view in enumerate(seq.view_names):
             states = sequence_to_states(seq, layer, spec, view=v).astype(np.float32)
             cut = int(len(states) * trim)
             states = states[cut:len(states) - cut]
             if not np.isfinite(states).all():
-                raise ValueError(f"{path} (view {view}): non-finite parameters; re-annotate this sequence")
-            if len(states) < max(2, min_seconds * TARGET_FPS):
+                raise InputError(f"{path} (view {view}): non-finite parameters; re-annotate this sequence")
+            if len(states) < max(2, min_seconds * MOTION_FPS):
                 continue
+            shape = resize_coefficients(seq.shape, layer.n_shape, f"{path}: shape (layer: {layer.n_shape})")
             clips.append(MotionClip(f"{Path(path).parent.name}/{Path(path).stem}/{view}", states,
-                                    np.asarray(seq.shape, np.float32)))
+                                    np.asarray(shape, np.float32)))
+    if cut_expression:
+        log.warning("the state keeps the first %d of the sequences' %s expression components (n_exp); the rest is "
+                    "not modelled", spec.n_exp, "/".join(map(str, sorted(cut_expression))))
     return clips
 
 
@@ -132,7 +96,7 @@ def compute_statistics(clips: list[MotionClip], spec: StateSpec) -> tuple[torch.
     the axis-angle of ``R_t R_{t-1}^T``.
     """
     if not clips:
-        raise ValueError("no training clips: the train split is empty or every clip is shorter than min_seconds")
+        raise InputError("no training clips: the train split is empty or every clip is shorter than min_seconds")
     x = torch.as_tensor(np.concatenate([c.states for c in clips]), dtype=torch.float64)
     steps = [torch.as_tensor(c.states, dtype=torch.float64) for c in clips]
     mask = spec.euclidean_mask()
@@ -168,14 +132,14 @@ class WindowDataset(Dataset):
     def __init__(self, clips: list[MotionClip], window: int, random: bool, length: int | None = None,
                  time_reversal: float = 0.0, spec: StateSpec | None = None) -> None:
         if not 0.0 <= time_reversal <= 1.0:
-            raise ValueError(f"time_reversal is a probability in [0, 1], got {time_reversal}")
+            raise InputError(f"time_reversal is a probability in [0, 1], got {time_reversal}")
         if time_reversal and spec is None:
-            raise ValueError("time_reversal needs the state layout (spec) to negate the velocities")
+            raise InputError("time_reversal needs the state layout (spec) to negate the velocities")
         self.window, self.random, self.length = window, random, length
         self.time_reversal, self.spec = time_reversal, spec
         self.clips = [c for c in clips if len(c.states) > window]
         if not self.clips:
-            raise ValueError(f"no clip is longer than the window ({window + 1} frames at 30 Hz); use a shorter window")
+            raise InputError(f"no clip is longer than the window ({window + 1} frames at {MOTION_FPS:g} Hz); use a shorter window")
         self.index = [(i, s) for i, c in enumerate(self.clips) for s in range(0, len(c.states) - window, window)]
 
     def __len__(self) -> int:
@@ -215,7 +179,7 @@ class MotionDataModule(L.LightningDataModule):
     def __init__(self, data: str, window: int = 10, batch_size: int = 64, val_split: str = "val",
                  min_seconds: float = 1.0, trim: float = 0.0, epoch_windows: int | None = None, time_reversal: float = 0.0,
                  num_workers: int = 0, flame_model: str | None = None,
-                 assets: str = "runs/assets", n_exp: int = 50, neck: bool = False, eyes: bool = False,
+                 assets: str | None = None, n_exp: int = N_EXP, neck: bool = False, eyes: bool = False,
                  extra_velocities: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.data, self.window, self.batch_size, self.val_split = data, window, batch_size, val_split
@@ -228,17 +192,15 @@ class MotionDataModule(L.LightningDataModule):
 
     def _split(self, split: str) -> list[MotionClip]:
         if split not in self.clips:
-            from motionprior.lit_module import load_flame
-
-            layer = load_flame(self.flame_model, self.assets)
+            layer = prior_layer(self.spec, self.flame_model, self.assets)
             paths = find_sequences(self.data, split)
             if not paths:
-                raise ValueError(f"{self.data}: the {split} split has no sequences (use --data.val_split test, or "
+                raise InputError(f"{self.data}: the {split} split has no sequences (use --data.val_split test, or "
                                  f"a split manifest that lists {split} files)")
             self.clips[split] = load_clips(paths, layer, self.spec, self.min_seconds, self.trim)
             n = sum(len(c.states) for c in self.clips[split])
             log.info("%s split: %d sequences, %d clips, %d frames (%.1f min at 30 Hz)", split, len(paths),
-                     len(self.clips[split]), n, n / TARGET_FPS / 60)
+                     len(self.clips[split]), n, n / MOTION_FPS / 60)
         return self.clips[split]
 
     def setup(self, stage: str | None = None) -> None:

@@ -32,11 +32,9 @@ rollout error, and rollout plots.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import lightning as L
@@ -45,27 +43,20 @@ import torch
 from torch import Tensor
 
 from flame.layer import FlameLayer, VertexSubset
+from flame.sequence import MOTION_FPS
+from flame.types import N_EXP
 from motionprior.model import Gaussian, HumorFace
 from motionprior.rollout import FEEDBACK_MODES, make_feedback
-from motionprior.state import ROTATIONS, TARGET_FPS, StateSpec, states_to_params
+from motionprior.state import ROTATIONS, StateSpec, prior_layer, states_to_params
 from motionprior.steering import check_return_times, steered_target
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LitHumorFace", "WindowPass", "load_flame", "export_prior", "load_prior", "teacher_probability",
+__all__ = ["LitHumorFace", "WindowPass", "export_prior", "load_prior", "teacher_probability",
            "kl_weight_at", "PRIOR_FORMAT"]
 
 PRIOR_FORMAT = "humor-face-prior"
 _MODEL_KEYS = ("n_exp", "neck", "eyes", "extra_velocities", "hidden", "layers", "latent", "conditional_prior")
-
-
-@lru_cache(maxsize=4)
-def load_flame(flame_model: str | None, assets: str = "runs/assets") -> FlameLayer:
-    """The head model: a FLAME file (with its landmark embedding next to it) or the stand-in in ``assets``."""
-    from flame.standin import ensure_standin
-
-    path = Path(flame_model) if flame_model else ensure_standin(assets).pkl
-    return FlameLayer.from_files(path, n_shape=100, n_exp=50)
 
 
 def teacher_probability(epoch: int, start: int, end: int) -> float:
@@ -105,7 +96,8 @@ class LitHumorFace(L.LightningModule):
         n_exp / neck / eyes / extra_velocities: the state (see :class:`motionprior.state.StateSpec`;
             ``n_exp: 0`` is the paper-literal state, which disables the FLAME losses).
         hidden / layers / latent / conditional_prior: the CVAE (HuMoR: 1024 / 4 / 48 / true).
-        flame_model: FLAME model file the sequences were annotated with (default: the stand-in in ``assets``).
+        flame_model / assets: FLAME model file the sequences were annotated with, or (none) the stand-in
+            built in ``assets`` (:func:`flame.head.resolve_model_file`).
         recon_weights: per-part reconstruction weights (default 1 each; unknown part names are errors).
         kl_weight / kl_warmup_epochs: KL weight and its linear warm-up (HuMoR: 4e-4 over 50 epochs).
         flame_landmark_weight: FLAME landmarks of the predicted parameters vs the ground-truth landmarks.
@@ -130,10 +122,10 @@ class LitHumorFace(L.LightningModule):
         plot_every_n_epochs: rollout plots to TensorBoard every n validation epochs (0: never).
     """
 
-    def __init__(self, n_exp: int = 50, neck: bool = False, eyes: bool = False, extra_velocities: tuple[str, ...] = (),
+    def __init__(self, n_exp: int = N_EXP, neck: bool = False, eyes: bool = False, extra_velocities: tuple[str, ...] = (),
                  hidden: int = 1024, layers: int = 4,
                  latent: int = 48, conditional_prior: bool = True, flame_model: str | None = None,
-                 assets: str = "runs/assets", recon_weights: dict[str, float] | None = None, kl_weight: float = 4e-4,
+                 assets: str | None = None, recon_weights: dict[str, float] | None = None, kl_weight: float = 4e-4,
                  kl_warmup_epochs: int = 50, flame_landmark_weight: float = 1.0, flame_consistency_weight: float = 1.0,
                  flame_vertex_weight: float = 1.0, vertex_stride: int = 1, velocity_consistency_weight: float = 0.0,
                  sched_sampling: tuple[int, int] = (10, 20), feedback: str = "none", prior_feedback: float = 0.0,
@@ -164,7 +156,7 @@ class LitHumorFace(L.LightningModule):
         if "flame" in feedback and n_exp == 0:
             raise ValueError("feedback 'flame' needs the expression in the state (n_exp > 0)")
         self.milestones = list(milestones) if milestones is not None else [50, 80, 140]
-        layer = load_flame(flame_model, assets)
+        layer = prior_layer(self.spec, flame_model, assets)
         # not submodules: the head model stays out of the checkpoint (it is the user's licensed file)
         self._flame = {"layer": layer, "subset": VertexSubset(layer, torch.arange(0, layer.n_vertices, vertex_stride))}
         self._val: dict[str, list[Tensor]] = {}
@@ -179,8 +171,8 @@ class LitHumorFace(L.LightningModule):
 
     def flame(self, like: Tensor) -> tuple[FlameLayer, VertexSubset]:
         """The head model on ``like``'s device."""
-        if self._flame["layer"].v_template.device != like.device:  # a copy: load_flame's cached layer stays put
-            self._flame = {k: m.to(like.device) for k, m in copy.deepcopy(self._flame).items()}
+        if self._flame["layer"].v_template.device != like.device:
+            self._flame = {k: m.to(like.device) for k, m in self._flame.items()}
         return self._flame["layer"], self._flame["subset"]
 
     def configure_optimizers(self):
@@ -246,12 +238,12 @@ class LitHumorFace(L.LightningModule):
         velocity drifts away from the rotation actually made (measured); weight 1 in the quick config
         did not, however, stop the head-pose drift."""
         spec, scale = self.spec, self.model.delta_scale
-        step = self.model.step(prev, pred) * TARGET_FPS
+        step = self.model.step(prev, pred) * MOTION_FPS
         out = pred.new_zeros(())
         for part, vel in spec.velocity_of.items():
             s = scale[spec.out_slices[part]]
             s = s.mean() if part in ROTATIONS else s
-            err = (pred[..., spec.slices[vel]] - step[..., spec.out_slices[part]]) / (s * TARGET_FPS)
+            err = (pred[..., spec.slices[vel]] - step[..., spec.out_slices[part]]) / (s * MOTION_FPS)
             out = out + err.pow(2).mean()
         return out
 
@@ -401,7 +393,7 @@ def load_prior(path: str | os.PathLike) -> tuple[HumorFace, dict]:
         state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     else:
         raise ValueError(f"{path}: not a HuMoR-Face checkpoint (no {PRIOR_FORMAT!r} format tag or Lightning state_dict)")
-    defaults = {"n_exp": 50, "neck": False, "eyes": False, "extra_velocities": (), "hidden": 1024, "layers": 4,
+    defaults = {"n_exp": N_EXP, "neck": False, "eyes": False, "extra_velocities": (), "hidden": 1024, "layers": 4,
                 "latent": 48, "conditional_prior": True}
     kw = {k: config.get(k, defaults[k]) for k in _MODEL_KEYS}
     spec = StateSpec(n_exp=kw.pop("n_exp"), neck=kw.pop("neck"), eyes=kw.pop("eyes"),

@@ -20,7 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle, orthonormalize
-from motionprior.state import ROTATIONS, TARGET_FPS, StateSpec
+from flame.sequence import MOTION_FPS
+from motionprior.state import ROTATIONS, StateSpec
 
 __all__ = ["MLP", "HumorFace", "Gaussian"]
 
@@ -177,7 +178,7 @@ class HumorFace(nn.Module):
             parts.append(v)
         return torch.cat(parts, -1)
 
-    def project_velocities(self, x_prev: Tensor, x: Tensor, fps: float = TARGET_FPS) -> Tensor:
+    def project_velocities(self, x_prev: Tensor, x: Tensor, fps: float = MOTION_FPS) -> Tensor:
         """``x (..., dim)`` with its velocity channels replaced by the step it makes from ``x_prev``:
         angular velocities ``log(R_t R_{t-1}^T) * fps``, Euclidean ones ``(L_t - L_{t-1}) * fps``.
 

@@ -22,9 +22,9 @@ from torch import Tensor
 
 from flame.layer import FlameLayer
 from flame.rotations import matrix_to_axis_angle, matrix_to_yaw_pitch_roll
-from flame.sequence import FlameSequence
+from flame.sequence import MOTION_FPS, FlameSequence
 from motionprior.model import HumorFace
-from motionprior.state import TARGET_FPS, StateSpec, states_to_params
+from motionprior.state import StateSpec, states_to_params
 
 __all__ = ["FEEDBACK_MODES", "FRONT_CAMERA", "make_feedback", "sample_states", "states_to_sequence", "render_samples", "plot_rollout", "pose_curves"]
 
@@ -87,7 +87,7 @@ def states_to_sequence(states: Tensor, spec: StateSpec, shape: np.ndarray, layer
     params = states_to_params(states.double(), spec, torch.as_tensor(shape, dtype=torch.float64), layer.n_exp)
     cam = np.asarray(cam if cam is not None else (8.0, 0.0, 0.0), np.float32)
     return FlameSequence(
-        model=layer.model_label, model_sha256=layer.model_sha256, fps=TARGET_FPS,
+        model=layer.model_label, model_sha256=layer.model_sha256, fps=MOTION_FPS,
         view_names=np.array([f"sample_{i:03d}" for i in range(k)]), frame_ids=np.arange(t),
         shape=np.asarray(shape, np.float32), expression=params.expression.float().numpy(),
         pose=params.pose.float().numpy(), cam=np.broadcast_to(cam, (k, t, 3)).copy(),
@@ -139,7 +139,7 @@ def pose_curves(states: Tensor, spec: StateSpec) -> dict[str, Tensor]:
     return {"yaw": ypr[..., 0], "pitch": ypr[..., 1], "roll": ypr[..., 2], "jaw": jaw}
 
 
-def plot_rollout(samples: Tensor, spec: StateSpec, real: Tensor | None = None, fps: float = TARGET_FPS, title: str = ""):
+def plot_rollout(samples: Tensor, spec: StateSpec, real: Tensor | None = None, fps: float = MOTION_FPS, title: str = ""):
     """A matplotlib figure: head yaw / pitch / roll and jaw opening (degrees) over time for samples
     ``(K, T, dim)``, with a real clip ``(T', dim)`` in black when given."""
     import matplotlib

@@ -13,7 +13,6 @@ this and scores the result (:mod:`eval.experiments.sampling`).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -23,9 +22,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from flame.sequence import MOTION_FPS
+
 log = logging.getLogger(__name__)
 
-__all__ = ["SampleConfig", "SampleRun", "sample_prior", "main"]
+__all__ = ["SampleConfig", "SampleRun", "sample_prior"]
 
 
 @dataclass
@@ -85,16 +86,18 @@ class SampleRun:
 
 def sample_prior(cfg: SampleConfig, progress: bool = True) -> SampleRun:
     """Sample and write the files (see the module docstring)."""
-    from flame.files import atomic_write_bytes
-    from motionprior.data import find_sequences, load_clips
-    from motionprior.lit_module import load_flame, load_prior
+    from flame.files import atomic_write_json
+    from flame.layout import find_sequences
+    from motionprior.data import load_clips
+    from motionprior.lit_module import load_prior
     from motionprior.rollout import plot_rollout, render_samples, sample_states, states_to_sequence
+    from motionprior.state import prior_layer
 
     if cfg.samples < 1 or cfg.seconds <= 0 or cfg.starts < 1:
         raise ValueError(f"need samples >= 1, seconds > 0 and starts >= 1 (got {cfg.samples}, {cfg.seconds}, {cfg.starts})")
     model, config = load_prior(cfg.checkpoint)
-    layer = load_flame(cfg.flame_model or config.get("flame_model"), cfg.assets or config.get("assets", "runs/assets"))
     spec = model.spec
+    layer = prior_layer(spec, cfg.flame_model or config.get("flame_model"), cfg.assets or config.get("assets"))
     clips = load_clips(find_sequences(cfg.data, cfg.split), layer, spec, min_seconds=0.0, progress=progress)
     clips = [c for c in clips if len(c.states) > cfg.start_frame]
     if not clips:
@@ -103,7 +106,7 @@ def sample_prior(cfg: SampleConfig, progress: bool = True) -> SampleRun:
     chosen = [clips[i] for i in picks]
     x0 = torch.as_tensor(np.stack([c.states[cfg.start_frame] for c in chosen]))
     shapes = torch.as_tensor(np.stack([c.shape for c in chosen]))
-    horizon = int(round(cfg.seconds * 30))
+    horizon = int(round(cfg.seconds * MOTION_FPS))
     feedback = cfg.feedback or config.get("feedback", "none")
     t0 = time.perf_counter()
     states = sample_states(model, x0, horizon, cfg.samples, use_mean=cfg.use_mean, seed=cfg.seed, feedback=feedback,
@@ -126,20 +129,6 @@ def sample_prior(cfg: SampleConfig, progress: bool = True) -> SampleRun:
         fig.savefig(out_dir / f"{name}_pose.png", dpi=90)
         if cfg.render:
             render_samples(layer, seq, out_dir / f"{name}.mp4", size=cfg.size, max_samples=cfg.render, progress=progress)
-    text = json.dumps(info, indent=2)
-    atomic_write_bytes(out_dir / "samples.json", lambda f: f.write(text.encode()))
+    atomic_write_json(out_dir / "samples.json", info)
     log.info("wrote %d x %d samples of %d frames to %s", len(chosen), cfg.samples, horizon + 1, out_dir)
     return SampleRun(states=states, starts=chosen, clips=clips, spec=spec, layer=layer, info=info)
-
-
-def main(argv: list[str]) -> int:
-    from jsonargparse import ArgumentParser
-
-    parser = ArgumentParser(prog="python -m motionprior sample", description=__doc__)
-    parser.add_argument("--config", action="config")
-    parser.add_class_arguments(SampleConfig, nested_key=None)
-    ns = parser.parse_args(argv)
-    run = sample_prior(SampleConfig(**{k: v for k, v in vars(ns).items() if k not in ("config", "__path__")}))
-    print(f"{len(run.starts)} x {run.info['samples']} samples of {run.info['horizon_frames']} frames in {run.info['out']} "
-          f"({run.info['rollout_frames_per_second']:.0f} frames/s); score them with `python -m eval sample`")
-    return 0

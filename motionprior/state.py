@@ -36,16 +36,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from flame.errors import InputError
+from flame.head import head_layer
 from flame.layer import FlameLayer
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from flame.sequence import FlameSequence, pad_or_truncate, sequence_to_params
-from flame.types import POSE_SLICES, FlameParams
+from flame.sequence import MOTION_FPS, FlameSequence, resize_coefficients, sequence_to_params
+from flame.types import N_EXP, POSE_SLICES, FlameParams
 
 __all__ = ["StateSpec", "angular_velocity", "central_difference", "resample_positions", "resample_states",
-           "sequence_to_states", "states_to_params", "reverse_states", "TARGET_FPS", "ROTATIONS", "VELOCITY_OF",
+           "sequence_to_states", "states_to_params", "reverse_states", "prior_layer", "ROTATIONS", "VELOCITY_OF",
            "OPTIONAL_VELOCITIES"]
 
-TARGET_FPS = 30.0
 ROTATIONS = ("root_orient", "jaw", "neck", "eyes")
 #: parts whose velocity is always in the state
 VELOCITY_OF = {"root_orient": "root_orient_vel", "landmarks": "landmarks_vel"}
@@ -58,14 +59,15 @@ class StateSpec:
     """The layout of the state vector (input) and of the decoder's output.
 
     Attributes:
-        n_exp: expression components in the state (0: the paper-literal state without expression).
+        n_exp: the leading expression components kept in the state (0: the paper-literal state without
+            expression); sequences with fewer are zero-padded, the components beyond are not modelled.
         neck: include the neck rotation; eyes: include both eye rotations.
         n_landmarks: 3D landmarks (68, the "full" iBUG embedding).
         extra_velocities: parts among ``OPTIONAL_VELOCITIES`` that get a velocity too (the head rotation
             and the landmarks always have one), e.g. ``("jaw", "expression")``.
     """
 
-    n_exp: int = 50
+    n_exp: int = N_EXP
     neck: bool = False
     eyes: bool = False
     n_landmarks: int = 68
@@ -173,7 +175,7 @@ def angular_velocity(rot: np.ndarray, fps: float) -> np.ndarray:
     return np.stack([w[:, 2, 1], w[:, 0, 2], w[:, 1, 0]], axis=1)
 
 
-def resample_positions(n_frames: int, fps: float, target_fps: float = TARGET_FPS) -> np.ndarray:
+def resample_positions(n_frames: int, fps: float, target_fps: float = MOTION_FPS) -> np.ndarray:
     """Source-frame positions (fractional) of the ``target_fps`` frames covering ``n_frames`` at ``fps``."""
     n_out = int(np.floor((n_frames - 1) * target_fps / fps + 1e-9)) + 1
     return np.minimum(np.arange(n_out) * (fps / target_fps), n_frames - 1)
@@ -195,7 +197,7 @@ def resample_states(states: np.ndarray, positions: np.ndarray, spec: "StateSpec"
 
 
 def sequence_to_states(seq: FlameSequence, layer: FlameLayer, spec: StateSpec, view: int = 0,
-                       target_fps: float = TARGET_FPS) -> np.ndarray:
+                       target_fps: float = MOTION_FPS) -> np.ndarray:
     """States ``(T30, dim)`` float64 of one view of an annotated sequence, resampled to ``target_fps``."""
     pose = np.asarray(seq.pose[view], np.float64)
     with torch.no_grad():
@@ -206,7 +208,8 @@ def sequence_to_states(seq: FlameSequence, layer: FlameLayer, spec: StateSpec, v
     rots["eyes"] = np.stack([axis_angle_to_matrix(torch.as_tensor(pose[:, POSE_SLICES[e]])).numpy()
                              for e in ("left_eye", "right_eye")], 1)
     parts = {k: r.reshape(len(r), -1) for k, r in rots.items()}  # (T, k, 3, 3) -> (T, 9k)
-    parts["expression"] = pad_or_truncate(np.asarray(seq.expression[view], np.float64), spec.n_exp) if spec.n_exp else None
+    expression = np.asarray(seq.expression[view], np.float64)[:, :spec.n_exp]  # the state's leading components
+    parts["expression"] = resize_coefficients(expression, spec.n_exp, "expression") if spec.n_exp else None
     parts["landmarks"] = lm.reshape(len(lm), -1)
     for part, vel in spec.velocity_of.items():
         if part in ROTATIONS:
@@ -231,7 +234,11 @@ def reverse_states(states: Tensor, spec: StateSpec) -> Tensor:
 def states_to_params(states: Tensor, spec: StateSpec, shape: Tensor, n_exp: int) -> FlameParams:
     """FLAME parameters of states ``(..., dim)`` for a layer with ``n_exp`` expression components:
     rotations back to axis-angle, the expression (zero-padded; all zeros for a paper-literal state) and
-    the given identity ``shape (n_shape,)``."""
+    the given identity ``shape (n_shape,)``. A layer with fewer expression components than the state is
+    refused (see :func:`prior_layer`)."""
+    if spec.n_exp > n_exp:
+        raise InputError(f"the state has {spec.n_exp} expression components but the layer {n_exp}; build the layer "
+                         f"with n_exp={spec.n_exp} (motionprior.state.prior_layer)")
     batch = states.shape[:-1]
     pose = states.new_zeros(*batch, 15)
     pose[..., 0:3] = matrix_to_axis_angle(spec.get(states, "root_orient")[..., 0, :, :])
@@ -242,6 +249,11 @@ def states_to_params(states: Tensor, spec: StateSpec, shape: Tensor, n_exp: int)
         pose[..., 9:15] = matrix_to_axis_angle(spec.get(states, "eyes")).flatten(-2)
     expr = states.new_zeros(*batch, n_exp)
     if spec.n_exp:
-        k = min(n_exp, spec.n_exp)
-        expr[..., :k] = spec.get(states, "expression")[..., :k]
+        expr[..., :spec.n_exp] = spec.get(states, "expression")
     return FlameParams(shape.to(states.dtype).expand(*batch, -1), expr, pose)
+
+
+def prior_layer(spec: StateSpec, flame_model: str | None = None, assets: str | None = None) -> FlameLayer:
+    """The head model of a prior with state ``spec`` (:func:`flame.head.head_layer`): the default number
+    of expression components, or the state's if it has more."""
+    return head_layer(flame_model, assets=assets, n_exp=max(spec.n_exp, N_EXP))

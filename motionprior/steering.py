@@ -32,13 +32,14 @@ from __future__ import annotations
 from torch import Tensor
 
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from motionprior.state import ROTATIONS, TARGET_FPS, StateSpec
+from flame.sequence import MOTION_FPS
+from motionprior.state import ROTATIONS, StateSpec
 
 __all__ = ["steered_target", "check_return_times"]
 
 
 def steered_target(spec: StateSpec, drifted: Tensor, prev: Tensor, nxt: Tensor, return_time: float,
-                   fps: float = TARGET_FPS, part_return_times: dict[str, float] | None = None) -> Tensor:
+                   fps: float = MOTION_FPS, part_return_times: dict[str, float] | None = None) -> Tensor:
     """The target ``(..., dim)`` for input ``drifted (..., dim)`` of a step whose ground truth goes
     ``prev -> nxt`` (both ``(..., dim)``; see the module docstring). ``part_return_times`` overrides
     ``return_time`` for the named parts (a velocity follows its part)."""

@@ -1,16 +1,11 @@
 """The synthetic capture corpus: ground truth + simulated captures, split by identity.
 
-Layout of a corpus folder::
-
-    corpus.json                     settings, model, splits, noise model (written first and last)
-    manifest.jsonl                  one line per sequence: id, identity, split, frames, views, emotion...
-    <split>/<sequence>/gt.npz       FlameSequence: true parameters per view (global rotation relative to
-                                    each camera), true weak-perspective cameras, true 2D landmarks
-    <split>/<sequence>/capture.npz  Capture: detector-like landmark tracks, confidences, validity
-    <split>/<sequence>/cameras.npz  pinhole K, R, t per view and frame; the head's world pose; per view
-                                    ``aligned_translation`` tau: camera coordinates of a model point are
-                                    ``diag(1, -1, -1) (FLAME(pose_v) + tau)``
-    <split>/<sequence>/frames/<view>.mp4   rendered frames (optional)
+The folder layout (``corpus.json``, ``manifest.jsonl``, per sequence ``gt.npz``, ``capture.npz``,
+``cameras.npz``, ``frames/<view>.mp4``) is defined in :mod:`flame.layout`. ``cameras.npz`` holds the
+pinhole K, R, t per view and frame, the head's world pose and per view the ``aligned_translation`` tau:
+camera coordinates of a model point are ``diag(1, -1, -1) (FLAME(pose_v) + tau)``. ``gt.npz`` has the
+true parameters per view (global rotation relative to each camera), true weak-perspective cameras and
+true 2D landmarks.
 
 Every sequence is a pure function of ``(seed, domain, identity, sequence index)``; existing complete
 sequences are kept (resume), and every file is written atomically.
@@ -36,8 +31,11 @@ from annotator.synthetic.motion import STYLES, Motion, generate_motion, sample_s
 from annotator.synthetic.noise import NOISE, DetectorNoise, detect
 from annotator.synthetic.rigs import DOMAIN_FPS, CameraTrack, make_rig
 from flame.camera import crop_transform_from_landmarks, fit_weak_perspective, pixels_to_ndc, transform_points
+from flame.errors import InputError
 from flame.files import atomic_write_bytes
+from flame.head import DEFAULT_ASSETS, head_layer, load_head, resolve_model_file
 from flame.layer import FlameLayer
+from flame.layout import CorpusSequence, is_corpus, read_corpus, write_corpus_info, write_corpus_manifest
 from flame.lbs import contour_yaw_degrees
 from flame.camera import PinholeCamera
 from flame.draw import to_uint8
@@ -48,11 +46,9 @@ from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from flame.sequence import FlameSequence
 from flame.types import FlameParams
 
-__all__ = ["SynthConfig", "CorpusSize", "SyntheticSequence", "synthesize_sequence", "build_corpus", "load_corpus_info",
-           "CORPUS_TAG"]
+__all__ = ["SynthConfig", "CorpusSize", "SyntheticSequence", "synthesize_sequence", "build_corpus"]
 
 log = logging.getLogger(__name__)
-CORPUS_TAG = "neuface-motion-suite/synthetic-corpus"
 _DOMAIN_INDEX = {"lab": 0, "wild": 1, "mocap": 2}
 _FLIP = np.diag([1.0, -1.0, -1.0])  # OpenCV camera axes <-> camera-aligned FLAME axes (y up, z toward camera)
 
@@ -85,7 +81,7 @@ class SynthConfig:
     out: str = "runs/synth/lab"
     seed: int = 0
     model: str | None = None
-    assets: str = "runs/assets/standin"
+    assets: str = DEFAULT_ASSETS
     n_shape: int = 100
     n_exp: int = 50
     image_size: int = 512
@@ -216,92 +212,60 @@ def _splits(n_identities: int, fractions: tuple[float, float, float], rng: np.ra
             "train": sorted(order[n_test + n_val:])}
 
 
-def load_corpus_info(folder: str | os.PathLike) -> dict:
-    path = Path(folder) / "corpus.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{folder}: no corpus.json; build a corpus with `python -m annotator synth --out {folder}`")
-    info = json.loads(path.read_text())
-    if info.get("format") != CORPUS_TAG:
-        raise ValueError(f"{path}: not a synthetic corpus description")
-    return info
-
-
-def _resolve_model(cfg: SynthConfig) -> Path:
-    if cfg.model:
-        return Path(cfg.model)
-    from flame.standin import ensure_standin
-
-    return ensure_standin(cfg.assets).pkl
-
-
 def build_corpus(cfg: SynthConfig, progress: bool = True) -> Path:
     """Build (or complete) the corpus described by ``cfg``; returns the corpus folder."""
     t0 = time.perf_counter()
     out = Path(cfg.out)
-    model_path = _resolve_model(cfg).resolve()
-    layer = FlameLayer.from_files(model_path, n_shape=cfg.n_shape, n_exp=cfg.n_exp)
+    model_path = resolve_model_file(cfg.model, cfg.assets)
+    layer = head_layer(model_path, n_shape=cfg.n_shape, n_exp=cfg.n_exp)
     noise = cfg.noise or NOISE[cfg.domain]
+    fps = DOMAIN_FPS[cfg.domain]
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "assets", "model")}
     settings["noise"] = asdict(noise)
-    info = {"format": CORPUS_TAG, "version": 1, "settings": settings, "fps": DOMAIN_FPS[cfg.domain],
-            "model": layer.model_label, "model_sha256": layer.model_sha256, "model_file": str(model_path)}
-    if (out / "corpus.json").is_file():
-        old = json.loads((out / "corpus.json").read_text())
+    info = {"settings": settings, "fps": fps, "model": layer.model_label, "model_sha256": layer.model_sha256,
+            "model_file": str(model_path)}
+    if is_corpus(out):
+        old = read_corpus(out).info
         if old.get("settings") != json.loads(json.dumps(settings)) or old.get("model_sha256") != layer.model_sha256:
-            raise ValueError(f"{out} holds a corpus built with other settings or another model; use a new --out "
+            raise InputError(f"{out} holds a corpus built with other settings or another model; use a new --out "
                              f"(nothing was changed)")
     split_rng = np.random.default_rng([cfg.seed, _DOMAIN_INDEX[cfg.domain], 7])
     splits = _splits(cfg.identities, cfg.split_fractions, split_rng)
     split_of = {i: name for name, ids in splits.items() for i in ids}
-    directions = solve_directions(_model_data(model_path), _embedding(model_path), cfg.n_exp)
+    directions = solve_directions(*load_head(model_path), cfg.n_exp)
     info["expression_fit_error_mm"] = {k: round(v, 3) for k, v in directions.fit_error_mm.items()}
-    atomic_write_bytes(out / "corpus.json", lambda f: f.write(json.dumps(dict(info, complete=False), indent=2).encode()))
+    write_corpus_info(out, dict(info, complete=False))
     manifest = []
     jobs = [(i, m) for i in range(cfg.identities) for m in range(cfg.sequences)]
     built = 0
     for i, m in tqdm(jobs, desc=f"synth {cfg.domain}", unit="seq", disable=not progress):
         identity = f"{cfg.domain}{i:03d}"
         seq_id = f"{identity}_{m:02d}"
-        folder = out / split_of[i] / seq_id
         entry = {"id": seq_id, "identity": identity, "split": split_of[i], "path": f"{split_of[i]}/{seq_id}",
-                 "frames": cfg.frames, "fps": DOMAIN_FPS[cfg.domain]}
-        files = [folder / "gt.npz", folder / "capture.npz", folder / "cameras.npz"]
-        if all(f.is_file() for f in files):
-            gt_meta = FlameSequence.load(files[0]).metadata
-            manifest.append(dict(entry, views=len(json.loads(json.dumps(gt_meta)).get("views", [])) or None,
-                                 **_summary(gt_meta)))
+                 "frames": cfg.frames, "fps": fps}
+        files = CorpusSequence(seq_id, split_of[i], out / entry["path"])
+        if all(f.is_file() for f in (files.gt, files.capture, files.cameras)):
+            gt = FlameSequence.load(files.gt)
+            manifest.append(dict(entry, views=gt.n_views, **_summary(gt.metadata)))
             continue
         shape = sample_shape(np.random.default_rng([cfg.seed, _DOMAIN_INDEX[cfg.domain], i, 999]), cfg.n_shape)
         rng = np.random.default_rng([cfg.seed, _DOMAIN_INDEX[cfg.domain], i, m])
         seq = synthesize_sequence(layer, directions, cfg.domain, shape, rng, cfg.frames, noise, cfg.image_size,
                                   cfg.render, meta={"sequence": seq_id, "identity": identity, "split": split_of[i]})
         for name, frames in seq.frames.items():
-            write_video(folder / "frames" / f"{name}.mp4", frames, fps=DOMAIN_FPS[cfg.domain])
-        seq.capture.save(files[1])
-        atomic_write_bytes(files[2], lambda f, c=seq.cameras: np.savez_compressed(f, **c))
-        seq.gt.save(files[0])  # last: its presence marks the sequence complete
+            write_video(files.folder / "frames" / f"{name}.mp4", frames, fps=fps)
+        seq.capture.save(files.capture)
+        atomic_write_bytes(files.cameras, lambda f, c=seq.cameras: np.savez_compressed(f, **c))
+        seq.gt.save(files.gt)  # last: its presence marks the sequence complete
         manifest.append(dict(entry, views=seq.gt.n_views, **_summary(seq.gt.metadata)))
         built += 1
-    lines = "".join(json.dumps(e, sort_keys=True) + "\n" for e in manifest)
-    atomic_write_bytes(out / "manifest.jsonl", lambda f: f.write(lines.encode()))
+    write_corpus_manifest(out, manifest)
     info["splits"] = {k: [f"{cfg.domain}{i:03d}" for i in v] for k, v in splits.items()}
     info["sequences"] = len(manifest)
-    atomic_write_bytes(out / "corpus.json", lambda f: f.write(json.dumps(dict(info, complete=True), indent=2).encode()))
+    write_corpus_info(out, dict(info, complete=True))
     log.info("corpus %s: %d sequences (%d new) in %.1f s", out, len(manifest), built, time.perf_counter() - t0)
     return out
 
 
 def _summary(meta: dict) -> dict:
     return {k: meta[k] for k in ("emotion", "level", "speaking", "blinks") if k in meta}
-
-
-def _model_data(path: Path):
-    from flame.model import load_model
-
-    return load_model(path)
-
-
-def _embedding(path: Path):
-    from flame.embedding import find_landmark_embedding
-
-    return find_landmark_embedding(path)

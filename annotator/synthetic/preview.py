@@ -3,43 +3,36 @@ with the detected landmarks (green) over the true ones (red)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import torch
 
+from flame.files import read_npz
 from flame.layer import FlameLayer
+from flame.layout import CorpusSequence
 from flame.camera import PinholeCamera
 from flame.draw import draw_landmarks, draw_points, image_grid, put_text, to_uint8
 from flame.render import render_mesh
-from flame.sequence import FlameSequence
-from flame.types import FlameParams
+from flame.sequence import FlameSequence, sequence_to_params
 
 __all__ = ["preview_sequence"]
 
 _FLIP = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))
 
 
-def preview_sequence(layer: FlameLayer, seq_dir: str | os.PathLike, n_times: int = 4, size: int = 256) -> np.ndarray:
-    """A grid image: one row per sampled time, one column per view."""
+def preview_sequence(layer: FlameLayer, sequence: CorpusSequence, n_times: int = 4, size: int = 256) -> np.ndarray:
+    """A grid image of a corpus sequence: one row per sampled time, one column per view."""
     from annotator.capture import Capture
 
-    seq_dir = Path(seq_dir)
-    gt = FlameSequence.load(seq_dir / "gt.npz")
-    cap = Capture.load(seq_dir / "capture.npz")
-    with np.load(seq_dir / "cameras.npz") as z:
-        K, tau = z["K"], z["aligned_translation"]
+    gt = FlameSequence.load(sequence.gt)
+    cap = Capture.load(sequence.capture)
+    cameras = read_npz(sequence.cameras, "cameras file of a synthetic corpus")
+    K, tau = cameras["K"], cameras["aligned_translation"]
     times = np.linspace(0, gt.n_frames - 1, n_times).round().astype(int)
-    dt = layer.v_template.dtype
     cells = []
     for t in times:
         for v in range(gt.n_views):
-            p = FlameParams(torch.as_tensor(gt.shape[: layer.n_shape], dtype=dt),
-                            torch.as_tensor(gt.expression[v, t, : layer.n_exp], dtype=dt),
-                            torch.as_tensor(gt.pose[v, t], dtype=dt))
             with torch.no_grad():
-                verts = layer(p).vertices.double()
+                verts = layer(sequence_to_params(gt, layer, v, slice(t, t + 1))).vertices[0].double()
             cam_pts = (verts + torch.as_tensor(tau[v, t])) @ _FLIP.T
             w, h = (int(x) for x in gt.image_size[v])
             pin = PinholeCamera(torch.as_tensor(K[v, t])[None], torch.eye(3, dtype=torch.float64)[None],

@@ -4,7 +4,6 @@ shared clips are present. Seconds include everything after detection (crops, opt
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -12,17 +11,17 @@ from annotator.capture import Capture
 from annotator.neuface import AnnotateConfig, annotate
 from annotator.pretrain import load_or_pretrain
 from annotator.synthetic.builder import SynthConfig, build_corpus
-from eval.bench.common import markdown_table
-from flame.layer import FlameLayer
-from flame.standin import ensure_standin
+from eval.report import markdown_table
+from flame.head import head_layer, resolve_model_file
+from flame.layout import read_corpus
 
 GOALS = {"1 view x 300 frames": 60.0, "7 views x 100 frames": 120.0}
 CLIP = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real_clips" / "d3.mp4"
 
 
 def bench_annotation(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tuple[str, list[dict]]:
-    model = ensure_standin(asset_dir).pkl
-    layer = FlameLayer.from_files(model, n_shape=100, n_exp=50)
+    model = resolve_model_file(assets=asset_dir)
+    layer = head_layer(model)
     t0 = time.perf_counter()
     encoder = load_or_pretrain(layer, encoder_cache, progress=False)
     pretrain_s = time.perf_counter() - t0
@@ -32,8 +31,7 @@ def bench_annotation(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tup
         corpus = build_corpus(SynthConfig(domain=domain, identities=1, sequences=1, frames=frames, seed=7, model=str(model),
                                           out=str(out_dir / "bench_corpus" / domain), split_fractions=(0, 0, 1)),
                               progress=False)
-        entry = json.loads((corpus / "manifest.jsonl").read_text().splitlines()[0])
-        cap = Capture.load(corpus / entry["path"] / "capture.npz")
+        cap = Capture.load(read_corpus(corpus).sequence().capture)
         for method in ("regress", "fit", "neuface"):
             cfg = AnnotateConfig(method=method) if method != "fit" else AnnotateConfig(method="fit", epochs=60, lr=3e-3)
             t = time.perf_counter()
@@ -54,5 +52,5 @@ def bench_annotation(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tup
                         "s_per_view_frame": s / cap.n_frames})
         rows.append([f"detection {CLIP.name} ({cap.n_frames} frames)", "dlib HOG + 68 pts", f"{s:.1f}",
                      f"{1e3 * s / cap.n_frames:.1f}", "-"])
-    table = markdown_table(["case", "method", "seconds", "ms per view-frame", "vs goal"], rows)
+    table = markdown_table(rows, ["case", "method", "seconds", "ms per view-frame", "vs goal"])
     return table + f"\n\nLandmark encoder: {'loaded from cache' if pretrain_s < 5 else 'pretrained'} in {pretrain_s:.1f} s.", records

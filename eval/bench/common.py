@@ -22,9 +22,3 @@ def interleaved_median(fns: dict[str, Callable[[], object]], repeats: int, inner
                 fn()
             samples[name].append((time.perf_counter() - t) / inner)
     return {k: statistics.median(v) for k, v in samples.items()}
-
-
-def markdown_table(header: list[str], rows: list[list[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)

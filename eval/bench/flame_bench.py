@@ -17,15 +17,14 @@ from pathlib import Path
 
 import torch
 
-from eval.bench.common import interleaved_median, markdown_table
-from flame.embedding import load_landmark_embedding
-from flame.model import load_model
-from flame.layer import FlameLayer
+from eval.bench.common import interleaved_median
+from eval.report import markdown_table
+from flame.head import head_layer
 from flame.camera import OrthoCamera, to_screen
 from flame.raster import rasterize
 from flame.render import render_mesh
 from flame.standin import ensure_standin
-from flame.types import FlameParams
+from flame.types import N_EXP, N_SHAPE, FlameParams
 
 PYTORCH3D_CPU_256_SECONDS = 2.35  # research/deps.md, measured on this kind of machine, not in this run
 
@@ -36,7 +35,7 @@ def _smplx_flame(folder: Path, batch: int, n_shape: int, n_exp: int):
     return smplx.FLAME(str(folder), ext="npz", num_betas=n_shape, num_expression_coeffs=n_exp, batch_size=batch)
 
 
-def bench_flame(asset_dir: Path, batches: tuple[int, ...] = (1, 64, 1024), n_shape: int = 100, n_exp: int = 50,
+def bench_flame(asset_dir: Path, batches: tuple[int, ...] = (1, 64, 1024), n_shape: int = N_SHAPE, n_exp: int = N_EXP,
                 repeats: int = 7) -> tuple[str, list[dict]]:
     try:
         import smplx  # noqa: F401
@@ -47,8 +46,7 @@ def bench_flame(asset_dir: Path, batches: tuple[int, ...] = (1, 64, 1024), n_sha
     try:
         shutil.copy(paths.npz, oracle_dir / "FLAME_NEUTRAL.npz")
         shutil.copy(paths.ringnet_static, oracle_dir / "flame_static_embedding.pkl")
-        layer = FlameLayer(load_model(paths.pkl), load_landmark_embedding(paths.deca_embedding), n_shape=n_shape,
-                           n_exp=n_exp)
+        layer = head_layer(paths.pkl, n_shape=n_shape, n_exp=n_exp)
         rows, records = [], []
         g = torch.Generator().manual_seed(0)
         for b in batches:
@@ -84,8 +82,8 @@ def bench_flame(asset_dir: Path, batches: tuple[int, ...] = (1, 64, 1024), n_sha
             records.append(rec)
             rows.append([b, f"{rec['ours_per_s']:.0f}", f"{rec['smplx_per_s']:.0f}", f"{rec['ratio']:.2f}x",
                          f"{rec['ratio_fwd_bwd']:.2f}x"])
-        table = markdown_table(["batch", "ours (meshes/s)", "smplx.FLAME (meshes/s)", "speed-up (forward)",
-                                "speed-up (forward+backward)"], rows)
+        table = markdown_table(rows, ["batch", "ours (meshes/s)", "smplx.FLAME (meshes/s)", "speed-up (forward)",
+                                "speed-up (forward+backward)"])
         return table, records
     finally:
         shutil.rmtree(oracle_dir, ignore_errors=True)
@@ -93,14 +91,13 @@ def bench_flame(asset_dir: Path, batches: tuple[int, ...] = (1, 64, 1024), n_sha
 
 def bench_render(asset_dir: Path, sizes: tuple[int, ...] = (256, 512), batches: tuple[int, ...] = (1, 8),
                  repeats: int = 7) -> tuple[str, list[dict]]:
-    paths = ensure_standin(asset_dir)
-    layer = FlameLayer(load_model(paths.pkl), load_landmark_embedding(paths.deca_embedding))
+    layer = head_layer(assets=asset_dir)
     rows, records = [], []
     for b in batches:
         g = torch.Generator().manual_seed(1)
         pose = 0.15 * torch.randn(b, 15, generator=g)
         with torch.no_grad():
-            verts = layer(FlameParams(torch.zeros(b, 100), torch.zeros(b, 50), pose)).vertices
+            verts = layer(FlameParams(torch.zeros(b, layer.n_shape), torch.zeros(b, layer.n_exp), pose)).vertices
         for size in sizes:
             cam = OrthoCamera(torch.tensor([[7.7, 0.0, 0.02]]).expand(b, 3), size)
             screen, _ = to_screen(verts, cam)
@@ -114,79 +111,6 @@ def bench_render(asset_dir: Path, sizes: tuple[int, ...] = (256, 512), batches: 
             ref = f"{PYTORCH3D_CPU_256_SECONDS / (t['rasterize'] / b):.0f}x" if size == 256 else "-"
             rows.append([f"{verts.shape[1]} V / {len(layer.faces)} F", size, b, f"{rec['rasterize_ms']:.1f}",
                          f"{rec['render_ms']:.1f}", ref])
-    table = markdown_table(["mesh", "pixels", "batch", "rasterize ms/image", "rasterize+shade ms/image",
-                            "vs PyTorch3D CPU rasterizer (2.35 s, quoted)"], rows)
+    table = markdown_table(rows, ["mesh", "pixels", "batch", "rasterize ms/image", "rasterize+shade ms/image",
+                            "vs PyTorch3D CPU rasterizer (2.35 s, quoted)"])
     return table, records
-
-
-WHICH = ("flame", "annotation", "prior", "scaling", "metrics", "all")
-
-
-def run(out_dir: str | os.PathLike = "runs/bench", asset_dir: str | os.PathLike = "runs/assets/standin",
-        which: str = "all", encoder_cache: str | os.PathLike = "runs/assets/encoders") -> str:
-    """Run the benchmarks (one of :data:`WHICH`), print and write ``<which>.md``; ``all`` starts with
-    one summary table of the headline figures and their in-process references."""
-    if which not in WHICH:
-        raise ValueError(f"which must be one of {WHICH}, got {which!r}")
-    out_dir = Path(out_dir)
-    torch.manual_seed(0)
-    parts, summary = [], []
-    if which in ("flame", "all"):
-        flame_table, flame = bench_flame(Path(asset_dir))
-        render_table, render = bench_render(Path(asset_dir))
-        parts += [f"## FLAME forward: ours vs smplx.FLAME (same stand-in model, n_shape=100, n_exp=50)\n\n{flame_table}\n",
-                  f"## Renderer\n\n{render_table}\n"]
-        for r in flame:
-            summary.append([f"FLAME forward, batch {r['batch']}", f"{r['ours_per_s']:.0f} meshes/s",
-                            "smplx.FLAME (same process)", f"{r['ratio']:.2f}x (fwd+bwd {r['ratio_fwd_bwd']:.2f}x)"])
-        for r in render:
-            if r["size"] == 256:
-                summary.append([f"render 256 px, batch {r['batch']}", f"{r['render_ms']:.1f} ms/image",
-                                "PyTorch3D CPU rasterizer (quoted, not run)",
-                                f"{PYTORCH3D_CPU_256_SECONDS / (r['rasterize_ms'] / 1e3):.0f}x"])
-    if which in ("annotation", "all"):
-        from eval.bench.annotation_bench import bench_annotation
-
-        table, ann = bench_annotation(out_dir, Path(asset_dir), Path(encoder_cache))
-        parts.append(f"## Annotation speed\n\n{table}\n")
-        regress = {r["case"]: r["s_per_view_frame"] for r in ann if r["method"] == "regress"}
-        for r in ann:
-            if r["method"] == "neuface":
-                summary.append([f"NeuFace annotation, {r['case']}", f"{1e3 * r['s_per_view_frame']:.1f} ms/view-frame",
-                                "regress (encoder only)", f"{r['s_per_view_frame'] / regress[r['case']]:.0f}x slower"])
-    if which in ("prior", "all"):
-        from eval.bench.prior_bench import bench_prior
-
-        table, pri = bench_prior(Path(asset_dir))
-        parts.append(f"## HuMoR-Face speed\n\n{table}\n")
-        for r in pri:
-            if r["what"].startswith("rollout"):
-                ref = next(x for x in pri if x["hidden"] == r["hidden"] and x["what"].endswith("(reference)"))
-                summary.append([f"rollout 50 x 300, hidden {r['hidden']}", f"{r['frames_per_s']:,.0f} frames/s "
-                                f"({r['seconds']:.2f} s)", "one sample at a time", f"{ref['seconds'] / r['seconds']:.1f}x"])
-            elif r["what"].startswith("train"):
-                summary.append([f"training, {r['what'][6:]}, hidden {r['hidden']}",
-                                f"{r['transitions_per_s']:,.0f} transitions/s", "-", "-"])
-    if which in ("scaling", "all"):
-        from eval.bench.scaling_bench import bench_scaling
-
-        table, _ = bench_scaling(out_dir, Path(asset_dir), Path(encoder_cache))
-        parts.append(f"## How cost grows (three sizes each)\n\n{table}\n")
-    if which in ("metrics", "all"):
-        from eval.bench.scaling_bench import bench_metrics
-
-        table, met = bench_metrics()
-        parts.append(f"## Motion metrics vs naive references\n\n{table}\n")
-        for r in met:
-            summary.append([r["case"].replace("fd", "FD,").replace("apd", "APD,") + (" dims" if "fd" in r["case"] else " samples"),
-                            f"{1e3 * r['ours_s']:.1f} ms", "scipy sqrtm" if "fd" in r["case"] else "loop over pairs",
-                            f"{r['reference_s'] / r['ours_s']:.1f}x (agree to {r['relative_difference']:.0e})"])
-    head = f"# Benchmarks\n\ntorch {torch.__version__}, {torch.get_num_threads()} threads, CPU\n"
-    if summary:
-        head += "\n## Summary\n\n" + markdown_table(["what", "ours", "reference (in-process unless noted)", "ratio"],
-                                                      summary) + "\n"
-    report = "\n".join([head, *parts])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{which}.md").write_text(report)
-    print(report)
-    return report

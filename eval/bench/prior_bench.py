@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from eval.bench.common import markdown_table
-from flame.standin import ensure_standin
+from eval.report import markdown_table
+from flame.head import resolve_model_file
 
 GOAL_ROLLOUT_S = 5.0
 
@@ -33,18 +33,18 @@ def _start(lit) -> tuple[torch.Tensor, torch.Tensor]:
     layer = lit.flame(torch.zeros(()))[0]
     spec = lit.spec
     with torch.no_grad():
-        lm = layer.landmarks(FlameParams(torch.zeros(1, 100), torch.zeros(1, 50), torch.zeros(1, 15))).landmarks3d * 100
+        lm = layer.landmarks(FlameParams.zeros((1,), layer.n_shape, layer.n_exp, like=layer.v_template)).landmarks3d
     x = torch.zeros(1, spec.dim)
     for part in spec.rotations:
         x[:, spec.slices[part]] = torch.eye(3).repeat(1, spec.parts[part] // 9).flatten()[None]
-    x[:, spec.slices["landmarks"]] = lm.flatten(1)
-    return x, torch.zeros(1, 100)
+    x[:, spec.slices["landmarks"]] = lm.flatten(1) * 100.0  # cm
+    return x, torch.zeros(1, layer.n_shape)
 
 
 def bench_prior(asset_dir: Path, samples: int = 50, steps: int = 300) -> tuple[str, list[dict]]:
     from motionprior.rollout import sample_states
 
-    pkl = ensure_standin(asset_dir).pkl
+    pkl = resolve_model_file(assets=asset_dir)
     rows, records = [], []
     for hidden in (1024, 512):
         lit = _model(hidden, pkl)
@@ -71,7 +71,7 @@ def bench_prior(asset_dir: Path, samples: int = 50, steps: int = 300) -> tuple[s
             records.append({"what": name.strip(), "hidden": hidden, "seconds": total, "frames_per_s": samples * steps / total})
         batch = torch.zeros(64, 11, lit.spec.dim) + x0
         batch = batch + 0.01 * torch.randn_like(batch) * lit.spec.euclidean_mask()
-        shapes = torch.zeros(64, 100)
+        shapes = shape.expand(64, -1)
         opt = torch.optim.Adamax(lit.parameters(), 1e-4)
         lit.train()
         for mode, p in (("teacher-forced", 1.0), ("autoregressive", 0.0)):
@@ -89,5 +89,5 @@ def bench_prior(asset_dir: Path, samples: int = 50, steps: int = 300) -> tuple[s
             rows.append([f"hidden {hidden}: training step, 64 x 10 transitions, {mode}", f"{s:.3f}",
                          f"{640 / s:,.0f} transitions/s", "", ""])
             records.append({"what": f"train {mode}", "hidden": hidden, "seconds": s, "transitions_per_s": 640 / s})
-    table = markdown_table(["case", "seconds", "frames/s", "vs one at a time", f"< {GOAL_ROLLOUT_S:.0f} s"], rows)
+    table = markdown_table(rows, ["case", "seconds", "frames/s", "vs one at a time", f"< {GOAL_ROLLOUT_S:.0f} s"])
     return table, records

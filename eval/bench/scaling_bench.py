@@ -9,14 +9,14 @@ ours (symmetric eigendecompositions); APD as a Python loop over sample pairs vs 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from eval.bench.common import interleaved_median, markdown_table
+from eval.bench.common import interleaved_median
+from eval.report import markdown_table
 
 __all__ = ["bench_scaling", "bench_metrics"]
 
@@ -37,21 +37,20 @@ def bench_scaling(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tuple[
     from annotator.neuface import AnnotateConfig, annotate
     from annotator.pretrain import load_or_pretrain
     from annotator.synthetic.builder import SynthConfig, build_corpus
-    from flame.layer import FlameLayer
-    from flame.standin import ensure_standin
+    from flame.head import head_layer, resolve_model_file
+    from flame.layout import read_corpus
     from motionprior.lit_module import LitHumorFace
     from motionprior.rollout import sample_states
 
-    model = ensure_standin(asset_dir).pkl
-    layer = FlameLayer.from_files(model, n_shape=100, n_exp=50)
+    model = resolve_model_file(assets=asset_dir)
+    layer = head_layer(model)
     encoder = load_or_pretrain(layer, encoder_cache, progress=False)
 
     def capture(domain: str, frames: int) -> Capture:
         corpus = build_corpus(SynthConfig(domain=domain, identities=1, sequences=1, frames=frames, seed=11, model=str(model),
                                           out=str(out_dir / "scaling_corpus" / f"{domain}_{frames}"),
                                           split_fractions=(0, 0, 1)), progress=False)
-        entry = json.loads((corpus / "manifest.jsonl").read_text().splitlines()[0])
-        return Capture.load(corpus / entry["path"] / "capture.npz")
+        return Capture.load(read_corpus(corpus).sequence().capture)
 
     rows, records = [], []
     cfg = AnnotateConfig()
@@ -84,7 +83,7 @@ def bench_scaling(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tuple[
     secs = [_timed(lambda k=k: sample_states(prior, x0, 300, k)) for k in counts]
     rows += _growth_rows("rollout, 300 steps, hidden 1024, samples", counts, secs, "samples")
     records += [{"case": "rollout vs samples", "size": k, "seconds": s} for k, s in zip(counts, secs)]
-    table = markdown_table(["case", "size", "seconds", "cost growth", "work growth"], rows)
+    table = markdown_table(rows, ["case", "size", "seconds", "cost growth", "work growth"])
     return table, records
 
 
@@ -122,6 +121,6 @@ def bench_metrics(repeats: int = 5) -> tuple[str, list[dict]]:
         rows.append([f"APD, {k} samples x 300 frames x 68", f"{1e3 * t['ours']:.1f}", f"{1e3 * t['loop']:.1f}",
                      f"{t['loop'] / t['ours']:.1f}x", f"{err:.1e}"])
         records.append({"case": f"apd {k}", "ours_s": t["ours"], "reference_s": t["loop"], "relative_difference": err})
-    table = markdown_table(["metric", "ours ms", "reference ms", "speed-up", "relative difference"], rows)
+    table = markdown_table(rows, ["metric", "ours ms", "reference ms", "speed-up", "relative difference"])
     return table, records
 

@@ -23,13 +23,14 @@ from tqdm import tqdm
 
 from annotator.capture import Capture
 from annotator.neuface import AnnotateConfig, annotate
-from annotator.pretrain import load_or_pretrain
+from annotator.pretrain import DEFAULT_ENCODER_CACHE, load_or_pretrain
 from annotator.synthetic.builder import SynthConfig, build_corpus
 from eval.experiments.score import score_sequence
 from eval.report import markdown_table, write_csv
-from flame.layer import FlameLayer
+from flame.files import atomic_write_text
+from flame.head import DEFAULT_ASSETS, head_layer, resolve_model_file
+from flame.layout import read_corpus
 from flame.sequence import FlameSequence
-from flame.standin import ensure_standin
 
 __all__ = ["METHODS", "run_benchmark", "reading"]
 
@@ -57,33 +58,43 @@ def _corpus(out: Path, domain: str, identities: int, frames: int, model: Path, s
 
 
 def run_benchmark(out: str | os.PathLike = "runs/annotation_benchmark", model: str | None = None,
-                  assets: str = "runs/assets/standin", encoder_cache: str = "runs/assets/encoders",
-                  lab_identities: int = 3, lab_frames: int = 100, wild_identities: int = 6, wild_frames: int = 150,
+                  assets: str = DEFAULT_ASSETS, encoder_cache: str = DEFAULT_ENCODER_CACHE,
+                  lab_identities: int = 4, lab_frames: int = 100, wild_identities: int = 8, wild_frames: int = 150,
                   methods: list[str] | None = None, seed: int = 100) -> list[dict]:
-    """Run the benchmark; returns the rows (one per domain and method, averaged over sequences)."""
+    """Run the benchmark; returns the rows (one per domain and method, averaged over sequences).
+
+    Args:
+        out: output folder (corpora, report).
+        model / assets / encoder_cache: the head model (default: the stand-in built in ``assets``) and
+            the landmark-encoder cache.
+        lab_identities / lab_frames: the 7-view lab test corpus (one sequence per identity).
+        wild_identities / wild_frames: the in-the-wild test corpus.
+        methods: names of :data:`METHODS` to run (default: all).
+        seed: seed of the corpora.
+    """
     out = Path(out)
-    model_path = Path(model) if model else ensure_standin(assets).pkl
-    layer = FlameLayer.from_files(model_path, n_shape=100, n_exp=50)
-    layer64 = FlameLayer.from_files(model_path, n_shape=100, n_exp=50, dtype=torch.float64)
+    model_path = resolve_model_file(model, assets)
+    layer = head_layer(model_path)
+    layer64 = head_layer(model_path, dtype=torch.float64)
     encoder = load_or_pretrain(layer, encoder_cache)
     names = methods or list(METHODS)
     corpora = {"lab": _corpus(out, "lab", lab_identities, lab_frames, model_path, seed),
                "wild": _corpus(out, "wild", wild_identities, wild_frames, model_path, seed)}
     rows, per_sequence = [], []
     for domain, folder in corpora.items():
-        entries = [json.loads(x) for x in (folder / "manifest.jsonl").read_text().splitlines() if x.strip()]
+        entries = read_corpus(folder).sequences
         for name in names:
             scores, seconds, n_frames = [], 0.0, 0
             for e in tqdm(entries, desc=f"{domain}: {name}", unit="seq"):
-                cap = Capture.load(folder / e["path"] / "capture.npz")
-                gt = FlameSequence.load(folder / e["path"] / "gt.npz")
+                cap = Capture.load(e.capture)
+                gt = FlameSequence.load(e.gt)
                 t0 = time.perf_counter()
                 res = annotate(cap, layer, encoder, METHODS[name])
                 seconds += time.perf_counter() - t0
                 n_frames += cap.n_frames * cap.n_views
                 s = score_sequence(layer64, gt, res.sequence, cap.landmarks, cap.valid)
                 scores.append(s)
-                per_sequence.append(dict(domain=domain, method=name, sequence=e["id"], **s))
+                per_sequence.append(dict(domain=domain, method=name, sequence=e.id, **s))
             row = {"domain": domain, "method": name, "s_per_frame": seconds / n_frames}
             for k in COLUMNS[2:-1]:
                 row[k] = float(np.nanmean([s[k] for s in scores])) if not (domain == "wild" and k == "cvd_mm") else float("nan")
@@ -98,7 +109,7 @@ def run_benchmark(out: str | os.PathLike = "runs/annotation_benchmark", model: s
             "MPVE / PA-MPVE / CVD in mm (lower is better); NME in % of the outer inter-ocular distance against the true "
             "(nme68, nme51) and the detected (nme_det) landmarks; MSI_L / MSI_V: higher is steadier; jitter in mm/s^3; "
             "seconds per view-frame on this machine.\n\n## Reading\n\n" + reading(rows) + "\n")
-    (out / "annotation_benchmark.md").write_text(text)
+    atomic_write_text(out / "annotation_benchmark.md", text)
     return rows
 
 

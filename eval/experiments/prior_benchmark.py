@@ -28,10 +28,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from annotator.pretrain import PretrainConfig
+from annotator.pretrain import DEFAULT_ENCODER_CACHE, PretrainConfig
 from annotator.synthetic.builder import CorpusSize
 from eval.experiments.sampling import evaluate_samples, reference_metrics, score_samples
 from eval.report import markdown_table, write_csv
+from flame.errors import InputError
+from flame.files import atomic_write_json, atomic_write_text
+from flame.head import DEFAULT_ASSETS
+from flame.sequence import MOTION_FPS
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +73,8 @@ class PriorBenchmarkConfig:
 
     out: str = "runs/prior_benchmark"
     model: str | None = None
-    assets: str = "runs/assets/standin"
-    encoder_cache: str = "runs/assets/encoders"
+    assets: str = DEFAULT_ASSETS
+    encoder_cache: str = DEFAULT_ENCODER_CACHE
     mocap: CorpusSize = CorpusSize(4, 6, 180)
     lab: CorpusSize = CorpusSize(10, 2, 120)
     wild: CorpusSize = CorpusSize(40, 2, 150)
@@ -92,20 +96,21 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
     """Run the benchmark (see the module docstring); returns the table rows (the reference last)."""
     from annotator.synthetic.builder import SynthConfig, build_corpus
     from eval.experiments.score import annotate_and_score
-    from flame.layer import FlameLayer
-    from flame.standin import ensure_standin
-    from motionprior.__main__ import fit_or_resume
-    from motionprior.data import find_sequences, load_clips
-    from motionprior.lit_module import load_flame, load_prior
+    from flame.head import head_layer, resolve_model_file
+    from flame.layout import find_sequences
+    from motionprior.train import fit_or_resume
+    from motionprior.data import load_clips
+    from motionprior.lit_module import load_prior
     from motionprior.rollout import sample_states
+    from motionprior.state import prior_layer
 
     names = cfg.rows or list(TRAINING_SETS)
     unknown = set(names) - set(TRAINING_SETS)
     if unknown:
-        raise ValueError(f"rows: unknown training sets {sorted(unknown)}; choose from {list(TRAINING_SETS)}")
+        raise InputError(f"rows: unknown training sets {sorted(unknown)}; choose from {list(TRAINING_SETS)}")
     out = Path(cfg.out)
-    model_path = Path(cfg.model) if cfg.model else ensure_standin(cfg.assets).pkl
-    layer64 = FlameLayer.from_files(model_path, n_shape=100, n_exp=50, dtype=torch.float64)
+    model_path = resolve_model_file(cfg.model, cfg.assets)
+    layer64 = head_layer(model_path, dtype=torch.float64)
     sizes = {"mocap": cfg.mocap, "lab": cfg.lab, "wild": cfg.wild}
     domains = sorted({TRAINING_SETS[n][0] for n in names} | {"wild"}, key=list(sizes).index)
     corpora = {d: build_corpus(SynthConfig(domain=d, identities=sizes[d].identities, sequences=sizes[d].sequences,
@@ -124,8 +129,6 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
                                           cfg.pretrain or PretrainConfig(), layer64, split="train")
         data[name], annotation_mpve[name] = target, mean["mpve_mm"]
 
-    # the held-out evaluation set: wild test identities, ground truth
-    layer = load_flame(str(model_path))
     priors, train_seconds = {}, {}
     for name in names:
         t0 = time.perf_counter()
@@ -133,15 +136,17 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
                                      ["--data.data", str(data[name]), "--model.flame_model", str(model_path),
                                       *cfg.prior_overrides])
         train_seconds[name] = time.perf_counter() - t0
+    # the held-out evaluation set: wild test identities, ground truth
     spec = load_prior(priors[names[0]])[0].spec
+    layer = prior_layer(spec, str(model_path))
     test = load_clips(find_sequences(corpora["wild"], "test"), layer, spec, min_seconds=0.0, progress=False)
     if not test:
-        raise ValueError(f"{corpora['wild']}: the wild corpus has no test identities; use more identities")
+        raise InputError(f"{corpora['wild']}: the wild corpus has no test identities; use more identities")
     real = [c.states for c in test]
     chosen = [test[i] for i in np.unique(np.linspace(0, len(test) - 1, min(cfg.starts, len(test))).round().astype(int))]
     x0 = torch.as_tensor(np.stack([c.states[0] for c in chosen]))
     shapes = torch.as_tensor(np.stack([c.shape for c in chosen]))
-    horizon = int(round(cfg.seconds * 30))
+    horizon = int(round(cfg.seconds * MOTION_FPS))
 
     table, curves = [], []
     for name in names:
@@ -151,17 +156,16 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
         else:
             model, config = load_prior(priors[name])
             if model.spec != spec:
-                raise ValueError(f"{priors[name]}: state {model.spec} differs from {spec}; train every row alike")
+                raise InputError(f"{priors[name]}: state {model.spec} differs from {spec}; train every row alike")
             states = sample_states(model, x0, horizon, cfg.samples, seed=cfg.seed, feedback=config.get("feedback", "none"),
                                    layer=layer, shape=shapes).double().numpy()
             train = load_clips(find_sequences(data[name], "train"), layer, spec, min_seconds=0.0, progress=False)
             result = score_samples(states, real, spec, [c.name for c in chosen])["all"] | {
-                "train_clips": len(train), "train_minutes": sum(len(c.states) for c in train) / 30 / 60,
+                "train_clips": len(train), "train_minutes": sum(len(c.states) for c in train) / MOTION_FPS / 60,
                 "annotation_mpve_mm": annotation_mpve[name], "train_seconds": train_seconds[name],
                 "feedback": config.get("feedback", "none"), "prior": str(priors[name]),
                 "horizon": per_second(states, real, spec)}
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            cached.write_text(json.dumps(result, indent=2))
+            atomic_write_json(cached, result)
         table.append({"training set": name} | {k: result.get(k, float("nan")) for k in COLUMNS[1:]})
         curves += [{"training set": name, "second": s + 1, **m} for s, m in enumerate(result["horizon"])]
     ref_train = load_clips(find_sequences(corpora["wild"], "train"), layer, spec, min_seconds=0.0, progress=False)
@@ -174,12 +178,13 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
 
 def per_second(states: np.ndarray, real: list[np.ndarray], spec) -> list[dict]:
     """:data:`HORIZON_METRICS` of the generated frames of each second of horizon (``states (K, B, H + 1,
-    dim)``, 30 Hz, start frames excluded)."""
+    dim)`` at the motion rate, start frames excluded)."""
     k, b, t1, d = states.shape
     gen = states[:, :, 1:].reshape(k * b, t1 - 1, d)
+    second = int(round(MOTION_FPS))
     out = []
-    for s in range(0, t1 - 1, 30):
-        m = evaluate_samples(gen[:, s:s + 30], real, spec)
+    for s in range(0, t1 - 1, second):
+        m = evaluate_samples(gen[:, s:s + second], real, spec)
         out.append({key: m[key] for key in HORIZON_METRICS if key in m})
     return out
 
@@ -203,7 +208,7 @@ def _write(out: Path, cfg: PriorBenchmarkConfig, table: list[dict], curves: list
             "landmark acceleration (1 = as smooth as real motion). The reference row is real motion of the "
             "train identities scored the same way.\n\n![metrics over the horizon](horizon.png)\n\n## Reading\n\n"
             + reading(table, curves) + "\n")
-    (out / "prior_benchmark.md").write_text(text)
+    atomic_write_text(out / "prior_benchmark.md", text)
 
 
 def _plot(path: Path, curves: list[dict], ref: dict) -> None:

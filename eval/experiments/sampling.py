@@ -16,18 +16,19 @@ Runs ``motionprior.sample`` (samples, videos, pose plots) and writes ``metrics.j
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from eval.metrics.motion import FD_VARIANTS, StateLayout, apd, fd_features, frechet_distance, head_canonical_landmarks, \
-    motion_health
+from eval.metrics.motion import (FD_VARIANTS, StateLayout, apd, fd_features, frechet_distance, head_canonical_landmarks,
+                                 motion_health)
+from flame.errors import InputError
+from flame.sequence import MOTION_FPS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["evaluate_samples", "reference_metrics", "score_samples", "score_run", "sample_and_score", "main"]
+__all__ = ["evaluate_samples", "reference_metrics", "score_samples", "score_run", "sample_and_score"]
 
 
 def evaluate_samples(generated: np.ndarray, real: list[np.ndarray], spec: StateLayout) -> dict:
@@ -41,7 +42,7 @@ def evaluate_samples(generated: np.ndarray, real: list[np.ndarray], spec: StateL
             continue
         out[f"fd_{variant}"] = frechet_distance(fd_features(real_x, spec, variant, mean, std),
                                                 fd_features(generated, spec, variant, mean, std))
-    return out | motion_health(generated, real, spec)
+    return out | motion_health(generated, real, spec, MOTION_FPS)
 
 
 def reference_metrics(reference: list[np.ndarray], real: list[np.ndarray], spec: StateLayout) -> dict:
@@ -85,13 +86,14 @@ def sample_and_score(cfg, reference_split: str | None = "train", progress: bool 
     ``reference_split`` and ``truth`` (a synthetic corpus folder) add the ``reference`` / ``truth``
     entries of the module docstring.
     """
-    from flame.files import atomic_write_bytes
-    from motionprior.data import find_sequences, load_clips
+    from flame.files import atomic_write_json
+    from flame.layout import find_sequences, is_corpus
+    from motionprior.data import load_clips
     from motionprior.sample import sample_prior
 
-    if truth and not (Path(truth) / "corpus.json").is_file():  # before the long rollout
-        raise ValueError(f"truth {truth}: not a synthetic corpus folder (no corpus.json); pass the corpus the "
-                         f"annotations in {cfg.data} were made from")
+    if truth and not is_corpus(truth):  # before the long rollout
+        raise InputError(f"truth {truth}: not a synthetic corpus folder; pass the corpus the annotations in {cfg.data} "
+                         f"were made from")
     run = sample_prior(cfg, progress=progress)
     reference = None
     if reference_split and reference_split != cfg.split:
@@ -104,26 +106,5 @@ def sample_and_score(cfg, reference_split: str | None = "train", progress: bool 
         gt = load_clips(find_sequences(truth, cfg.split), run.layer, run.spec, min_seconds=0.0, progress=False)
         metrics["truth"] = reference_metrics([c.states for c in gt], [c.states for c in run.clips], run.spec) \
             | {"data": str(truth), "split": cfg.split}
-    text = json.dumps(metrics, indent=2)
-    atomic_write_bytes(Path(cfg.out) / "metrics.json", lambda f: f.write(text.encode()))
+    atomic_write_json(Path(cfg.out) / "metrics.json", metrics)
     return metrics
-
-
-def main(argv: list[str]) -> int:
-    from jsonargparse import ArgumentParser
-
-    from motionprior.sample import SampleConfig
-
-    parser = ArgumentParser(prog="python -m eval sample", description=__doc__)
-    parser.add_argument("--config", action="config")
-    parser.add_class_arguments(SampleConfig, nested_key=None)
-    parser.add_argument("--reference_split", type=str | None, default="train",
-                        help="real clips scored like the samples, for comparison (null: none)")
-    parser.add_argument("--truth", type=str | None, default=None,
-                        help="synthetic corpus folder: also score its ground truth of the split (null: none)")
-    ns = vars(parser.parse_args(argv))
-    ref, truth = ns.pop("reference_split"), ns.pop("truth")
-    cfg = SampleConfig(**{k: v for k, v in ns.items() if k not in ("config", "__path__")})
-    metrics = sample_and_score(cfg, ref, truth=truth)
-    print(json.dumps({k: metrics.get(k) for k in ("all", "reference", "truth")}, indent=2))
-    return 0

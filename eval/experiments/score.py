@@ -21,7 +21,11 @@ import torch
 from eval.metrics import cvd, jitter, mpve, msi3d, nme
 from eval.report import markdown_table, mean_row, write_csv
 from flame.camera import invert_transform, ndc_to_pixels, transform_points, weak_perspective_project
+from flame.errors import InputError
+from flame.files import atomic_write_text
+from flame.head import head_layer
 from flame.layer import FlameLayer
+from flame.layout import is_annotation_output, read_annotations, read_corpus
 from flame.sequence import FlameSequence, sequence_to_params
 
 __all__ = ["fitted_landmarks_px", "score_sequence", "stability_scores", "score_corpus", "annotate_and_score", "COLUMNS"]
@@ -48,7 +52,7 @@ def score_sequence(layer: FlameLayer, gt: FlameSequence, pred: FlameSequence, de
                    detection_valid: np.ndarray | None = None) -> dict:
     """Metrics of one predicted sequence against its ground truth (same views and frames)."""
     if list(gt.view_names) != list(pred.view_names) or not np.array_equal(gt.frame_ids, pred.frame_ids):
-        raise ValueError(f"prediction views/frames {list(pred.view_names)} x {pred.n_frames} do not match the ground "
+        raise InputError(f"prediction views/frames {list(pred.view_names)} x {pred.n_frames} do not match the ground "
                          f"truth {list(gt.view_names)} x {gt.n_frames}")
     with torch.no_grad():
         out_gt, out_pred = layer(sequence_to_params(gt, layer)), layer(sequence_to_params(pred, layer))
@@ -105,55 +109,51 @@ def annotate_and_score(corpus: str | os.PathLike, out: str | os.PathLike, method
     return target, rows[-1]
 
 
-def _find_prediction(pred_dir: Path, seq_id: str) -> Path | None:
-    hits = sorted(pred_dir.rglob(f"{seq_id}.npz")) or sorted(pred_dir.rglob(f"{seq_id}/annotation.npz"))
-    return hits[0] if hits else None
+def _predictions(pred_dir: Path) -> dict[str, Path]:
+    """Sequence id -> prediction file: the ``done`` outputs of an annotation output folder, else every
+    ``<id>.npz`` below ``pred_dir``."""
+    if is_annotation_output(pred_dir):
+        return {k: pred_dir / r["output"] for k, r in read_annotations(pred_dir).items() if r["status"] == "done"}
+    return {p.stem: p for p in sorted(pred_dir.rglob("*.npz"), reverse=True)}
 
 
 def score_corpus(corpus: str | os.PathLike, pred: str, out_dir: str | os.PathLike, layer: FlameLayer | None = None,
                  split: str | None = None, label: str | None = None) -> list[dict]:
     """Score every sequence of ``corpus`` that has a prediction; write ``scores.md`` and ``scores.csv``.
 
-    ``pred`` is a folder of predictions (files named ``<sequence>.npz`` or ``<sequence>/annotation.npz``
-    anywhere below it), or ``"gt"`` (the ground truth scored against itself - all errors zero) or
-    ``"detections"`` (the simulated detector output: 2D landmarks only).
+    ``pred`` is an annotation output folder, a folder of predictions named ``<sequence>.npz`` anywhere
+    below it, ``"gt"`` (the ground truth scored against itself - all errors zero) or ``"detections"``
+    (the simulated detector output: 2D landmarks only).
     """
-    import json
-
     from annotator.capture import Capture
 
-    corpus = Path(corpus)
-    manifest = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    info = read_corpus(corpus)
     if layer is None:
-        info = json.loads((corpus / "corpus.json").read_text())
-        layer = FlameLayer.from_files(info["model_file"], n_shape=info["settings"]["n_shape"],
-                                      n_exp=info["settings"]["n_exp"], dtype=torch.float64)
+        layer = head_layer(info.model_file, n_shape=info.n_shape, n_exp=info.n_exp, dtype=torch.float64)
+    predictions = {} if pred in ("gt", "detections") else _predictions(Path(pred))
     rows = []
-    for entry in manifest:
-        if split and entry["split"] != split:
-            continue
-        gt = FlameSequence.load(corpus / entry["path"] / "gt.npz")
-        cap = Capture.load(corpus / entry["path"] / "capture.npz")
+    for entry in info.split(split):
+        gt = FlameSequence.load(entry.gt)
+        cap = Capture.load(entry.capture)
         if pred == "gt":
             p = gt
         elif pred == "detections":
             lm = cap.landmarks[..., :2].astype(np.float64)
             true2d = torch.as_tensor(np.asarray(gt.landmarks2d[..., :2], np.float64))
             mask = torch.as_tensor(cap.valid)
-            rows.append({"sequence": entry["id"], "views": gt.n_views, "frames": gt.n_frames,
+            rows.append({"sequence": entry.id, "views": gt.n_views, "frames": gt.n_frames,
                          "nme68": float(nme(torch.as_tensor(lm), true2d, mask=mask)),
                          "nme51": float(nme(torch.as_tensor(lm), true2d, points="51", mask=mask)),
                          "valid_fraction": float(cap.valid.mean())})
             continue
+        elif entry.id in predictions:
+            p = FlameSequence.load(predictions[entry.id])
         else:
-            path = _find_prediction(Path(pred), entry["id"])
-            if path is None:
-                log.warning("no prediction for %s under %s", entry["id"], pred)
-                continue
-            p = FlameSequence.load(path)
-        rows.append(dict(sequence=entry["id"], **score_sequence(layer, gt, p, cap.landmarks, cap.valid)))
+            log.warning("no prediction for %s under %s", entry.id, pred)
+            continue
+        rows.append(dict(sequence=entry.id, **score_sequence(layer, gt, p, cap.landmarks, cap.valid)))
     if not rows:
-        raise ValueError(f"no predictions found for the sequences of {corpus} in {pred}")
+        raise InputError(f"no predictions found for the sequences of {corpus} in {pred}")
     rows.append(mean_row(rows, "sequence", "mean"))
     out_dir = Path(out_dir)
     columns = [c for c in (COLUMNS + ["valid_fraction"]) if c in rows[0]]
@@ -164,6 +164,5 @@ def score_corpus(corpus: str | os.PathLike, pred: str, out_dir: str | os.PathLik
           "MPVE / CVD in mm; NME in % of the outer inter-ocular distance (nme68 / nme51 against the true "
           "landmarks, nme_det against the detections); MSI_L / MSI_V: 1 / temporal variance of the 3D "
           "acceleration (mm per (1/30 s)^2), higher is steadier; jitter in mm/s^3.\n")
-    (out_dir / "scores.md").parent.mkdir(parents=True, exist_ok=True)
-    (out_dir / "scores.md").write_text(md)
+    atomic_write_text(out_dir / "scores.md", md)
     return rows

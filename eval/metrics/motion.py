@@ -146,9 +146,10 @@ def _speed_acceleration(lm: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndar
     return np.linalg.norm(v, axis=-1).mean(-1).ravel(), np.linalg.norm(a, axis=-1).mean(-1).ravel()
 
 
-def motion_health(generated: np.ndarray, real: list[np.ndarray], spec: StateLayout, fps: float = 30.0,
+def motion_health(generated: np.ndarray, real: list[np.ndarray], spec: StateLayout, fps: float,
                   explode_z: float = 50.0) -> dict[str, float]:
-    """Long-horizon health of generated states ``(N, T, dim)`` against real clips ``[(T_i, dim)]``.
+    """Long-horizon health of generated states ``(N, T, dim)`` against real clips ``[(T_i, dim)]``, both
+    at ``fps`` (the windows of the freeze rate are one second long).
 
     Landmarks are taken head-canonical for freeze / variance / range / drift, so that a head that
     only turns is not counted as moving face (and head pose has its own FD). Returns a flat dict (see

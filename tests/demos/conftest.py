@@ -20,7 +20,7 @@ def free_port() -> int:
 def demo_prior(tmp_path_factory, standin_paths, tiny_prior_args) -> dict:
     """A wild corpus (6 identities x 40 frames) and a prior trained on it for seconds."""
     from annotator.synthetic.builder import SynthConfig, build_corpus
-    from motionprior.__main__ import fit_or_resume
+    from motionprior.train import fit_or_resume
 
     root = tmp_path_factory.mktemp("demo_prior")
     corpus = build_corpus(SynthConfig(domain="wild", identities=6, sequences=1, frames=40, out=str(root / "wild"),

@@ -9,6 +9,7 @@ import torch
 
 from eval.metrics.motion import apd, fd_features, frechet_distance, head_canonical_landmarks, motion_health
 from flame.rotations import axis_angle_to_matrix
+from flame.sequence import MOTION_FPS
 from motionprior.state import StateSpec
 
 
@@ -104,24 +105,24 @@ def test_motion_health_on_real_frozen_and_broken_motion(rng):
         lm = np.tile(rng.standard_normal((68, 3)) * 0.1, (300, 1, 1))
         lm = lm + 0.3 * np.sin(2 * np.pi * (2 + k * 0.3) * t)[:, None, None] * rng.standard_normal((68, 3))
         clips.append(_states(spec, torch.eye(3, dtype=torch.float64).expand(300, 3, 3), lm))
-    same = motion_health(np.stack(clips), clips, spec)
+    same = motion_health(np.stack(clips), clips, spec, MOTION_FPS)
     assert same["nonfinite_fraction"] == 0 and same["exploded"] == 0 and same["out_of_range"] == 0
     assert same["freeze_rate"] <= 0.1
     assert same["variance_ratio"] == pytest.approx(1.0, rel=1e-6)
     assert same["speed_ratio"] == pytest.approx(1.0, rel=1e-9) and same["acceleration_ratio"] == pytest.approx(1.0, rel=1e-9)
     # the same motion played at double speed: landmark speed x2, acceleration x4, up to the 30 Hz finite
     # differences (x 2 cos(w/2) and 4 cos^2(w/2), w = 2 pi f / 30: 1.91-1.96 and 3.64-3.83 for f = 2-2.9 Hz)
-    h = motion_health(np.stack([c[::2] for c in clips]), clips, spec)
+    h = motion_health(np.stack([c[::2] for c in clips]), clips, spec, MOTION_FPS)
     assert 1.90 < h["speed_ratio"] < 1.97 and 3.6 < h["acceleration_ratio"] < 3.85
     shaky = np.stack(clips).copy()  # the same range, with frame-to-frame jitter on top
     shaky[:, :, spec.slices["landmarks"]] += 0.06 * rng.standard_normal(shaky[:, :, spec.slices["landmarks"]].shape)
-    h = motion_health(shaky, clips, spec)
+    h = motion_health(shaky, clips, spec, MOTION_FPS)
     assert h["acceleration_ratio"] > 2 and h["variance_ratio"] < 1.15
     assert same["rotation_error"] < 1e-12
     frozen = np.repeat(np.stack(clips)[:, :1], 300, axis=1)
-    assert motion_health(frozen, clips, spec)["freeze_rate"] == 1.0
+    assert motion_health(frozen, clips, spec, MOTION_FPS)["freeze_rate"] == 1.0
     broken = np.stack(clips).copy()
     broken[0, 100:] = np.nan
     broken[1, 200:, spec.slices["landmarks"]] *= 1e4
-    h = motion_health(broken, clips, spec)
+    h = motion_health(broken, clips, spec, MOTION_FPS)
     assert h["nonfinite_fraction"] == 0.25 and h["exploded"] == pytest.approx(1 / 3) and h["out_of_range"] > 0

@@ -11,8 +11,10 @@ import torch
 
 from flame.rotations import axis_angle_to_matrix
 from flame.sequence import FlameSequence
-from motionprior.data import find_sequences, load_clips
-from motionprior.lit_module import LitHumorFace, load_flame, load_prior
+from flame.head import head_layer
+from flame.layout import find_sequences
+from motionprior.data import load_clips
+from motionprior.lit_module import LitHumorFace, load_prior
 from motionprior.model import HumorFace
 from motionprior.state import StateSpec, states_to_params
 from motionprior.steering import steered_target
@@ -21,7 +23,7 @@ from motionprior.steering import steered_target
 def test_scheduled_sampling_feeds_back_detached_predictions(standin_paths, motion_corpus):
     torch.manual_seed(0)
     lit = LitHumorFace(n_exp=4, hidden=32, layers=2, latent=8, flame_model=str(standin_paths.pkl))
-    layer = load_flame(str(standin_paths.pkl))
+    layer = head_layer(standin_paths.pkl)
     clips = load_clips(find_sequences(motion_corpus, "train"), layer, lit.spec, progress=False)
     states = torch.as_tensor(np.stack([c.states[:6] for c in clips]))
     seen = []
@@ -72,7 +74,7 @@ def test_training_writes_checkpoints_and_a_strictly_loadable_prior(trained_prior
 def test_posterior_reconstruction_beats_holding_the_previous_frame(trained_prior, motion_corpus, standin_paths):
     model, _ = load_prior(trained_prior["prior"])
     spec = model.spec
-    clips = load_clips(find_sequences(motion_corpus, "train"), load_flame(str(standin_paths.pkl)), spec, progress=False)
+    clips = load_clips(find_sequences(motion_corpus, "train"), head_layer(standin_paths.pkl), spec, progress=False)
     prev = torch.as_tensor(np.concatenate([c.states[:-1] for c in clips]))  # transitions within each clip
     cur = torch.as_tensor(np.concatenate([c.states[1:] for c in clips]))
     with torch.no_grad():
@@ -117,7 +119,7 @@ def test_extra_velocities_through_the_command_line(motion_corpus, standin_paths,
     spec = model.spec
     assert spec == StateSpec(extra_velocities=("jaw", "expression")) and model.state_std.shape == (spec.dim,)
     assert float(model.state_std[spec.slices["jaw_vel"]].mean()) != 1.0  # train statistics of the new channels
-    layer = load_flame(str(standin_paths.pkl))
+    layer = head_layer(standin_paths.pkl)
     clip = load_clips(find_sequences(motion_corpus, "test"), layer, spec, progress=False)[0]
     x = sample_states(model, torch.as_tensor(clip.states[:1]), 5, 2, feedback="flame+velocities", layer=layer,
                       shape=torch.as_tensor(clip.shape[None]))[:, 0]  # (K, T, dim)
@@ -245,7 +247,7 @@ def test_project_velocities_and_consistency_cover_the_extra_velocities(standin_p
 def test_training_feeds_back_the_corrected_prediction(standin_paths, motion_corpus, mode):
     torch.manual_seed(0)
     lit = LitHumorFace(n_exp=4, hidden=32, layers=2, latent=8, flame_model=str(standin_paths.pkl), feedback=mode)
-    layer = load_flame(str(standin_paths.pkl))
+    layer = head_layer(standin_paths.pkl)
     clips = load_clips(find_sequences(motion_corpus, "train"), layer, lit.spec, progress=False)
     states = torch.as_tensor(np.stack([c.states[:5] for c in clips]))
     shape = torch.as_tensor(np.stack([c.shape for c in clips]))
@@ -270,7 +272,7 @@ def test_autoregressive_phase_can_feed_back_prior_samples(standin_paths, motion_
     torch.manual_seed(0)
     lit = LitHumorFace(n_exp=4, hidden=32, layers=2, latent=8, flame_model=str(standin_paths.pkl),
                        feedback="velocities", prior_feedback=1.0, return_time=0.3)
-    layer = load_flame(str(standin_paths.pkl))
+    layer = head_layer(standin_paths.pkl)
     clips = load_clips(find_sequences(motion_corpus, "train"), layer, lit.spec, progress=False)
     states = torch.as_tensor(np.stack([c.states[:5] for c in clips]))
     w = lit.run_window(states, p_teacher=0.0, use_mean=True)

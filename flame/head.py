@@ -1,0 +1,58 @@
+"""The head model in use: a FLAME model file, or the procedural stand-in when none is given.
+
+Every package resolves its head model here: :func:`resolve_model_file` gives the file (the stand-in
+is built in ``assets`` on first use), :func:`load_head` reads a model and its landmark embedding once
+per process (cached by path, size and modification time), and :func:`head_layer` builds a
+:class:`~flame.layer.FlameLayer` of it with the component counts asked for (a new layer each call, so a
+caller may move it to a device; building one takes milliseconds).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from flame.embedding import LandmarkEmbedding, find_landmark_embedding
+from flame.layer import FlameLayer
+from flame.model import FlameModelData, load_model
+from flame.types import N_EXP, N_SHAPE
+
+__all__ = ["DEFAULT_ASSETS", "resolve_model_file", "load_head", "head_layer"]
+
+#: Where the stand-in is built and cached when no model file is given.
+DEFAULT_ASSETS = "runs/assets/standin"
+
+
+def resolve_model_file(model: str | os.PathLike | None = None, assets: str | os.PathLike | None = None) -> Path:
+    """The model file: ``model`` when given, else the stand-in in ``assets`` (default
+    :data:`DEFAULT_ASSETS`), built there if missing. Absolute, so it stays valid from another folder."""
+    if model:
+        return Path(model).resolve()
+    from flame.standin import ensure_standin
+
+    return ensure_standin(assets or DEFAULT_ASSETS).pkl.resolve()
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, size: int, mtime_ns: int) -> tuple[FlameModelData, LandmarkEmbedding]:
+    return load_model(path), find_landmark_embedding(path)
+
+
+def load_head(model: str | os.PathLike | None = None,
+              assets: str | os.PathLike | None = None) -> tuple[FlameModelData, LandmarkEmbedding]:
+    """The model data and landmark embedding (found next to the model file) of :func:`resolve_model_file`."""
+    path = resolve_model_file(model, assets)
+    if not path.is_file():
+        return _load.__wrapped__(str(path), 0, 0)  # the loader's error names the file and where to get it
+    stat = path.stat()
+    return _load(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+def head_layer(model: str | os.PathLike | None = None, *, assets: str | os.PathLike | None = None,
+               n_shape: int = N_SHAPE, n_exp: int = N_EXP, dtype: torch.dtype = torch.float32) -> FlameLayer:
+    """A FLAME layer of the head model with ``n_shape`` identity and ``n_exp`` expression components."""
+    data, embedding = load_head(model, assets)
+    return FlameLayer(data, embedding, n_shape=n_shape, n_exp=n_exp, dtype=dtype)

@@ -1,0 +1,261 @@
+"""The on-disk layout of corpora and annotation outputs: the contract between the annotator, which
+writes them, and everything that reads them (the motion prior, evaluation, the demos).
+
+Synthetic corpus (``python -m annotator synth``)::
+
+    corpus.json                       {"format": CORPUS_FORMAT, "version": 1, "complete": bool,
+                                       "settings": {..., "n_shape", "n_exp"}, "fps", "model" (label),
+                                       "model_sha256", "model_file", "splits": {split: [identity]},
+                                       "sequences": int, ...}; written first (complete false) and last
+    manifest.jsonl                    one JSON object per line and sequence: "id", "split", "path" (its
+                                      folder, relative), "identity", "frames", "fps", "views", ...
+    <path>/gt.npz                     the ground truth (a FlameSequence)
+    <path>/capture.npz                what the annotator reads (a Capture)
+    <path>/cameras.npz                the rig per view and frame
+    <path>/frames/<view>.mp4          rendered frames (optional)
+
+Annotation output (``python -m annotator run``)::
+
+    manifest.jsonl                    one JSON object per line and attempt; with ``--shard i/n`` each
+    manifest.shard-<i>-of-<n>.jsonl   shard writes its own file. Keys: "id", "status" ("done",
+                                      "rejected" or "failed"), "output" (relative path of the sequence
+                                      file), "split" ("" outside a corpus), "input", "method", "error",
+                                      "flags", timings and losses
+    <output>                          e.g. <split>/<id>.npz, a FlameSequence
+
+**Merge rule** (shards, resubmitted jobs, reruns): manifests are read in name order and lines in file
+order; an input's record is its last ``done`` line whose output file exists, otherwise its last line.
+A line cut by a crash is skipped. Unknown keys are kept and missing optional keys default, so manifests
+written by earlier versions read unchanged.
+
+Data for the motion prior and evaluation (:func:`find_sequences`) is a corpus (its ground truth), an
+annotation output (its ``done`` sequences), a split manifest (``.yaml`` / ``.json``: ``{train: [files],
+val: [...], test: [...]}``, paths relative to the manifest) or a folder with ``train/ val/ test/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flame.errors import InputError
+from flame.files import atomic_write_json, atomic_write_text
+
+__all__ = ["CORPUS_FORMAT", "CORPUS_INFO", "MANIFEST", "SPLITS", "GT_FILE", "CAPTURE_FILE", "CAMERAS_FILE",
+           "CorpusSequence", "Corpus", "is_corpus", "read_corpus", "write_corpus_info", "write_corpus_manifest",
+           "annotation_manifest", "append_record", "read_annotations", "is_annotation_output", "find_sequences",
+           "read_jsonl"]
+
+log = logging.getLogger(__name__)
+
+CORPUS_FORMAT = "neuface-motion-suite/synthetic-corpus"
+CORPUS_INFO = "corpus.json"
+MANIFEST = "manifest.jsonl"
+SPLITS = ("train", "val", "test")
+GT_FILE, CAPTURE_FILE, CAMERAS_FILE = "gt.npz", "capture.npz", "cameras.npz"
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """The JSON objects of a ``.jsonl`` file, one per non-blank line; a line cut by a crash is skipped."""
+    records = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            log.warning("%s:%d: skipping an unreadable line (cut by a crash?)", path, n)
+    return records
+
+
+# ----------------------------------------------------------------------------------------------
+# Synthetic corpora
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CorpusSequence:
+    """One sequence of a corpus: its manifest record and where its files are.
+
+    Attributes:
+        id: sequence id (``<identity>_<index>``).
+        split: ``train``, ``val`` or ``test``.
+        folder: absolute folder of its files.
+        record: the whole manifest record (identity, frames, fps, views, emotion, ...).
+    """
+
+    id: str
+    split: str
+    folder: Path
+    record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gt(self) -> Path:
+        return self.folder / GT_FILE
+
+    @property
+    def capture(self) -> Path:
+        return self.folder / CAPTURE_FILE
+
+    @property
+    def cameras(self) -> Path:
+        return self.folder / CAMERAS_FILE
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A synthetic corpus as read from disk: ``corpus.json`` (``info``) and its sequences."""
+
+    folder: Path
+    info: dict[str, Any]
+    sequences: tuple[CorpusSequence, ...]
+
+    @property
+    def model_file(self) -> str:
+        """The head model file the corpus was built with."""
+        return str(self.info["model_file"])
+
+    @property
+    def n_shape(self) -> int:
+        return int(self.info["settings"]["n_shape"])
+
+    @property
+    def n_exp(self) -> int:
+        return int(self.info["settings"]["n_exp"])
+
+    def split(self, name: str | None) -> list[CorpusSequence]:
+        """The sequences of one split (all for ``None``), in manifest order."""
+        return [s for s in self.sequences if name is None or s.split == name]
+
+    def sequence(self, seq_id: str | None = None) -> CorpusSequence:
+        """The sequence ``seq_id`` (the first of the manifest for ``None``)."""
+        if not self.sequences:
+            raise InputError(f"{self.folder}: the corpus has no sequences")
+        if seq_id is None:
+            return self.sequences[0]
+        for s in self.sequences:
+            if s.id == seq_id:
+                return s
+        raise InputError(f"sequence {seq_id!r} is not in {self.folder / MANIFEST}")
+
+
+def is_corpus(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds a synthetic corpus (its ``corpus.json``)."""
+    return (Path(folder) / CORPUS_INFO).is_file()
+
+
+def read_corpus(folder: str | os.PathLike) -> Corpus:
+    """Read a corpus; errors name the folder and how to make one."""
+    folder = Path(folder)
+    path = folder / CORPUS_INFO
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: no {CORPUS_INFO}; build a corpus with `python -m annotator synth --out "
+                                f"{folder}`")
+    try:
+        info = json.loads(path.read_text())
+    except ValueError as e:
+        raise InputError(f"{path}: not readable JSON ({e})") from None
+    if not isinstance(info, dict) or info.get("format") != CORPUS_FORMAT:
+        raise InputError(f"{path}: not a synthetic corpus description (format {CORPUS_FORMAT!r})")
+    records = read_jsonl(folder / MANIFEST) if (folder / MANIFEST).is_file() else []
+    sequences = tuple(CorpusSequence(str(r["id"]), str(r["split"]), folder / r["path"], r) for r in records)
+    return Corpus(folder, info, sequences)
+
+
+def write_corpus_info(folder: str | os.PathLike, info: dict[str, Any]) -> None:
+    """Write ``corpus.json`` (atomically) with the format tag and version."""
+    atomic_write_json(Path(folder) / CORPUS_INFO, {"format": CORPUS_FORMAT, "version": 1, **info})
+
+
+def write_corpus_manifest(folder: str | os.PathLike, records: list[dict[str, Any]]) -> None:
+    """Write ``manifest.jsonl`` (atomically); every record needs ``id``, ``split`` and ``path``."""
+    for r in records:
+        missing = [k for k in ("id", "split", "path") if k not in r]
+        if missing:
+            raise ValueError(f"corpus manifest record {r} lacks {missing}")
+    atomic_write_text(Path(folder) / MANIFEST, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+
+
+# ----------------------------------------------------------------------------------------------
+# Annotation outputs
+# ----------------------------------------------------------------------------------------------
+def annotation_manifest(folder: str | os.PathLike, shard: int = 0, shards: int = 1) -> Path:
+    """The manifest that shard ``shard`` of ``shards`` appends to."""
+    return Path(folder) / (MANIFEST if shards == 1 else f"manifest.shard-{shard}-of-{shards}.jsonl")
+
+
+def append_record(manifest: str | os.PathLike, record: dict[str, Any]) -> None:
+    """Append one record as a line and flush it to disk (a crash loses at most the line being written)."""
+    line = json.dumps(record, sort_keys=True) + "\n"
+    with open(manifest, "a") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _manifests(folder: Path) -> list[Path]:
+    return sorted(folder.glob("manifest*.jsonl"))
+
+
+def is_annotation_output(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds annotation manifests (and is not a corpus)."""
+    folder = Path(folder)
+    return folder.is_dir() and not is_corpus(folder) and bool(_manifests(folder))
+
+
+def read_annotations(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Every input of an annotation output with its record, by id (the merge rule of the module
+    docstring). Records get defaults for the optional keys: ``split`` "", ``output`` "", ``status`` "failed"."""
+    folder = Path(folder)
+    last: dict[str, dict] = {}
+    done: dict[str, dict] = {}
+    for manifest in _manifests(folder):
+        for record in read_jsonl(manifest):
+            if "id" not in record:
+                continue
+            record = {"split": "", "output": "", "status": "failed", **record}
+            last[record["id"]] = record
+            if record["status"] == "done" and record["output"] and (folder / record["output"]).is_file():
+                done[record["id"]] = record
+    return {k: done.get(k, v) for k, v in last.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# Sequence files of a split
+# ----------------------------------------------------------------------------------------------
+def find_sequences(data: str | os.PathLike, split: str) -> list[Path]:
+    """The sequence files of ``split`` in ``data`` (see the module docstring), sorted."""
+    data = Path(data)
+    if split not in SPLITS:
+        raise InputError(f"split must be one of {SPLITS}, got {split!r}")
+    if not data.exists():
+        raise FileNotFoundError(f"{data}: no such data folder or split manifest")
+    if data.is_file():
+        return _split_manifest(data, split)
+    if is_corpus(data):
+        return sorted(s.gt for s in read_corpus(data).split(split))
+    if is_annotation_output(data):
+        records = [r for r in read_annotations(data).values() if r["status"] == "done"]
+        if records and not any(r["split"] for r in records):
+            raise InputError(f"{data}: the annotated inputs carry no train/val/test split (they were not a corpus); "
+                             f"write a split manifest (.yaml: {{train: [files], val: [...], test: [...]}}) and pass it")
+        return sorted({data / r["output"] for r in records if r["split"] == split})
+    if (data / split).is_dir():
+        return sorted((data / split).rglob("*.npz"))
+    raise InputError(f"{data}: not an annotation output, a corpus, a split manifest or a folder with {'/'.join(SPLITS)}/")
+
+
+def _split_manifest(path: Path, split: str) -> list[Path]:
+    import yaml
+
+    text = path.read_text()
+    try:
+        table = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e:
+        raise InputError(f"{path}: not a readable split manifest ({e})") from None
+    if not isinstance(table, dict) or not set(table) <= set(SPLITS):
+        raise InputError(f"{path}: a split manifest maps train/val/test to lists of files, got {type(table).__name__}"
+                         f" with keys {sorted(table) if isinstance(table, dict) else '-'}")
+    return [(path.parent / p).resolve() for p in table.get(split) or []]

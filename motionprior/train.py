@@ -1,0 +1,73 @@
+"""Training HuMoR-Face through LightningCLI (``python -m motionprior fit / validate / test``).
+
+The best (``val/selection_loss``: the validation loss of the autoregressive epochs) and last
+checkpoints are kept in ``<default_root_dir>/lightning_logs/version_N/checkpoints``; ``--ckpt_path
+.../last.ckpt`` resumes (into a new ``version_N+1``). After ``fit`` the best model is exported as a
+small standalone ``prior.pt`` next to the checkpoints. :func:`fit_or_resume` is the same for pipelines
+(the quickstart, the prior benchmark).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+__all__ = ["lightning_cli", "fit_or_resume"]
+
+log = logging.getLogger(__name__)
+
+
+def lightning_cli(args: list[str], run: bool = True):
+    """LightningCLI on ``args``: a subcommand and its options (``run``), or only options, to build the
+    model, data module and trainer without running anything (``run=False``). Returns the CLI object."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.cli import LightningCLI
+
+    from motionprior.data import MotionDataModule
+    from motionprior.lit_module import LitHumorFace, export_prior
+
+    class PriorCLI(LightningCLI):
+        def add_arguments_to_parser(self, parser) -> None:
+            for key in ("n_exp", "neck", "eyes", "extra_velocities", "flame_model", "assets"):
+                parser.link_arguments(f"model.{key}", f"data.{key}")
+            # best by validation loss, and the latest epoch (Lightning's save_last only follows new bests)
+            parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+            parser.set_defaults({"checkpoint.monitor": "val/selection_loss", "checkpoint.mode": "min",
+                                 "checkpoint.filename": "best-{epoch:03d}"})
+            parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
+            parser.set_defaults({"last_checkpoint.filename": "last", "last_checkpoint.save_on_train_epoch_end": True,
+                                 "last_checkpoint.enable_version_counter": False})
+
+        def after_fit(self) -> None:
+            cb = self.trainer.checkpoint_callback
+            best = cb.best_model_path if cb is not None else ""
+            if best and self.trainer.is_global_zero:
+                path = export_prior(best, Path(best).parent / "prior.pt")
+                log.info("best checkpoint %s exported to %s", best, path)
+                print(f"prior: {path}")
+
+    from_command_line = args == sys.argv[1:]  # LightningCLI warns when it is given its own command line
+    return PriorCLI(LitHumorFace, MotionDataModule, args=None if from_command_line else args, seed_everything_default=0, run=run,
+                    save_config_kwargs={"overwrite": True}, subclass_mode_model=False)
+
+
+def fit_or_resume(config: str | Path, root: str | Path, overrides: list[str] = ()) -> Path:
+    """Train a prior with ``fit --config config --trainer.default_root_dir root [overrides]``, for pipelines:
+    returns the exported ``prior.pt`` of ``root`` if there is one, resumes from the newest ``last.ckpt``
+    if an earlier run was interrupted, and trains from scratch otherwise."""
+    root = Path(root)
+    versions = sorted(root.glob("lightning_logs/version_*"), key=lambda p: int(p.name.split("_")[-1]))
+    for v in reversed(versions):
+        if (v / "checkpoints" / "prior.pt").is_file():
+            return v / "checkpoints" / "prior.pt"
+    args = ["fit", "--config", str(config), "--trainer.default_root_dir", str(root), *overrides]
+    last = next((v / "checkpoints" / "last.ckpt" for v in reversed(versions) if (v / "checkpoints" / "last.ckpt").is_file()), None)
+    if last is not None:
+        log.info("resuming %s", last)
+        args += ["--ckpt_path", str(last)]
+    cli = lightning_cli(args)
+    best = cli.trainer.checkpoint_callback.best_model_path
+    if not best:
+        raise RuntimeError(f"training in {root} produced no checkpoint")
+    return Path(best).parent / "prior.pt"
