@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install quickstart demo test bench prior-benchmark clean
+.PHONY: install quickstart demo test test-fast bench prior-benchmark clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q -n 2
+
+# the edit-test loop: everything but the end-to-end tests marked slow (under a minute on 2 cores)
+test-fast: install
+	$(PY) -m pytest -q -n 2 -m "not slow"
 
 bench: install
 	$(PY) -m eval bench all

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from flame.cli import ERROR_STATUS, Command, main as cli_main, new_parser, parse_settings
+from flame.cli import ERROR_STATUS, Command, new_parser, parse_settings
+from flame.cli import main as cli_main
 
 PROG = "python -m annotator"
 DESCRIPTION = ("Annotate face videos and multi-view captures with FLAME sequences (NeuFace): 'run' annotates, "

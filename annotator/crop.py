@@ -6,11 +6,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from flame.camera import crop_transform_from_landmarks, invert_transform, pixels_to_ndc, transform_points
+from flame.camera import CROP_SIZE, crop_transform_from_landmarks, invert_transform, pixels_to_ndc, transform_points
 
 __all__ = ["normalize_landmarks", "interpolate_invalid", "warp_to_crop", "CROP_SIZE"]
-
-CROP_SIZE = 224
 
 
 def normalize_landmarks(landmarks: Tensor, crop_size: int = CROP_SIZE) -> tuple[Tensor, Tensor]:

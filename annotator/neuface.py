@@ -32,10 +32,17 @@ import torch
 from torch import Tensor, nn
 
 from annotator.capture import Capture
-from annotator.crop import interpolate_invalid, normalize_landmarks
+from annotator.crop import CROP_SIZE, interpolate_invalid, normalize_landmarks
 from annotator.encoders import DecaEncoder, EncoderOutput
-from annotator.losses import (landmark_loss, merge_views, moving_average, multiview_loss, rotation_quaternions,
-                              temporal_loss, visibility_weights)
+from annotator.losses import (
+    landmark_loss,
+    merge_views,
+    moving_average,
+    multiview_loss,
+    rotation_quaternions,
+    temporal_loss,
+    visibility_weights,
+)
 from flame.camera import invert_transform, ndc_to_pixels, transform_points, weak_perspective_project
 from flame.layer import FlameLayer, VertexSubset
 from flame.normals import vertex_normals
@@ -257,13 +264,18 @@ def _batches(n_frames: int, cfg: AnnotateConfig, gen: torch.Generator) -> list[T
     return [order[s:s + cfg.batch_frames] for s in range(0, n_frames, cfg.batch_frames)]
 
 
-def crops_for(capture: Capture, frames_per_view: list, dtype: torch.dtype = torch.float32) -> Tensor:
-    """DECA-style 224 x 224 crops ``(V, T, 3, 224, 224)`` of every frame (``frames_per_view[v]`` iterates
-    the RGB frames of view ``v``), with the same crop transforms as the landmark path."""
+def crops_for(capture: Capture, frames_per_view: list) -> Tensor:
+    """DECA-style 224 x 224 crops ``(V, T, 3, 224, 224)`` float32 of every frame (``frames_per_view[v]``
+    iterates the RGB frames of view ``v``), with the same crop transforms as the landmark path. They live
+    in a memory-mapped temporary file (600 kB a frame), read batch by batch, so a long video does not
+    have to fit in memory."""
+    import tempfile
+
     from annotator.crop import warp_to_crop
 
     tform = _Inputs(capture, torch.float64).tform.numpy()
-    out = torch.zeros(capture.n_views, capture.n_frames, 3, 224, 224, dtype=dtype)
+    shape = (capture.n_views, capture.n_frames, 3, CROP_SIZE, CROP_SIZE)
+    out = torch.from_numpy(np.memmap(tempfile.TemporaryFile(), dtype=np.float32, mode="w+", shape=shape))
     for v, frames in enumerate(frames_per_view):
         for t, frame in zip(range(capture.n_frames), frames):
             out[v, t] = warp_to_crop(frame, tform[v, t])
@@ -341,7 +353,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
         lm = layer.landmarks(_params(final)).landmarks2d_3d
         ndc = weak_perspective_project(lm, final.cam)[..., :2]
         per_frame = ((ndc - inputs.ndc).abs().sum(-1) * inputs.weight).sum(-1) / (2 * inputs.weight.sum(-1) + 1e-8)
-        fitted = transform_points(invert_transform(inputs.tform), ndc_to_pixels(ndc, 224))
+        fitted = transform_points(invert_transform(inputs.tform), ndc_to_pixels(ndc, CROP_SIZE))
     seconds = time.perf_counter() - t0
     seq = FlameSequence(
         model=layer.model_label, model_sha256=layer.model_sha256, fps=capture.fps, view_names=capture.view_names,

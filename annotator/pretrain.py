@@ -28,13 +28,14 @@ from tqdm import tqdm
 
 from annotator.crop import normalize_landmarks
 from annotator.encoders import LandmarkEncoder
-from flame.camera import fit_weak_perspective, ndc_to_pixels, weak_perspective_project
+from flame.camera import CROP_SIZE, fit_weak_perspective, pixels_to_ndc, transform_points, weak_perspective_project
 from flame.files import atomic_write_bytes
 from flame.layer import FlameLayer
-from flame.rotations import yaw_pitch_roll_to_matrix, matrix_to_axis_angle
+from flame.rotations import matrix_to_axis_angle, yaw_pitch_roll_to_matrix
 from flame.types import FlameParams
 
-__all__ = ["PretrainConfig", "sample_batch", "pretrain", "load_or_pretrain", "encoder_cache_path", "DEFAULT_ENCODER_CACHE"]
+__all__ = ["PretrainConfig", "sample_batch", "pretrain", "load_or_pretrain", "encoder_cache_path",
+           "DEFAULT_ENCODER_CACHE"]
 
 log = logging.getLogger(__name__)
 #: Where pretrained landmark encoders are cached (one file per model hash and settings).
@@ -101,9 +102,7 @@ def sample_batch(layer: FlameLayer, n: int, g: torch.Generator, cfg: PretrainCon
     noisy = noisy + outlier * r(n, 68, 2) * 0.08 * size
     conf = (0.55 + 0.45 * u(n, 68)).clamp(0, 1)
     tform, ndc_in = normalize_landmarks(torch.cat([noisy, conf[..., None]], -1))
-    from flame.camera import pixels_to_ndc, transform_points
-
-    ndc_true = pixels_to_ndc(transform_points(tform, px), 224)
+    ndc_true = pixels_to_ndc(transform_points(tform, px), CROP_SIZE)
     cam = fit_weak_perspective(lm3, ndc_true)
     return {"ndc": ndc_in, "conf": conf, "shape": shape, "expression": expression, "pose6": torch.cat([glob, jaw], 1),
             "cam": cam, "ndc_true": ndc_true}

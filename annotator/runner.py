@@ -173,15 +173,14 @@ def run(cfg: RunConfig, progress: bool = True) -> list[dict]:
     if not todo:
         return []
     layer = head_layer(cfg.model, assets=cfg.assets)
+    encoder = None  # the landmark encoder is loaded (pretrained on first use) when an input gets that far
     if cfg.encoder == "deca":
         from annotator.encoders import load_deca_encoder
 
         if not cfg.deca_model:
             raise InputError("--encoder deca needs --deca_model PATH/deca_model.tar")
         encoder = load_deca_encoder(cfg.deca_model)
-    elif cfg.encoder == "landmark":
-        encoder = load_or_pretrain(layer, cfg.encoder_cache, cfg.pretrain, progress=progress)
-    else:
+    elif cfg.encoder != "landmark":
         raise InputError(f"--encoder must be landmark or deca, got {cfg.encoder!r}")
     detector = None
     written = []
@@ -205,6 +204,8 @@ def run(cfg: RunConfig, progress: bool = True) -> list[dict]:
                 entry.update(status="rejected", flags=flags)
             else:
                 crops = _crops(capture, job, cfg) if cfg.encoder == "deca" else None
+                if encoder is None:
+                    encoder = load_or_pretrain(layer, cfg.encoder_cache, cfg.pretrain, progress=progress)
                 result = annotate(capture, layer, encoder, cfg.annotate, crops=crops)
                 flags = quality_flags(capture, result.sequence.shape, cfg)
                 entry.update(fit_seconds=round(result.seconds, 2), flags=flags,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from flame.cli import Command, main as cli_main
+from flame.cli import Command
+from flame.cli import main as cli_main
 
 
 def _quickstart(argv: list[str]) -> int:
@@ -20,7 +21,8 @@ def _app(argv: list[str]) -> int:
 
 
 COMMANDS = {
-    "quickstart": Command("run the main job on the embedded default, end to end (also: neuface-quickstart)", _quickstart),
+    "quickstart": Command("run the main job on the embedded default, end to end (also: neuface-quickstart)",
+                          _quickstart),
     "app": Command("serve the Gradio web demo on 127.0.0.1 (also: neuface-demo)", _app),
 }
 

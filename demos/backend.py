@@ -99,7 +99,8 @@ class DemoBackend:
 
         self.model, config = load_prior(prior)
         self.prior_path = Path(prior)
-        self.layer = prior_layer(self.model.spec, flame_model or config.get("flame_model"), assets or config.get("assets"))
+        self.layer = prior_layer(self.model.spec, flame_model or config.get("flame_model"),
+                                 assets or config.get("assets"))
         self.feedback = config.get("feedback", "none")
         self.clips = load_clips(find_sequences(data, split), self.layer, self.model.spec, min_seconds=0.0, progress=False)
         if not self.clips:
@@ -131,7 +132,8 @@ class DemoBackend:
     def _frame(self, name: str, frame) -> int:
         n = self.n_frames(name)
         if frame is None or not np.isfinite(float(frame)) or not 0 <= int(frame) < n:
-            raise DemoError(f"start frame {frame} is outside sequence {name!r} (frames 0..{n - 1} at {MOTION_FPS:g} Hz)")
+            raise DemoError(f"start frame {frame} is outside sequence {name!r} (frames 0..{n - 1} at "
+                            f"{MOTION_FPS:g} Hz)")
         return int(frame)
 
     def _request_dir(self) -> Path:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from flame.cli import Command, main as cli_main, new_parser, parse_settings
+from flame.cli import Command, new_parser, parse_settings
+from flame.cli import main as cli_main
 
 PROG = "python -m eval"
 

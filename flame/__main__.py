@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from flame.cli import Command, main as cli_main, new_parser
+from flame.cli import Command, new_parser
+from flame.cli import main as cli_main
 
 PROG = "python -m flame"
 

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "CROP_SIZE",
     "weak_perspective_project",
     "ndc_to_pixels",
     "pixels_to_ndc",
@@ -36,6 +37,9 @@ __all__ = [
     "fit_weak_perspective",
 ]
 
+
+#: Side in pixels of DECA's square face crop, the frame of the weak-perspective camera and the encoders' input.
+CROP_SIZE = 224
 
 def weak_perspective_project(points: Tensor, cam: Tensor) -> Tensor:
     """DECA's orthographic camera.
@@ -63,7 +67,7 @@ def pixels_to_ndc(uv: Tensor, size: int | float) -> Tensor:
     return uv * (2.0 / size) - 1.0
 
 
-def crop_transform_from_box(center: Tensor, box_size: Tensor, crop_size: int = 224) -> Tensor:
+def crop_transform_from_box(center: Tensor, box_size: Tensor, crop_size: int = CROP_SIZE) -> Tensor:
     """Similarity that maps the square ``center +- box_size / 2`` (image pixels) onto a
     ``crop_size`` crop, as DECA does (its corners go to 0 and ``crop_size - 1``).
 
@@ -82,7 +86,7 @@ def crop_transform_from_box(center: Tensor, box_size: Tensor, crop_size: int = 2
 
 
 def crop_transform_from_landmarks(
-    landmarks: Tensor, crop_size: int = 224, bbox_scale: float = 1.1, scale: float = 1.25
+    landmarks: Tensor, crop_size: int = CROP_SIZE, bbox_scale: float = 1.1, scale: float = 1.25
 ) -> Tensor:
     """DECA-style crop from 2D landmarks ``(..., L, 2)`` in image pixels.
 
@@ -169,7 +173,7 @@ def look_at(eye: Tensor, target: Tensor, up: Tensor) -> tuple[Tensor, Tensor]:
     return R, t
 
 
-def weak_perspective_to_translation(cam: Tensor, focal_pixels: float, crop_size: int = 224) -> Tensor:
+def weak_perspective_to_translation(cam: Tensor, focal_pixels: float, crop_size: int = CROP_SIZE) -> Tensor:
     """Approximate pinhole translation for a DECA camera ``(..., 3)``: the head at depth
     ``tz = 2 f / (s * crop_size)`` reproduces the scale; ``(tx, ty)`` carry over (y flipped to the
     OpenCV frame). Returns ``(..., 3)`` metres for a camera with ``R = diag(1, -1, -1)``."""

@@ -58,8 +58,11 @@ def parse_settings(target: type | Callable, argv: list[str], prog: str, descript
 
 
 def _one_line(e: BaseException) -> str:
+    """The message on one line, naming the file of an ``OSError`` if the message does not."""
     text = " ".join(str(e).split()) or type(e).__name__
-    return text if not isinstance(e, OSError) or e.filename is None or str(e.filename) in text else f"{e.filename}: {text}"
+    if isinstance(e, OSError) and e.filename is not None and str(e.filename) not in text:
+        return f"{e.filename}: {text}"
+    return text
 
 
 def guarded(fn: Callable[[], int | None]) -> int:

@@ -24,9 +24,10 @@ Annotation output (``python -m annotator run``)::
     <output>                          e.g. <split>/<id>.npz, a FlameSequence
 
 **Merge rule** (shards, resubmitted jobs, reruns): manifests are read in name order and lines in file
-order; an input's record is its last ``done`` line whose output file exists, otherwise its last line.
-A line cut by a crash is skipped. Unknown keys are kept and missing optional keys default, so manifests
-written by earlier versions read unchanged.
+order; an input's record is its last ``done`` line whose output file exists, otherwise its last line
+(a ``done`` line whose output is gone reads as status ``missing``). A line cut by a crash is skipped.
+Unknown keys are kept and missing optional keys default, so manifests written by earlier versions read
+unchanged.
 
 Data for the motion prior and evaluation (:func:`find_sequences`) is a corpus (its ground truth), an
 annotation output (its ``done`` sequences), a split manifest (``.yaml`` / ``.json``: ``{train: [files],
@@ -207,7 +208,8 @@ def is_annotation_output(folder: str | os.PathLike) -> bool:
 
 def read_annotations(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """Every input of an annotation output with its record, by id (the merge rule of the module
-    docstring). Records get defaults for the optional keys: ``split`` "", ``output`` "", ``status`` "failed"."""
+    docstring): status ``done`` means its output file exists. Records get defaults for the optional keys:
+    ``split`` "", ``output`` "", ``status`` "failed"."""
     folder = Path(folder)
     last: dict[str, dict] = {}
     done: dict[str, dict] = {}
@@ -216,9 +218,12 @@ def read_annotations(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
             if "id" not in record:
                 continue
             record = {"split": "", "output": "", "status": "failed", **record}
+            if record["status"] == "done":
+                if record["output"] and (folder / record["output"]).is_file():
+                    done[record["id"]] = record
+                else:
+                    record["status"] = "missing"
             last[record["id"]] = record
-            if record["status"] == "done" and record["output"] and (folder / record["output"]).is_file():
-                done[record["id"]] = record
     return {k: done.get(k, v) for k, v in last.items()}
 
 
@@ -242,9 +247,10 @@ def find_sequences(data: str | os.PathLike, split: str) -> list[Path]:
             raise InputError(f"{data}: the annotated inputs carry no train/val/test split (they were not a corpus); "
                              f"write a split manifest (.yaml: {{train: [files], val: [...], test: [...]}}) and pass it")
         return sorted({data / r["output"] for r in records if r["split"] == split})
-    if (data / split).is_dir():
+    if any((data / name).is_dir() for name in SPLITS):
         return sorted((data / split).rglob("*.npz"))
-    raise InputError(f"{data}: not an annotation output, a corpus, a split manifest or a folder with {'/'.join(SPLITS)}/")
+    raise InputError(f"{data}: not an annotation output, a corpus, a split manifest or a folder with "
+                     f"{'/'.join(SPLITS)}/")
 
 
 def _split_manifest(path: Path, split: str) -> list[Path]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from flame.camera import CROP_SIZE
 from flame.errors import InputError
 from flame.files import atomic_write_bytes, read_npz
 from flame.types import FlameParams
@@ -63,7 +64,7 @@ class FlameSequence:
         landmarks2d: ``(V, T, 68, 3)`` detected landmarks ``(x, y, confidence)`` in image pixels.
         valid: ``(V, T)`` bool, a face was detected (invalid frames keep interpolated parameters).
         image_size: ``(V, 2)`` width, height in pixels.
-        crop_size: side of the crop the camera refers to (224 for DECA).
+        crop_size: side of the crop the camera refers to (DECA's 224).
         fitted_landmarks2d: optional ``(V, T, 68, 2)`` landmarks of the fit, image pixels.
         losses: optional per-frame losses ``{name: (V, T)}``.
         metadata: free-form JSON-serializable dict (method, source, config...).
@@ -82,7 +83,7 @@ class FlameSequence:
     landmarks2d: np.ndarray
     valid: np.ndarray
     image_size: np.ndarray
-    crop_size: int = 224
+    crop_size: int = CROP_SIZE
     fitted_landmarks2d: np.ndarray | None = None
     losses: dict[str, np.ndarray] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -196,7 +197,7 @@ class FlameSequence:
             view_names=np.array(view_names or (["front"] if v == 1 else [f"view{i}" for i in range(v)])),
             frame_ids=np.arange(t), cam=np.zeros((v, t, 3), np.float32) if cam is None else np.asarray(cam, np.float32),
             crop_tform=np.broadcast_to(np.eye(3, dtype=np.float32), (v, t, 3, 3)).copy(), landmarks2d=lm,
-            valid=np.ones((v, t), dtype=bool), image_size=np.full((v, 2), 224, dtype=np.int64),
+            valid=np.ones((v, t), dtype=bool), image_size=np.full((v, 2), CROP_SIZE, dtype=np.int64),
         )
         if cam is not None and np.ndim(cam) == 2:
             defaults["cam"] = np.asarray(cam, np.float32)[None]
@@ -259,7 +260,7 @@ class FlameSequence:
                 view_names=data["view_names"].astype(str), frame_ids=data["frame_ids"], shape=data["shape"],
                 expression=data["expression"], pose=data["pose"], cam=data["cam"], crop_tform=data["crop_tform"],
                 landmarks2d=data["landmarks2d"], valid=data["valid"].astype(bool), image_size=data["image_size"],
-                crop_size=int(data.get("crop_size", 224)), fitted_landmarks2d=data.get("fitted_landmarks2d"),
+                crop_size=int(data.get("crop_size", CROP_SIZE)), fitted_landmarks2d=data.get("fitted_landmarks2d"),
                 losses=losses, metadata=json.loads(str(data.get("metadata", "{}"))),
             )
         except SequenceFormatError as e:
@@ -331,7 +332,7 @@ def sequence_to_params(seq: FlameSequence, layer: "FlameLayer", view: int | None
 
 def from_neuface_params(
     path: str | os.PathLike, *, fps: float = 30.0, view_names: list[str] | None = None,
-    model: str = "FLAME (official NeuFace export)", model_sha256: str = "unknown", crop_size: int = 224,
+    model: str = "FLAME (official NeuFace export)", model_sha256: str = "unknown", crop_size: int = CROP_SIZE,
 ) -> FlameSequence:
     """Import an official NeuFace ``params.npz``.
 

@@ -16,10 +16,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from flame.camera import ndc_to_pixels, weak_perspective_project
-from flame.layer import FlameLayer
-from flame.camera import OrthoCamera
+from flame.camera import OrthoCamera, ndc_to_pixels, weak_perspective_project
 from flame.draw import draw_landmarks, image_grid, put_text, to_uint8
+from flame.layer import FlameLayer
 from flame.media import write_png, write_video
 from flame.render import render_mesh
 from flame.types import POSE_SLICES, FlameParams

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 
-from flame.cli import Command, main as cli_main
+from flame.cli import Command
+from flame.cli import main as cli_main
 
 PROG = "python -m motionprior"
 
@@ -29,7 +30,8 @@ def _lightning(subcommand: str) -> Command:
 
 def _sample(argv: list[str]) -> None:
     from flame.cli import parse_settings
-    from motionprior.sample import SampleConfig, __doc__ as doc, sample_prior
+    from motionprior.sample import SampleConfig, sample_prior
+    from motionprior.sample import __doc__ as doc
 
     run = sample_prior(parse_settings(SampleConfig, argv, f"{PROG} sample", doc))
     print(f"{len(run.starts)} x {run.info['samples']} samples of {run.info['horizon_frames']} frames in {run.info['out']} "

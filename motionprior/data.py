@@ -21,12 +21,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from flame.layer import FlameLayer
-from flame.rotations import matrix_to_axis_angle
 from flame.errors import InputError
+from flame.layer import FlameLayer
 from flame.layout import find_sequences
-from flame.types import N_EXP
+from flame.rotations import matrix_to_axis_angle
 from flame.sequence import MOTION_FPS, FlameSequence, SequenceFormatError, from_neuface_params, resize_coefficients
+from flame.types import N_EXP
 from motionprior.state import StateSpec, prior_layer, reverse_states, sequence_to_states
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,8 @@ class WindowDataset(Dataset):
         self.time_reversal, self.spec = time_reversal, spec
         self.clips = [c for c in clips if len(c.states) > window]
         if not self.clips:
-            raise InputError(f"no clip is longer than the window ({window + 1} frames at {MOTION_FPS:g} Hz); use a shorter window")
+            raise InputError(f"no clip is longer than the window ({window + 1} frames at {MOTION_FPS:g} Hz); use a "
+                             f"shorter window")
         self.index = [(i, s) for i, c in enumerate(self.clips) for s in range(0, len(c.states) - window, window)]
 
     def __len__(self) -> int:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from flame.camera import CROP_SIZE
 from flame.layer import FlameLayer
 from flame.rotations import matrix_to_axis_angle, matrix_to_yaw_pitch_roll
 from flame.sequence import MOTION_FPS, FlameSequence
@@ -93,7 +94,7 @@ def states_to_sequence(states: Tensor, spec: StateSpec, shape: np.ndarray, layer
         pose=params.pose.float().numpy(), cam=np.broadcast_to(cam, (k, t, 3)).copy(),
         crop_tform=np.broadcast_to(np.eye(3, dtype=np.float32), (k, t, 3, 3)).copy(),
         landmarks2d=np.full((k, t, 68, 3), np.nan, np.float32), valid=np.ones((k, t), bool),
-        image_size=np.full((k, 2), 224, np.int64), metadata=dict(metadata or {}, generated_by="HuMoR-Face"),
+        image_size=np.full((k, 2), CROP_SIZE, np.int64), metadata=dict(metadata or {}, generated_by="HuMoR-Face"),
     )
 
 

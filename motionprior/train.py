@@ -48,8 +48,8 @@ def lightning_cli(args: list[str], run: bool = True):
                 print(f"prior: {path}")
 
     from_command_line = args == sys.argv[1:]  # LightningCLI warns when it is given its own command line
-    return PriorCLI(LitHumorFace, MotionDataModule, args=None if from_command_line else args, seed_everything_default=0, run=run,
-                    save_config_kwargs={"overwrite": True}, subclass_mode_model=False)
+    return PriorCLI(LitHumorFace, MotionDataModule, args=None if from_command_line else args, run=run,
+                    seed_everything_default=0, save_config_kwargs={"overwrite": True}, subclass_mode_model=False)
 
 
 def fit_or_resume(config: str | Path, root: str | Path, overrides: list[str] = ()) -> Path:

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from flame.embedding import load_landmark_embedding
-from flame.model import load_model
 from flame.layer import FlameLayer
+from flame.model import load_model
 from flame.standin import StandinPaths, write_standin
 
 

@@ -77,7 +77,8 @@ def test_synth_config_builds_a_corpus(path, standin_paths, tmp_path):
 
     cfg = parse_settings(SynthConfig, ["--config", str(path)], "synth")
     assert isinstance(cfg, SynthConfig) and cfg.identities > 1 and cfg.frames > 1
-    tiny = dataclasses.replace(cfg, identities=1, sequences=1, frames=3, out=str(tmp_path / "c"), model=str(standin_paths.pkl))
+    tiny = dataclasses.replace(cfg, identities=1, sequences=1, frames=3, out=str(tmp_path / "c"),
+                               model=str(standin_paths.pkl))
     corpus = read_corpus(build_corpus(tiny, progress=False))
     assert corpus.info["fps"] == DOMAIN_FPS[cfg.domain] and corpus.info["settings"]["domain"] == cfg.domain
     assert len(corpus.sequences) == 1 and corpus.sequences[0].gt.is_file()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,15 +29,21 @@ from annotator.synthetic.expressions import ExpressionDirections, solve_directio
 from annotator.synthetic.motion import STYLES, Motion, generate_motion, sample_shape
 from annotator.synthetic.noise import NOISE, DetectorNoise, detect
 from annotator.synthetic.rigs import DOMAIN_FPS, CameraTrack, make_rig
-from flame.camera import crop_transform_from_landmarks, fit_weak_perspective, pixels_to_ndc, transform_points
+from flame.camera import (
+    CROP_SIZE,
+    PinholeCamera,
+    crop_transform_from_landmarks,
+    fit_weak_perspective,
+    pixels_to_ndc,
+    transform_points,
+)
+from flame.draw import to_uint8
 from flame.errors import InputError
 from flame.files import atomic_write_bytes
 from flame.head import DEFAULT_ASSETS, head_layer, load_head, resolve_model_file
 from flame.layer import FlameLayer
 from flame.layout import CorpusSequence, is_corpus, read_corpus, write_corpus_info, write_corpus_manifest
 from flame.lbs import contour_yaw_degrees
-from flame.camera import PinholeCamera
-from flame.draw import to_uint8
 from flame.media import write_video
 from flame.normals import vertex_normals
 from flame.render import render_mesh
@@ -142,7 +147,7 @@ def synthesize_sequence(layer: FlameLayer, directions: ExpressionDirections, dom
         pts_cam = np.einsum("ij,tnj->tni", _FLIP, lm3 + tau[:, None])
         uv = np.einsum("tij,tnj->tni", cam.K, pts_cam / pts_cam[..., 2:3])[..., :2]
         tform = crop_transform_from_landmarks(torch.as_tensor(uv)).numpy()
-        ndc = pixels_to_ndc(transform_points(torch.as_tensor(tform), torch.as_tensor(uv)), 224)
+        ndc = pixels_to_ndc(transform_points(torch.as_tensor(tform), torch.as_tensor(uv)), CROP_SIZE)
         cams.append(fit_weak_perspective(torch.as_tensor(lm3), ndc).numpy())
         # self-occlusion of the static points: the surface normal faces away from the camera
         faces, bary = layer.landmark_embedding(torch.as_tensor(pose, dtype=layer.v_template.dtype))

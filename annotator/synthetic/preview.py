@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from flame.camera import PinholeCamera
+from flame.draw import draw_landmarks, draw_points, image_grid, put_text, to_uint8
 from flame.files import read_npz
 from flame.layer import FlameLayer
 from flame.layout import CorpusSequence
-from flame.camera import PinholeCamera
-from flame.draw import draw_landmarks, draw_points, image_grid, put_text, to_uint8
 from flame.render import render_mesh
 from flame.sequence import FlameSequence, sequence_to_params
 

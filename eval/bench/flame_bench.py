@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,8 +18,8 @@ import torch
 
 from eval.bench.common import interleaved_median
 from eval.report import markdown_table
-from flame.head import head_layer
 from flame.camera import OrthoCamera, to_screen
+from flame.head import head_layer
 from flame.raster import rasterize
 from flame.render import render_mesh
 from flame.standin import ensure_standin

@@ -19,7 +19,7 @@ from flame.types import N_EXP, N_SHAPE
 
 __all__ = ["WHICH", "run"]
 
-WHICH = ("flame", "annotation", "prior", "scaling", "metrics", "all")
+WHICH = ("flame", "annotation", "prior", "scaling", "metrics", "memory", "all")
 
 
 def run(out_dir: str | os.PathLike = "runs/bench", asset_dir: str | os.PathLike = DEFAULT_ASSETS,
@@ -82,6 +82,11 @@ def run(out_dir: str | os.PathLike = "runs/bench", asset_dir: str | os.PathLike 
             summary.append([r["case"].replace("fd", "FD,").replace("apd", "APD,") + (" dims" if "fd" in r["case"] else " samples"),
                             f"{1e3 * r['ours_s']:.1f} ms", "scipy sqrtm" if "fd" in r["case"] else "loop over pairs",
                             f"{r['reference_s'] / r['ours_s']:.1f}x (agree to {r['relative_difference']:.0e})"])
+    if which == "memory":  # minutes of HD video annotation: not part of "all"
+        from eval.bench.memory_bench import bench_memory
+
+        table, _ = bench_memory(out_dir, Path(asset_dir), Path(encoder_cache))
+        parts.append(f"## Peak memory of annotating HD video with overlays\n\n{table}\n")
     head = f"# Benchmarks\n\ntorch {torch.__version__}, {torch.get_num_threads()} threads, CPU\n"
     if summary:
         head += "\n## Summary\n\n" + markdown_table(summary, ["what", "ours", "reference (in-process unless noted)", "ratio"]) + "\n"

@@ -98,11 +98,11 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
     from eval.experiments.score import annotate_and_score
     from flame.head import head_layer, resolve_model_file
     from flame.layout import find_sequences
-    from motionprior.train import fit_or_resume
     from motionprior.data import load_clips
     from motionprior.lit_module import load_prior
     from motionprior.rollout import sample_states
     from motionprior.state import prior_layer
+    from motionprior.train import fit_or_resume
 
     names = cfg.rows or list(TRAINING_SETS)
     unknown = set(names) - set(TRAINING_SETS)

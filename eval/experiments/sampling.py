@@ -21,8 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.metrics.motion import (FD_VARIANTS, StateLayout, apd, fd_features, frechet_distance, head_canonical_landmarks,
-                                 motion_health)
+from eval.metrics.motion import (
+    FD_VARIANTS,
+    StateLayout,
+    apd,
+    fd_features,
+    frechet_distance,
+    head_canonical_landmarks,
+    motion_health,
+)
 from flame.errors import InputError
 from flame.sequence import MOTION_FPS
 

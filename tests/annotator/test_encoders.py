@@ -99,6 +99,7 @@ def test_landmark_encoder_outputs():
     assert (out.cam[:, 0] > 0).all()  # the scale is positive by construction
 
 
+@pytest.mark.slow
 def test_pretrained_encoder_recovers_pose_and_is_cached(layer32_small_encoder):
     from annotator.pretrain import PretrainConfig, load_or_pretrain, sample_batch
 

@@ -6,8 +6,15 @@ import math
 
 import torch
 
-from annotator.losses import (landmark_loss, merge_views, moving_average, multiview_loss, rotation_quaternions,
-                              temporal_loss, visibility_weights)
+from annotator.losses import (
+    landmark_loss,
+    merge_views,
+    moving_average,
+    multiview_loss,
+    rotation_quaternions,
+    temporal_loss,
+    visibility_weights,
+)
 
 
 def test_landmark_loss_is_confidence_weighted_l1():

@@ -13,6 +13,8 @@ from annotator.neuface import AnnotateConfig, annotate, face_vertex_ids
 from eval.experiments.score import score_sequence
 from flame.sequence import FlameSequence
 
+pytestmark = pytest.mark.slow  # annotation with the pretrained encoder
+
 
 def _first(corpus):
     e = json.loads((corpus / "manifest.jsonl").read_text().splitlines()[0])
@@ -95,8 +97,8 @@ def test_deca_encoder_runs_in_the_neuface_loop(tiny_corpus, layer32_small_encode
     warped from rendered frames, BatchNorm stays frozen, the landmark loss goes down."""
     from annotator.encoders import DecaEncoder
     from annotator.neuface import crops_for
-    from annotator.synthetic.builder import SynthConfig, build_corpus
     from annotator.sources import iter_view
+    from annotator.synthetic.builder import SynthConfig, build_corpus
 
     layer = layer32_small_encoder[0]
     corpus = build_corpus(SynthConfig(domain="mocap", identities=1, sequences=1, frames=3, out=str(tmp_path / "c"),

@@ -11,6 +11,8 @@ from annotator.neuface import AnnotateConfig, annotate
 from eval.metrics import jitter, msi3d, nme
 from flame.types import FlameParams
 
+pytestmark = pytest.mark.slow  # detection and annotation of a real video
+
 CLIPS = Path(__file__).resolve().parents[3] / "shared" / "data" / "real_clips"
 
 

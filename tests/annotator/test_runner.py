@@ -15,6 +15,8 @@ from annotator.neuface import AnnotateConfig
 from annotator.runner import RunConfig, discover_jobs, run
 from flame.sequence import FlameSequence
 
+pytestmark = pytest.mark.slow  # annotation runs with the pretrained encoder
+
 
 def _cfg(inp, out, standin_paths, encoder_cache, **kw) -> RunConfig:
     from annotator.pretrain import PretrainConfig
@@ -118,3 +120,22 @@ def test_killed_run_resumes_without_rewriting(tiny_corpus, tmp_path, standin_pat
     assert sorted(e["id"] for e in final) == sorted({e["id"] for e in final}) and len(final) == 3
     for i, stamp in kept.items():
         assert (out / next(e["output"] for e in final if e["id"] == i)).stat().st_mtime_ns == stamp
+
+
+def test_the_exit_status_says_whether_inputs_failed(face_videos, tmp_path, standin_paths, layer32_small_encoder, capsys):
+    from annotator.__main__ import main
+
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    shutil.copy(face_videos / "face.mp4", inputs / "face.mp4")
+    shutil.copy(face_videos / "broken.mp4", inputs / "broken.mp4")
+    shutil.copytree(face_videos / "multiview_bad", inputs / "multiview_bad")  # a folder of inputs, not one capture
+    common = ["--model", str(standin_paths.pkl), "--encoder_cache", str(layer32_small_encoder[3]), "--method", "regress",
+              "--pretrain.steps", "500", "--pretrain.batch", "128"]
+    assert main(["run", "--input", str(inputs), "--output", str(tmp_path / "out"), *common]) == 1  # some failed
+    captured = capsys.readouterr()
+    assert "1 done, 0 rejected, 2 failed" in captured.out
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert errors[0].startswith("error: broken: VideoError:") and "different lengths" in errors[1]
+    assert main(["run", "--input", str(inputs / "face.mp4"), "--output", str(tmp_path / "one"), *common]) == 0
+    assert main(["run", "--input", str(inputs / "broken.mp4"), "--output", str(tmp_path / "two"), *common]) == 2

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+import pytest
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -16,6 +17,7 @@ def _run(*args):
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_synth_preview_and_score(tmp_path, standin_paths):
     out = tmp_path / "corpus"
     res = _run("-m", "annotator", "synth", "--config", str(CONFIGS / "annotator" / "synth_mocap.yaml"),

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # a trained prior and a running demo
+
 gradio_client = pytest.importorskip("gradio_client")
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian's chromium is not installed (apt-get install chromium)")
+pytestmark = [pytest.mark.slow,  # a trained prior, a running demo and a browser
+              pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian's chromium is not installed (apt-get install chromium)")]
 
 
 def test_sample_in_headless_chromium(demo_server, tmp_path, capsys):

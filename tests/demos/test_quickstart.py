@@ -7,9 +7,12 @@ import math
 import re
 
 import imageio.v3 as iio
+import pytest
 
 from annotator.synthetic.builder import CorpusSize
 from demos.quickstart import run_quickstart
+
+pytestmark = pytest.mark.slow  # the whole quickstart
 
 def test_quickstart_small(tmp_path, layer32_small_encoder, tiny_prior_args):
     _, _, pretrain, cache = layer32_small_encoder

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from annotator.synthetic.builder import CorpusSize
 from eval.experiments.prior_benchmark import TRAINING_SETS, PriorBenchmarkConfig, run_prior_benchmark
+
+pytestmark = pytest.mark.slow  # trains five priors end to end
 
 
 def test_prior_benchmark_tiny(tmp_path, standin_paths, layer32_small_encoder, tiny_prior_args):

@@ -6,9 +6,18 @@ import math
 
 import torch
 
-from flame.camera import (PinholeCamera, crop_transform_from_box, crop_transform_from_landmarks, invert_transform,
-                          look_at, ndc_to_pixels, pixels_to_ndc, transform_points, weak_perspective_project,
-                          weak_perspective_to_translation)
+from flame.camera import (
+    PinholeCamera,
+    crop_transform_from_box,
+    crop_transform_from_landmarks,
+    invert_transform,
+    look_at,
+    ndc_to_pixels,
+    pixels_to_ndc,
+    transform_points,
+    weak_perspective_project,
+    weak_perspective_to_translation,
+)
 
 
 def test_weak_perspective_hand_case():

@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from flame.embedding import find_landmark_embedding, load_landmark_embedding, load_ringnet_embedding, write_deca_embedding
+from flame.embedding import (
+    find_landmark_embedding,
+    load_landmark_embedding,
+    load_ringnet_embedding,
+    write_deca_embedding,
+)
 from flame.errors import ModelFileError
 from flame.model import load_model, write_model_pkl
 from flame.unpickle import load_npy, restricted_load
@@ -148,8 +153,8 @@ def test_malformed_model_files(standin_model, tmp_path):
 
 
 def test_embedding_for_another_mesh_is_refused(standin_model, standin_embedding, tmp_path):
-    from flame.layer import FlameLayer
     from flame.embedding import LandmarkEmbedding
+    from flame.layer import FlameLayer
 
     wrong = LandmarkEmbedding(**{**standin_embedding.__dict__, "static_faces": standin_embedding.static_faces + 10**6})
     with pytest.raises(ModelFileError, match="different mesh"):

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from flame.camera import PinholeCamera, look_at
-from flame.camera import OrthoCamera, to_screen
+from flame.camera import OrthoCamera, PinholeCamera, look_at, to_screen
 from flame.draw import draw_landmarks, draw_points, to_uint8
 from flame.media import write_png, write_video
 from flame.raster import rasterize, vertex_visibility

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flame.sequence import FlameSequence, SequenceFormatError, from_neuface_params, to_neuface_params
+from flame.errors import InputError
+from flame.sequence import (
+    FlameSequence,
+    SequenceFormatError,
+    from_neuface_params,
+    resize_coefficients,
+    sequence_to_params,
+    to_neuface_params,
+)
 
 
 def _sequence(v=3, t=7, n_shape=100, n_exp=50, seed=0, with_extras=True) -> FlameSequence:
@@ -125,3 +133,24 @@ def test_export_refuses_what_the_format_cannot_hold(tmp_path):
         to_neuface_params(seq.replace(pose=pose), tmp_path / "params.npz")
     with pytest.raises(ValueError, match="expression components"):
         to_neuface_params(_sequence(v=1, t=3, n_exp=20, with_extras=False), tmp_path / "params.npz")
+
+
+def test_coefficients_resize_only_without_losing_values():
+    a = np.arange(1.0, 7.0).reshape(2, 3)
+    np.testing.assert_array_equal(resize_coefficients(a, 5, "x"), [[1, 2, 3, 0, 0], [4, 5, 6, 0, 0]])
+    padded = np.concatenate([a, np.zeros((2, 4))], 1)
+    np.testing.assert_array_equal(resize_coefficients(padded, 3, "x"), a)  # only zeros are cut
+    with pytest.raises(InputError, match=r"clip.npz: expression: 7 components .* the 3 used here"):
+        resize_coefficients(np.ones((2, 7)), 3, "clip.npz: expression")
+
+
+def test_a_layer_with_fewer_components_refuses_the_sequence(layer32, tmp_path):
+    seq = _sequence(v=1, t=3, n_exp=100, with_extras=False)  # 100 non-zero expression components
+    with pytest.raises(InputError, match="100 components"):
+        sequence_to_params(seq, layer32)
+    with pytest.raises(InputError, match="params.npz holds 50"):
+        to_neuface_params(seq, tmp_path / "params.npz")
+    small = seq.replace(expression=np.concatenate([seq.expression[..., :50], np.zeros((1, 3, 50), np.float32)], -1))
+    params = sequence_to_params(small, layer32)  # zeros beyond 50 are dropped, values are kept
+    np.testing.assert_allclose(params.expression.numpy(), small.expression[..., :50])
+    assert params.shape.shape[-1] == layer32.n_shape

@@ -46,6 +46,7 @@ def test_file_layout(standin_model, standin_paths):
         assert np.linalg.matrix_rank(cols) == cols.shape[1], f"{name} columns are linearly dependent"
 
 
+@pytest.mark.slow
 def test_deterministic(standin_model):
     again, emb = build_standin(seed=0)
     assert again.sha256 == standin_model.sha256

@@ -8,10 +8,19 @@ import numpy as np
 import pytest
 import torch
 
+from flame.errors import InputError
 from flame.sequence import FlameSequence
 from flame.types import FlameParams
-from motionprior.state import (StateSpec, angular_velocity, resample_positions, resample_states, reverse_states,
-                               sequence_to_states, states_to_params)
+from motionprior.state import (
+    StateSpec,
+    angular_velocity,
+    prior_layer,
+    resample_positions,
+    resample_states,
+    reverse_states,
+    sequence_to_states,
+    states_to_params,
+)
 
 
 def smooth_sequence(layer, t: int = 61, fps: float = 60.0, yaw_rate: float = 1.0, seed: int = 0) -> FlameSequence:
@@ -171,3 +180,16 @@ def test_reverse_states_negates_the_extra_velocities(layer64):
     forward = torch.as_tensor(sequence_to_states(seq, layer64, spec))
     np.testing.assert_allclose(reverse_states(forward, spec).numpy(), sequence_to_states(backwards, layer64, spec),
                                atol=1e-6)
+
+
+def test_the_state_keeps_the_leading_expression_components_and_the_layer_holds_them(layer32, standin_paths):
+    seq = smooth_sequence(layer32, t=31, fps=30.0)
+    spec = StateSpec(n_exp=4)
+    states = sequence_to_states(seq, layer32, spec)
+    np.testing.assert_allclose(spec.get(torch.as_tensor(states), "expression").numpy(), seq.expression[0, :, :4],
+                               atol=1e-6)
+    assert prior_layer(StateSpec(n_exp=4), str(standin_paths.pkl)).n_exp == 50  # the default count, at least
+    wide = StateSpec(n_exp=80)
+    assert prior_layer(wide, str(standin_paths.pkl)).n_exp == 80
+    with pytest.raises(InputError, match="80 expression components but the layer 50"):
+        states_to_params(torch.zeros(2, wide.dim, dtype=torch.float64), wide, torch.zeros(100), 50)

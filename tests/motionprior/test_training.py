@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from flame.rotations import axis_angle_to_matrix
-from flame.sequence import FlameSequence
 from flame.head import head_layer
 from flame.layout import find_sequences
+from flame.rotations import axis_angle_to_matrix
+from flame.sequence import FlameSequence
 from motionprior.data import load_clips
 from motionprior.lit_module import LitHumorFace, load_prior
 from motionprior.model import HumorFace
@@ -60,6 +60,7 @@ def test_unknown_loss_weight_is_an_error(standin_paths):
         LitHumorFace(hidden=32, layers=2, flame_model=str(standin_paths.pkl), recon_weights={"landmark_vel": 2.0})
 
 
+@pytest.mark.slow
 def test_training_writes_checkpoints_and_a_strictly_loadable_prior(trained_prior):
     ckpts = trained_prior["ckpts"]
     assert (ckpts / "last.ckpt").is_file() and list(ckpts.glob("best-epoch=*.ckpt")) and trained_prior["prior"].is_file()
@@ -71,6 +72,7 @@ def test_training_writes_checkpoints_and_a_strictly_loadable_prior(trained_prior
     assert events, "TensorBoard logs"
 
 
+@pytest.mark.slow
 def test_posterior_reconstruction_beats_holding_the_previous_frame(trained_prior, motion_corpus, standin_paths):
     model, _ = load_prior(trained_prior["prior"])
     spec = model.spec
@@ -85,6 +87,7 @@ def test_posterior_reconstruction_beats_holding_the_previous_frame(trained_prior
     assert err < 0.5 * hold, (float(err), float(hold))
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_last_checkpoint(trained_prior, tmp_path):
     from motionprior.__main__ import main
 
@@ -97,6 +100,7 @@ def test_resume_continues_from_the_last_checkpoint(trained_prior, tmp_path):
     assert first["epoch"] == 9 and resumed["epoch"] == 10 and resumed["global_step"] > first["global_step"]
 
 
+@pytest.mark.slow
 def test_config_typo_fails_loudly(trained_prior, capsys):
     from motionprior.__main__ import main
 
@@ -105,6 +109,7 @@ def test_config_typo_fails_loudly(trained_prior, capsys):
     assert e.value.code != 0 and "hiden" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_extra_velocities_through_the_command_line(motion_corpus, standin_paths, tiny_prior_args, tmp_path):
     """``--model.extra_velocities`` reaches the data (linked), the checkpoint and the loaded prior, whose
     rollouts keep the velocities equal to the steps they make."""
@@ -128,6 +133,7 @@ def test_extra_velocities_through_the_command_line(motion_corpus, standin_paths,
                                atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_sample_command(trained_prior, motion_corpus, tmp_path):
     from motionprior.__main__ import main
 
@@ -143,6 +149,7 @@ def test_sample_command(trained_prior, motion_corpus, tmp_path):
     assert len(list(out.glob("*.mp4"))) == 2 and len(list(out.glob("*_pose.png"))) == 2
 
 
+@pytest.mark.slow
 def test_eval_sample_command_scores_the_samples(trained_prior, motion_corpus, tmp_path):
     from eval.__main__ import main
 
@@ -296,6 +303,7 @@ def test_autoregressive_phase_can_feed_back_prior_samples(standin_paths, motion_
         LitHumorFace(hidden=32, layers=2, flame_model=str(standin_paths.pkl), return_time=0.0)
 
 
+@pytest.mark.slow
 def test_ddp_training_on_two_cpu_processes(motion_corpus, standin_paths, small_train_args, tmp_path):
     """configs/motionprior/ddp.yaml: two gloo processes train, one prior is exported."""
     import subprocess
