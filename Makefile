@@ -10,8 +10,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 install: $(VENV)/.installed
 
-# torch is installed first and pinned (torch==2.13.0 is the CPU wheel on these machines; an unpinned
-# torch would pull a multi-GB CUDA build). The project then finds it already satisfied.
+# torch is installed first, pinned to the CPU wheel the suite is tested with (an unpinned torch would pull
+# a multi-GB CUDA build); the project's own dependency is a range (torch>=2.4), which it then satisfies.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install "torch==2.13.0"

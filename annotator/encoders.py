@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from flame.types import N_EXP, N_SHAPE
+
 __all__ = ["EncoderOutput", "LandmarkEncoder", "DecaEncoder", "load_deca_encoder", "DECA_SPLIT"]
 
 #: DECA's code layout: shape 100, tex 50, exp 50, pose 6, cam 3, light 27 = 236.
@@ -46,7 +48,7 @@ class LandmarkEncoder(nn.Module):
     running statistics, so nothing needs freezing during NeuFace's optimization.
     """
 
-    def __init__(self, n_shape: int = 100, n_exp: int = 50, hidden: int = 512, depth: int = 3,
+    def __init__(self, n_shape: int = N_SHAPE, n_exp: int = N_EXP, hidden: int = 512, depth: int = 3,
                  cam_scale: float = 8.0) -> None:
         super().__init__()
         self.n_shape, self.n_exp, self.hidden, self.depth = n_shape, n_exp, hidden, depth
@@ -137,10 +139,11 @@ class DecaEncoder(nn.Module):
     ``n_shape``/``n_exp`` select leading components of DECA's 100 / 50 outputs.
     """
 
-    def __init__(self, n_shape: int = 100, n_exp: int = 50) -> None:
+    def __init__(self, n_shape: int = N_SHAPE, n_exp: int = N_EXP) -> None:
         super().__init__()
-        if n_shape > 100 or n_exp > 50:
-            raise ValueError("DECA predicts 100 shape and 50 expression components at most")
+        most = {k: DECA_SPLIT[k][1] - DECA_SPLIT[k][0] for k in ("shape", "exp")}
+        if n_shape > most["shape"] or n_exp > most["exp"]:
+            raise ValueError(f"DECA predicts {most['shape']} shape and {most['exp']} expression components at most")
         self.n_shape, self.n_exp = n_shape, n_exp
         self.encoder = _ResNet50()
         self.layers = nn.Sequential(nn.Linear(2048, 1024), nn.ReLU(), nn.Linear(1024, 236))
@@ -161,7 +164,7 @@ class DecaEncoder(nn.Module):
                              pose6=code[:, sl["pose"]], cam=code[:, sl["cam"]])
 
 
-def load_deca_encoder(path: str | os.PathLike, n_shape: int = 100, n_exp: int = 50) -> DecaEncoder:
+def load_deca_encoder(path: str | os.PathLike, n_shape: int = N_SHAPE, n_exp: int = N_EXP) -> DecaEncoder:
     """Load ``deca_model.tar['E_flame']`` strictly: a missing or unexpected key is an error."""
     path = Path(path)
     if not path.is_file():

@@ -34,7 +34,7 @@ from annotator.pretrain import DEFAULT_ENCODER_CACHE, PretrainConfig
 from annotator.sources import VIDEO_EXTENSIONS, load_capture, view_layout
 from flame.errors import InputError
 from flame.head import DEFAULT_ASSETS
-from flame.layout import annotation_manifest, append_record, is_corpus, read_annotations, read_corpus
+from flame.layout import CAPTURE_FILE, annotation_manifest, append_record, is_corpus, read_annotations, read_corpus
 
 __all__ = ["RunConfig", "Job", "discover_jobs", "run", "quality_flags", "parse_shard"]
 
@@ -127,7 +127,7 @@ def discover_jobs(path: str | os.PathLike) -> list[Job]:
         if not kind:
             raise InputError(f"{path}: not a video ({', '.join(VIDEO_EXTENSIONS)}), capture or landmark file")
         return [Job(path.stem, path, kind)]
-    if (path / "capture.npz").is_file():
+    if (path / CAPTURE_FILE).is_file():
         return [Job(path.name, path, "capture")]
     views = view_layout(path)
     subdirs = [p for p in sorted(path.iterdir()) if p.is_dir()]
@@ -135,7 +135,7 @@ def discover_jobs(path: str | os.PathLike) -> list[Job]:
         return [Job(path.name, path, "folder")]
     jobs = [Job(p.stem, p, "video") for p in sorted(path.iterdir()) if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
     for d in subdirs:
-        if (d / "capture.npz").is_file():
+        if (d / CAPTURE_FILE).is_file():
             jobs.append(Job(d.name, d, "capture"))
         elif len(view_layout(d)) >= 1:
             jobs.append(Job(d.name, d, "folder"))

@@ -18,12 +18,15 @@ import numpy as np
 from tqdm import tqdm
 
 from annotator.capture import Capture
+from flame.layout import CAPTURE_FILE
 
 __all__ = ["VideoError", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS", "video_info", "iter_video", "iter_view",
            "view_layout", "capture_from_video", "capture_from_folder", "capture_from_landmarks", "load_capture"]
 
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+#: Frame rate assumed for inputs that carry none (frame folders, landmark files): MEAD's 30 fps.
+DEFAULT_CAPTURE_FPS = 30.0
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
 
@@ -136,7 +139,7 @@ def capture_from_video(path: str | os.PathLike, detector, max_frames: int | None
     return _detect_views({"front": path}, n, info["fps"], str(path), detector, progress)
 
 
-def capture_from_folder(folder: str | os.PathLike, detector, fps: float = 30.0, truncate: bool = False,
+def capture_from_folder(folder: str | os.PathLike, detector, fps: float = DEFAULT_CAPTURE_FPS, truncate: bool = False,
                         max_frames: int | None = None, progress: bool = True) -> Capture:
     """A synchronized multi-view capture. Views of different lengths are an error unless ``truncate``
     (then every view is cut to the shortest, and the metadata says so)."""
@@ -161,7 +164,8 @@ def capture_from_folder(folder: str | os.PathLike, detector, fps: float = 30.0, 
     return cap
 
 
-def capture_from_landmarks(path: str | os.PathLike, fps: float = 30.0, image_size: tuple[int, int] | None = None) -> Capture:
+def capture_from_landmarks(path: str | os.PathLike, fps: float = DEFAULT_CAPTURE_FPS,
+                           image_size: tuple[int, int] | None = None) -> Capture:
     """Pre-detected landmarks ``(T, 68, 2|3)`` or ``(V, T, 68, 2|3)`` in pixels (NaN rows = no face)."""
     path = Path(path)
     if path.suffix == ".npz":
@@ -190,12 +194,12 @@ def capture_from_landmarks(path: str | os.PathLike, fps: float = 30.0, image_siz
                    frame_ids=np.arange(t), landmarks=lm, valid=valid, image_size=np.tile(np.array(image_size), (v, 1)))
 
 
-def load_capture(path: str | os.PathLike, detector=None, fps: float = 30.0, truncate: bool = False,
+def load_capture(path: str | os.PathLike, detector=None, fps: float = DEFAULT_CAPTURE_FPS, truncate: bool = False,
                  max_frames: int | None = None, progress: bool = True) -> Capture:
     """Any supported input -> Capture (see the module docstring)."""
     path = Path(path)
-    if path.is_dir() and (path / "capture.npz").is_file():
-        return Capture.load(path / "capture.npz")
+    if path.is_dir() and (path / CAPTURE_FILE).is_file():
+        return Capture.load(path / CAPTURE_FILE)
     if path.is_file() and path.name.endswith(".npz"):
         from flame.files import read_npz
 

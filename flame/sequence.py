@@ -25,7 +25,7 @@ import torch
 from flame.camera import CROP_SIZE
 from flame.errors import InputError
 from flame.files import atomic_write_bytes, read_npz
-from flame.types import FlameParams
+from flame.types import N_EXP, N_SHAPE, FlameParams
 
 if TYPE_CHECKING:
     from flame.layer import FlameLayer
@@ -385,7 +385,7 @@ def from_neuface_params(
     )
 
 
-def to_neuface_params(seq: FlameSequence, path: str | os.PathLike, n_shape: int = 100, n_exp: int = 50) -> Path:
+def to_neuface_params(seq: FlameSequence, path: str | os.PathLike, n_shape: int = N_SHAPE, n_exp: int = N_EXP) -> Path:
     """Export in the official NeuFace ``params.npz`` layout (rows interleaved frame-major in the
     sequence's view order). Neck and eye rotations, which the format cannot hold, must be zero."""
     path = Path(path)

@@ -1,5 +1,6 @@
 """HuMoR-Face: a generative facial motion prior over FlameSequence files.
 
-Imports only ``flame``. State, data, CVAE model, Lightning training and rollouts arrive with issue 5;
-see ``python -m motionprior --help``.
+Imports only ``flame``. Entry points: ``python -m motionprior fit`` (:mod:`motionprior.train`, training
+with LightningCLI), :func:`motionprior.lit_module.load_prior` (a trained prior) and
+:func:`motionprior.sample.sample_prior` (long rollouts from start frames of a split).
 """

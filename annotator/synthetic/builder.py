@@ -49,7 +49,7 @@ from flame.normals import vertex_normals
 from flame.render import render_mesh
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from flame.sequence import FlameSequence
-from flame.types import FlameParams
+from flame.types import N_EXP, N_SHAPE, FlameParams
 
 __all__ = ["SynthConfig", "CorpusSize", "SyntheticSequence", "synthesize_sequence", "build_corpus"]
 
@@ -87,8 +87,8 @@ class SynthConfig:
     seed: int = 0
     model: str | None = None
     assets: str = DEFAULT_ASSETS
-    n_shape: int = 100
-    n_exp: int = 50
+    n_shape: int = N_SHAPE
+    n_exp: int = N_EXP
     image_size: int = 512
     render: bool = False
     split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
