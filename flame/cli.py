@@ -77,6 +77,9 @@ def guarded(fn: Callable[[], int | None]) -> int:
             raise
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return ERROR_STATUS
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def main(prog: str, description: str, commands: dict[str, Command], argv: list[str] | None = None) -> int:
