@@ -53,10 +53,9 @@ def _score(argv: list[str]) -> None:
 def _annotation_benchmark(argv: list[str]) -> None:
     from eval.experiments.annotation_benchmark import run_benchmark
 
-    parser = new_parser(f"{PROG} annotation-benchmark", "The paper's Table 2 on synthetic data: regress / fit / NeuFace "
-                                                        "and loss ablations on lab (7 views) and wild test corpora.")
-    parser.add_function_arguments(run_benchmark, None)
-    kwargs = {k: v for k, v in vars(parser.parse_args(argv)).items() if k not in ("config", "__path__")}
+    kwargs = parse_settings(run_benchmark, argv, f"{PROG} annotation-benchmark",
+                            "The paper's Table 2 on synthetic data: regress / fit / NeuFace and loss ablations on lab "
+                            "(7 views) and wild test corpora.")
     run_benchmark(**kwargs)
     print((Path(kwargs["out"]) / "annotation_benchmark.md").read_text())
 

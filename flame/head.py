@@ -45,10 +45,8 @@ def load_head(model: str | os.PathLike | None = None,
               assets: str | os.PathLike | None = None) -> tuple[FlameModelData, LandmarkEmbedding]:
     """The model data and landmark embedding (found next to the model file) of :func:`resolve_model_file`."""
     path = resolve_model_file(model, assets)
-    if not path.is_file():
-        return _load.__wrapped__(str(path), 0, 0)  # the loader's error names the file and where to get it
-    stat = path.stat()
-    return _load(str(path), stat.st_size, stat.st_mtime_ns)
+    stat = path.stat() if path.is_file() else None  # a missing file: the loader's error names it (not cached)
+    return _load(str(path), stat.st_size if stat else 0, stat.st_mtime_ns if stat else 0)
 
 
 def head_layer(model: str | os.PathLike | None = None, *, assets: str | os.PathLike | None = None,

@@ -71,6 +71,8 @@ def load_clips(paths: list[Path], layer: FlameLayer, spec: StateSpec, min_second
                              f"{layer.model_label} ({layer.model_sha256[:12]}); pass the same model file (--model)")
         if seq.n_exp > spec.n_exp and np.any(seq.expression[..., spec.n_exp:]):
             cut_expression.add(seq.n_exp)
+        shape = np.asarray(resize_coefficients(seq.shape, layer.n_shape, f"{path}: shape (layer: {layer.n_shape})"),
+                           np.float32)
         for v, view in enumerate(seq.view_names):
             states = sequence_to_states(seq, layer, spec, view=v).astype(np.float32)
             cut = int(len(states) * trim)
@@ -79,9 +81,7 @@ def load_clips(paths: list[Path], layer: FlameLayer, spec: StateSpec, min_second
                 raise InputError(f"{path} (view {view}): non-finite parameters; re-annotate this sequence")
             if len(states) < max(2, min_seconds * MOTION_FPS):
                 continue
-            shape = resize_coefficients(seq.shape, layer.n_shape, f"{path}: shape (layer: {layer.n_shape})")
-            clips.append(MotionClip(f"{Path(path).parent.name}/{Path(path).stem}/{view}", states,
-                                    np.asarray(shape, np.float32)))
+            clips.append(MotionClip(f"{Path(path).parent.name}/{Path(path).stem}/{view}", states, shape))
     if cut_expression:
         log.warning("the state keeps the first %d of the sequences' %s expression components (n_exp); the rest is "
                     "not modelled", spec.n_exp, "/".join(map(str, sorted(cut_expression))))
