@@ -16,17 +16,36 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from annotator.pretrain import DEFAULT_ENCODER_CACHE
-from demos.backend import DemoBackend, DemoError, Limits
+from demos.backend import SAMPLES_ROW, DemoBackend, DemoError, Limits
 from flame.sequence import MOTION_FPS
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DemoConfig", "default_prior", "build_app", "main"]
 
-HEALTH_KEYS = ["apd_mean_world", "apd_mean_head_canonical", "fd_expression", "fd_pose", "variance_ratio",
-               "out_of_range", "drift_z", "freeze_rate", "speed_ratio", "acceleration_ratio", "nonfinite_fraction",
-               "rotation_error"]
+#: the sample tab's table: metric -> what it says (every row shows the samples next to real motion)
+METRICS = {
+    "apd_mean_world": "diversity: mean distance between samples, cm",
+    "apd_mean_head_canonical": "diversity of the face alone (head rotation removed), cm",
+    "fd_expression": "Fréchet distance of expressions to the real clips (lower: closer)",
+    "fd_pose": "Fréchet distance of head + jaw rotation",
+    "fd_combined": "Fréchet distance of all features at fixed scales",
+    "out_of_range": "frames with a landmark outside the real range",
+    "freeze_rate": "1 s windows that barely move",
+    "variance_ratio": "variance of the face / real (1 = real)",
+    "acceleration_ratio": "acceleration / real (1 = real)",
+    "jaw_speed_deg_s": "jaw angular speed, deg/s",
+    "jaw_3-6Hz": "share of jaw motion at speech rate (3-6 Hz)",
+    "jaw_peak_hz": "dominant jaw frequency above 1 Hz",
+    "nonfinite_fraction": "samples with NaN / inf",
+}
+
+
+def _number(v) -> float | None:
+    return round(float(v), 4) if v is not None and np.isfinite(v) else None
 
 
 @dataclass
@@ -108,12 +127,16 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
             r = backend.sample(name, frame, samples, seconds, seed, use_mean=bool(use_mean), mesh_second=mesh_second)
         except DemoError as e:
             raise gr.Error(str(e)) from None
-        m = r.metrics
-        rows = [[k, round(float(m[k]), 4)] for k in HEALTH_KEYS if k in m]
-        summary = (f"{m['samples']} samples x {m['horizon_frames'] / MOTION_FPS:g} s in {r.seconds:.1f} s. APD {m['apd_mean_world']:.2f} cm "
-                   f"(head-canonical {m['apd_mean_head_canonical']:.2f} cm); frames out of the real range "
-                   f"{m['out_of_range']:.0%}. Head model: {backend.model_label}.")
-        return (str(r.video), str(r.plot), pd.DataFrame(rows, columns=["metric", "value"]), summary,
+        sets = list(r.metrics)  # the samples, the reference rows, the real clips themselves
+        rows = [[k, *(_number(r.metrics[s].get(k)) for s in sets), meaning] for k, meaning in METRICS.items()]
+        m = r.metrics[SAMPLES_ROW]
+        summary = (f"{r.samples} samples x {r.horizon_frames / MOTION_FPS:g} s in {r.seconds:.1f} s. APD "
+                   f"{m['apd_mean_world']:.2f} cm (head-canonical {m['apd_mean_head_canonical']:.2f} cm); frames out of "
+                   f"the real range {m['out_of_range']:.0%}. Scored by the motion evaluator against the real "
+                   f"{backend.split} clips; the other columns are real motion scored the same way. Head model: "
+                   f"{backend.model_label}.")
+        table = pd.DataFrame(rows, columns=["metric", *sets, "what it says"])
+        return (str(r.video), str(r.plot), table, summary,
                 [str(r.sequence), str(r.obj)], str(r.glb))
 
     def annotate(video, progress=gr.Progress()):
@@ -149,7 +172,7 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
                     video = gr.Video(label="samples (first 9)", elem_id="sample-video", autoplay=True)
                     curves = gr.Image(label="head yaw / pitch / roll and jaw opening (black: the real clip)")
                     summary = gr.Markdown()
-                    metrics = gr.Dataframe(label="APD (cm) and long-horizon health of the batch", interactive=False)
+                    metrics = gr.Dataframe(label="the samples next to real motion (python -m eval motion)", interactive=False)
                     files = gr.File(label="downloads: FlameSequence (.npz), mesh of sample 0 (.obj)", file_count="multiple")
                     model3d = gr.Model3D(label="sample 0 (GLB)", height=320)
             seq.change(on_sequence, seq, frame, api_name="frames").then(preview, [seq, frame], start_img)

@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 __all__ = ["DemoError", "Limits", "SampleResult", "AnnotateResult", "DemoBackend"]
 
 
+SAMPLES_ROW = "these samples"
+REFERENCE_ROW = "real clips of other identities (reference)"
+
+
 class DemoError(InputError):
     """A request the demo refuses; the message is shown to the user."""
 
@@ -50,7 +54,8 @@ class Limits:
 
 @dataclass(frozen=True)
 class SampleResult:
-    """Files and numbers of one sample request (paths inside the request folder)."""
+    """Files and numbers of one sample request (paths inside the request folder); ``metrics``: the motion
+    evaluator's rows by set - :data:`SAMPLES_ROW`, :data:`REFERENCE_ROW` and the real clips themselves."""
 
     video: Path
     plot: Path
@@ -58,6 +63,8 @@ class SampleResult:
     obj: Path
     glb: Path
     metrics: dict
+    samples: int
+    horizon_frames: int
     seconds: float
 
 
@@ -106,9 +113,32 @@ class DemoBackend:
         if not self.clips:
             raise DemoError(f"{data}: no {split} sequences to start from; point --data to an annotation output or corpus")
         self.by_name = {c.name: c for c in self.clips}
-        self.real = [c.states for c in self.clips]
+        self.data, self.split = data, split
+        self._real = None
         self.workdir, self.limits, self.encoder_cache = Path(workdir), limits, encoder_cache
         self._encoder = encoder
+
+    @property
+    def real(self) -> dict:
+        """The motion the samples are scored against (the ``split``'s clips as evaluator features) and the
+        reference rows: real clips of the other splits' identities. Featurized on first use."""
+        if self._real is None:
+            from eval.motion_features import load_motion_set
+            from flame.layout import SPLITS
+
+            real = load_motion_set(f"{self.data}@{self.split}", self.layer, progress=False)
+            others = [f"{self.data}@{s}" for s in SPLITS if s != self.split]
+            reference = [c for src in others for c in self._try_load(src)]
+            self._real = {"real": real, "references": {REFERENCE_ROW: reference} if reference else {}}
+        return self._real
+
+    def _try_load(self, source: str) -> list:
+        from eval.motion_features import load_motion_set
+
+        try:
+            return load_motion_set(source, self.layer, progress=False)
+        except (InputError, FileNotFoundError):  # a split without sequences
+            return []
 
     # ------------------------------------------------------------------ labels and inputs
     @property
@@ -173,7 +203,8 @@ class DemoBackend:
         """Roll out ``samples`` motions of ``seconds`` from a start frame; renders, plot, files, metrics."""
         import matplotlib.pyplot as plt
 
-        from eval.experiments.sampling import score_samples
+        from eval.experiments.motion import score_motion
+        from eval.motion_features import sequence_features
         from flame.mesh_io import write_glb, write_obj
         from motionprior.rollout import plot_rollout, render_samples, sample_states, states_to_sequence
         from motionprior.state import states_to_params
@@ -210,7 +241,8 @@ class DemoBackend:
                            title=f"{name} from frame {t0} ({'prior mean' if use_mean else 'sampled'}; {self.model_label})")
         fig.savefig(out / "curves.png", dpi=80)
         plt.close(fig)
-        metrics = score_samples(states.double().numpy(), self.real, self.model.spec, [name])
+        real = self.real
+        scored = score_motion({SAMPLES_ROW: [sequence_features(seq, self.layer, name)]}, real["real"], real["references"])
         k = min(horizon, int(round(mesh_second * MOTION_FPS)))
         params = states_to_params(states[0, 0, k:k + 1], self.model.spec, shape, self.layer.n_exp)
         with torch.no_grad():
@@ -221,7 +253,7 @@ class DemoBackend:
         obj = write_obj(out / f"sample0_{k:04d}.obj", verts, faces, colors, comment=comment)
         glb = write_glb(out / f"sample0_{k:04d}.glb", verts, faces, colors)
         return SampleResult(video=video, plot=out / "curves.png", sequence=seq_path, obj=obj, glb=glb,
-                            metrics=metrics["all"] | {"samples": samples, "horizon_frames": horizon},
+                            metrics={r["set"]: r for r in scored["rows"]}, samples=samples, horizon_frames=horizon,
                             seconds=time.perf_counter() - start)
 
     # ------------------------------------------------------------------ annotate tab

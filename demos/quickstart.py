@@ -120,8 +120,9 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
 
     t1 = time.perf_counter()
     samples_dir = out_dir / "samples"
-    if (samples_dir / "metrics.json").is_file():
-        sampled = json.loads((samples_dir / "metrics.json").read_text())
+    if (samples_dir / "motion.json").is_file() and (samples_dir / "samples.json").is_file():
+        sampled = json.loads((samples_dir / "motion.json").read_text())
+        sampled["sampling"] = json.loads((samples_dir / "samples.json").read_text())
     else:
         from eval.experiments.sampling import sample_and_score
         from motionprior.sample import SampleConfig
@@ -131,9 +132,11 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
                                                 seed=seed, render=render, size=128, flame_model=str(model_path)),
                                    truth=str(corpora["wild"]))
     times["samples"] = round(time.perf_counter() - t1, 1)
-    a = sampled["all"]
-    print(f"[7/8] {len(sampled['starts'])} x {samples} rollouts of {seconds:g} s -> {samples_dir}; FD_exp "
-          f"{a['fd_expression']:.2f}, APD {a['apd_mean_world']:.2f} cm, out of range {a['out_of_range']:.0%}")
+    a, ref = sampled["rows"][0], sampled["rows"][1]
+    print(f"[7/8] {len(sampled['sampling']['starts'])} x {samples} rollouts of {seconds:g} s -> {samples_dir}; FD_exp "
+          f"{a['fd_expression']:.2f} (real clips of other identities {ref['fd_expression']:.2f}), APD "
+          f"{a['apd_mean_world']:.2f} cm, out of range {a['out_of_range']:.0%} ({ref['out_of_range']:.0%}), jaw power in "
+          f"3-6 Hz {a['jaw_3-6Hz']:.0%} ({ref['jaw_3-6Hz']:.0%})")
 
     summary = {"model": layer.model_label, "model_file": str(model_path), "png": str(png), "mp4": str(mp4),
                "corpus": {k: str(v) for k, v in corpora.items()}, "corpus_seconds": round(corpus_s, 1),
@@ -168,29 +171,22 @@ def annotate_corpora(out_dir: Path, corpora: dict[str, Path], model_path: Path, 
 
 def write_report(out_dir: Path, summary: dict, sampled: dict, prior_config: str) -> Path:
     """``REPORT.md`` of a quickstart run (links relative to ``out_dir``)."""
+    from eval.experiments.motion import LEGEND, motion_tables
     from eval.report import markdown_table
 
     def rel(p) -> str:
         return str(Path(p).resolve().relative_to(out_dir.resolve()))
 
     ann_rows = [{"corpus": d, "method": m, **v} for d, ms in summary["annotation"].items() for m, v in ms.items()]
-    a, ref = sampled["all"], sampled.get("reference", {})
-    cols = ["fd_expression", "fd_pose", "fd_state", "variance_ratio", "out_of_range", "drift_z", "freeze_rate",
-            "acceleration_ratio", "nonfinite_fraction", "rotation_error"]
-    prior_rows = [{"motion": "HuMoR-Face samples", **{c: a.get(c) for c in cols}}]
-    if ref:
-        prior_rows.append({"motion": f"real {ref['split']} clips (reference)", **{c: ref.get(c) for c in cols}})
-    if sampled.get("truth"):
-        prior_rows.append({"motion": f"true motion of the {sampled['truth']['split']} clips (ground truth)",
-                           **{c: sampled["truth"].get(c) for c in cols}})
+    info = sampled["sampling"]
+    samples_dir = Path(summary["samples"])
     starts = "\n".join(
-        f"| {name} | {s['world']['apd_mean']:.2f} | {s['head_canonical']['apd_mean']:.3f} | "
-        + " ".join(f"[{kind}]({rel(p)})" for kind, p in (("video", Path(summary['samples']) / (name.replace('/', '_') + '.mp4')),
-                                                           ("pose plot", Path(summary['samples']) / (name.replace('/', '_') + '_pose.png')),
-                                                           ("sequence", Path(summary['samples']) / (name.replace('/', '_') + '.npz')))
-                   if p.exists()) + " |"
-        for name, s in sampled["starts"].items())
-    plots = "\n".join(f"![{n}]({rel(Path(summary['samples']) / (n.replace('/', '_') + '_pose.png'))})" for n in sampled["starts"])
+        f"| {name} | " + " ".join(f"[{kind}]({rel(p)})" for kind, p in (
+            ("video", samples_dir / (name.replace("/", "_") + ".mp4")),
+            ("pose plot", samples_dir / (name.replace("/", "_") + "_pose.png")),
+            ("sequence", samples_dir / (name.replace("/", "_") + ".npz"))) if p.exists()) + " |"
+        for name in info["starts"])
+    plots = "\n".join(f"![{n}]({rel(samples_dir / (n.replace('/', '_') + '_pose.png'))})" for n in info["starts"])
     t = summary["stage_seconds"]
     text = f"""# NeuFace Motion Suite - quickstart report
 
@@ -221,22 +217,22 @@ Trained with `{prior_config}` on the NeuFace annotations of the `wild` train spl
 `{rel(summary['prior'])}`. Curves, per-dimension KL and rollout plots:
 `tensorboard --logdir {out_dir / 'prior'}`.
 
-## 4. Long-horizon samples ({sampled['samples']} per start, {sampled['horizon_frames'] / MOTION_FPS:g} s at {MOTION_FPS:g} Hz, feedback `{sampled.get('feedback')}`)
+## 4. Long-horizon samples ({info['samples']} per start, {info['horizon_frames'] / MOTION_FPS:g} s at {MOTION_FPS:g} Hz, feedback `{info.get('feedback')}`)
 
-| start | APD world (cm) | APD head-canonical (cm) | files |
-|---|---|---|---|
+| start | files |
+|---|---|
 {starts}
 
-{markdown_table(prior_rows, ['motion'] + cols)}
+Scored by `python -m eval motion` against the real `{info['split']}` clips (their NeuFace annotations),
+next to the reference rows: real clips of the train identities, the ground truth behind the test
+annotations (annotation jitter makes annotations move faster than the faces did), and the real set
+itself. Full report with horizon curves and spectra: [samples/motion.md]({rel(samples_dir / 'motion.md')}).
 
-FD on pooled per-frame features against the real `{sampled['split']}` clips, i.e. their NeuFace
-annotations (lower is better; the reference row is real motion of other identities, the floor to
-compare with; the ground-truth row is the true motion behind the annotations - annotation jitter makes
-the annotations move faster than the faces did, so true motion has a freeze rate > 0). Variance ratio:
-generated / real variance of head-canonical landmarks (1 = real); out_of_range: fraction of frames with
-any world landmark outside the real clips' range; drift_z: last-second mean offset in real std;
-freeze_rate: fraction of 1 s windows whose face (head-canonical landmarks) moves slower than in 95 % of
-the real clips' windows; rotation_error: max |R R^T - I|. Rollout speed: {sampled['rollout_frames_per_second']:.0f} frames/s.
+{motion_tables(sampled)}
+{LEGEND} Rollout speed: {info['rollout_frames_per_second']:.0f} frames/s.
+
+![horizon]({rel(samples_dir / 'horizon.png')})
+![spectra]({rel(samples_dir / 'spectra.png')})
 
 {plots}
 

@@ -78,6 +78,14 @@ def _sample(argv: list[str]) -> None:
     print(json.dumps({k: metrics.get(k) for k in ("all", "reference", "truth")}, indent=2))
 
 
+def _motion(argv: list[str]) -> None:
+    from eval.experiments import motion
+
+    cfg = parse_settings(motion.MotionEvalConfig, argv, f"{PROG} motion", motion.__doc__)
+    motion.evaluate_motion(cfg)
+    print((Path(cfg.out) / "motion.md").read_text())
+
+
 def _prior_benchmark(argv: list[str]) -> None:
     from eval.experiments import prior_benchmark
 
@@ -91,6 +99,8 @@ COMMANDS = {
     "score": Command("score annotations against a synthetic corpus's ground truth (MPVE, CVD, NME, MSI)", _score),
     "annotation-benchmark": Command("the paper's Table 2 on synthetic data (regress / fit / NeuFace, ablations)",
                                     _annotation_benchmark),
+    "motion": Command("score motion files (any generator, annotations, ground truth) against real motion: FD, APD, "
+                      "health, horizon curves, spectra", _motion),
     "sample": Command("roll out a trained prior from test start frames and score the samples", _sample),
     "prior-benchmark": Command("the paper's Table S3 on synthetic data: priors trained on mocap / lab / wild sets",
                                _prior_benchmark),

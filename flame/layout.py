@@ -30,8 +30,18 @@ Unknown keys are kept and missing optional keys default, so manifests written by
 unchanged.
 
 Data for the motion prior and evaluation (:func:`find_sequences`) is a corpus (its ground truth), an
-annotation output (its ``done`` sequences), a split manifest (``.yaml`` / ``.json``: ``{train: [files],
-val: [...], test: [...]}``, paths relative to the manifest) or a folder with ``train/ val/ test/``.
+annotation output (its ``done`` sequences), a split manifest or a folder with ``train/ val/ test/``.
+A split manifest (``.yaml`` / ``.json``; paths relative to the manifest)::
+
+    preset: mead                      optional: the layout of every official params.npz listed
+    train:                            (flame.sequence.NEUFACE_PRESETS: mead, voxceleb2, celebv_hq)
+      - a/flame_params/params.npz     a file (FlameSequence, or params.npz with the preset)
+      - {path: b/params.npz, fps: 25, views: [front]}   a file with its own layout
+      - {path: c/params.npz, preset: voxceleb2}
+    val: [...]
+    test: [...]
+
+An official ``params.npz`` whose layout no preset or entry states is refused when it is read.
 """
 
 from __future__ import annotations
@@ -45,11 +55,12 @@ from typing import Any
 
 from flame.errors import InputError
 from flame.files import atomic_write_json, atomic_write_text
+from flame.sequence import NEUFACE_PRESETS, FlameSequence, NeufaceLayout, read_sequence
 
 __all__ = ["CORPUS_FORMAT", "CORPUS_INFO", "MANIFEST", "SPLITS", "GT_FILE", "CAPTURE_FILE", "CAMERAS_FILE",
            "CorpusSequence", "Corpus", "is_corpus", "read_corpus", "write_corpus_info", "write_corpus_manifest",
            "annotation_manifest", "append_record", "read_annotations", "is_annotation_output", "find_sequences",
-           "read_jsonl"]
+           "read_jsonl", "SequenceEntry"]
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +241,20 @@ def read_annotations(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
 # ----------------------------------------------------------------------------------------------
 # Sequence files of a split
 # ----------------------------------------------------------------------------------------------
-def find_sequences(data: str | os.PathLike, split: str) -> list[Path]:
+@dataclass(frozen=True)
+class SequenceEntry:
+    """One sequence file of a data split: ``path`` and, for an official NeuFace ``params.npz``, the
+    ``layout`` (fps, views) its split manifest states."""
+
+    path: Path
+    layout: NeufaceLayout | None = None
+
+    def load(self) -> FlameSequence:
+        """The sequence (:func:`flame.sequence.read_sequence`)."""
+        return read_sequence(self.path, self.layout)
+
+
+def find_sequences(data: str | os.PathLike, split: str) -> list[SequenceEntry]:
     """The sequence files of ``split`` in ``data`` (see the module docstring), sorted."""
     data = Path(data)
     if split not in SPLITS:
@@ -240,20 +264,40 @@ def find_sequences(data: str | os.PathLike, split: str) -> list[Path]:
     if data.is_file():
         return _split_manifest(data, split)
     if is_corpus(data):
-        return sorted(s.gt for s in read_corpus(data).split(split))
-    if is_annotation_output(data):
+        paths = [s.gt for s in read_corpus(data).split(split)]
+    elif is_annotation_output(data):
         records = [r for r in read_annotations(data).values() if r["status"] == "done"]
         if records and not any(r["split"] for r in records):
             raise InputError(f"{data}: the annotated inputs carry no train/val/test split (they were not a corpus); "
                              f"write a split manifest (.yaml: {{train: [files], val: [...], test: [...]}}) and pass it")
-        return sorted({data / r["output"] for r in records if r["split"] == split})
-    if any((data / name).is_dir() for name in SPLITS):
-        return sorted((data / split).rglob("*.npz"))
-    raise InputError(f"{data}: not an annotation output, a corpus, a split manifest or a folder with "
-                     f"{'/'.join(SPLITS)}/")
+        paths = list({data / r["output"] for r in records if r["split"] == split})
+    elif any((data / name).is_dir() for name in SPLITS):
+        paths = list((data / split).rglob("*.npz"))
+    else:
+        raise InputError(f"{data}: not an annotation output, a corpus, a split manifest or a folder with "
+                         f"{'/'.join(SPLITS)}/")
+    return [SequenceEntry(p) for p in sorted(paths)]
 
 
-def _split_manifest(path: Path, split: str) -> list[Path]:
+def _layout(entry: dict, default: NeufaceLayout | None, where: str) -> NeufaceLayout | None:
+    """The params.npz layout an entry states: its preset, else the manifest's, with ``fps`` / ``views`` of
+    the entry replacing the preset's (views default to one ``front`` view)."""
+    if "preset" in entry:
+        if entry["preset"] not in NEUFACE_PRESETS:
+            raise InputError(f"{where}: unknown preset {entry['preset']!r}; choose from {list(NEUFACE_PRESETS)}")
+        default = NEUFACE_PRESETS[entry["preset"]]
+    if "fps" not in entry and "views" not in entry:
+        return default
+    if "fps" not in entry and default is None:
+        raise InputError(f"{where}: views without fps; state fps: <frames per second> too")
+    try:
+        return NeufaceLayout(float(entry.get("fps", default.fps if default else 0.0)),
+                             tuple(entry.get("views", default.views if default else ("front",))))
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{where}: {e} (an entry states fps: <number> and views: [names])") from None
+
+
+def _split_manifest(path: Path, split: str) -> list[SequenceEntry]:
     import yaml
 
     text = path.read_text()
@@ -261,7 +305,15 @@ def _split_manifest(path: Path, split: str) -> list[Path]:
         table = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as e:
         raise InputError(f"{path}: not a readable split manifest ({e})") from None
-    if not isinstance(table, dict) or not set(table) <= set(SPLITS):
-        raise InputError(f"{path}: a split manifest maps train/val/test to lists of files, got {type(table).__name__}"
-                         f" with keys {sorted(table) if isinstance(table, dict) else '-'}")
-    return [(path.parent / p).resolve() for p in table.get(split) or []]
+    if not isinstance(table, dict) or not set(table) <= {*SPLITS, "preset"}:
+        raise InputError(f"{path}: a split manifest maps train/val/test to lists of files (and an optional preset), "
+                         f"got {type(table).__name__} with keys {sorted(table) if isinstance(table, dict) else '-'}")
+    default = _layout({"preset": table["preset"]}, None, str(path)) if "preset" in table else None
+    out = []
+    for i, item in enumerate(table.get(split) or []):
+        where = f"{path}: {split}[{i}]"
+        entry = item if isinstance(item, dict) else {"path": item}
+        if not isinstance(entry.get("path"), str) or not set(entry) <= {"path", "fps", "views", "preset"}:
+            raise InputError(f"{where}: an entry is a path or {{path, fps, views, preset}}, got {item!r}")
+        out.append(SequenceEntry((path.parent / entry["path"]).resolve(), _layout(entry, default, where)))
+    return out

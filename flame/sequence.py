@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from flame.layer import FlameLayer
 
 __all__ = ["FlameSequence", "SequenceFormatError", "FORMAT_TAG", "FORMAT_VERSION", "MOTION_FPS",
-           "from_neuface_params", "to_neuface_params", "sequence_to_params", "resize_coefficients"]
+           "from_neuface_params", "to_neuface_params", "sequence_to_params", "resize_coefficients",
+           "resample_positions", "resample_pose", "NeufaceLayout", "NEUFACE_PRESETS", "MEAD_VIEWS", "read_sequence",
+           "is_neuface_params", "neuface_layout"]
 
 log = logging.getLogger(__name__)
 FORMAT_TAG = "neuface-motion-suite/flame-sequence"
@@ -241,7 +243,8 @@ class FlameSequence:
         data = read_npz(path, "FlameSequence file", SequenceFormatError)
         if "params" in path.name or ("expr" in data and "shapes" in data and "format" not in data):
             raise SequenceFormatError(f"{path}: this is an official NeuFace params.npz; import it with "
-                                      f"flame.sequence.from_neuface_params(path, fps=..., view_names=...)")
+                                      f"flame.sequence.from_neuface_params(path, layout) with a data set preset (mead, voxceleb2, celebv_hq) "
+                                      f"or NeufaceLayout(fps, views)")
         if str(data.get("format", "")) != FORMAT_TAG:
             raise SequenceFormatError(f"{path}: not a FlameSequence file (format tag {data.get('format')!r})")
         version = int(data["version"])
@@ -294,9 +297,61 @@ def _same(a: Any, b: Any, atol: float) -> bool:
     return bool(np.allclose(a, b, atol=atol, rtol=0, equal_nan=True))
 
 
+def resample_positions(n_frames: int, fps: float, target_fps: float = MOTION_FPS) -> np.ndarray:
+    """Source-frame positions (fractional) of the ``target_fps`` frames covering ``n_frames`` at ``fps``."""
+    n_out = int(np.floor((n_frames - 1) * target_fps / fps + 1e-9)) + 1
+    return np.minimum(np.arange(n_out) * (fps / target_fps), n_frames - 1)
+
+
+def resample_pose(pose: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Axis-angle rotations ``(T, ..., 3)`` at fractional frame ``positions`` by slerp between the
+    neighbouring frames: ``R_lo exp(w log(R_lo^T R_hi))`` (never nearest-frame)."""
+    from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+
+    lo = np.floor(positions).astype(int)
+    hi = np.minimum(lo + 1, len(pose) - 1)
+    r = axis_angle_to_matrix(torch.as_tensor(np.asarray(pose, np.float64)).reshape(len(pose), -1, 3))
+    a, b = r[lo], r[hi]
+    w = torch.as_tensor(positions - lo)[:, None, None]
+    rel = matrix_to_axis_angle(a.transpose(-1, -2) @ b) * w
+    return matrix_to_axis_angle(a @ axis_angle_to_matrix(rel)).reshape(len(lo), *np.shape(pose)[1:]).numpy()
+
+
 # ----------------------------------------------------------------------------------------------
 # Official NeuFace params.npz
 # ----------------------------------------------------------------------------------------------
+#: The official MEAD export's view order: the 7 camera folders sorted alphabetically (frame-major rows).
+MEAD_VIEWS = ("down", "front", "left_30", "left_60", "right_30", "right_60", "top")
+
+
+@dataclass(frozen=True)
+class NeufaceLayout:
+    """How the rows of an official ``params.npz`` are laid out, which the file itself does not say:
+    ``fps`` (frames per second of the source video) and ``views`` (view names in row order; rows are
+    interleaved frame-major, ``row = t * V + v``)."""
+
+    fps: float
+    views: tuple[str, ...] = ("front",)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "views", tuple(self.views))
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise InputError(f"params.npz layout: fps must be positive, got {self.fps}")
+        if not self.views or len(set(self.views)) != len(self.views):
+            raise InputError(f"params.npz layout: views must be distinct names, got {list(self.views)}")
+
+
+#: The official NeuFace dataset's exports. MEAD: 7 views at the capture's 30 fps. VoxCeleb2: one view at
+#: 25 fps. CelebV-HQ: one view; the export extracts every frame of the clip at its source rate without
+#: recording it, and CelebV-HQ's processing keeps the YouTube rate (mostly 25 fps; 30 occurs) - the
+#: preset says 25, and a split manifest's per-entry ``fps`` overrides it where ffprobe says otherwise.
+NEUFACE_PRESETS: dict[str, NeufaceLayout] = {
+    "mead": NeufaceLayout(30.0, MEAD_VIEWS),
+    "voxceleb2": NeufaceLayout(25.0),
+    "celebv_hq": NeufaceLayout(25.0),
+}
+
+
 def resize_coefficients(a: np.ndarray, n: int, what: str) -> np.ndarray:
     """``a`` with its last axis resized to ``n`` basis coefficients: zero-padded when shorter; cut when
     longer only if the cut coefficients are all zero. Cutting non-zero coefficients would silently
@@ -331,17 +386,19 @@ def sequence_to_params(seq: FlameSequence, layer: "FlameLayer", view: int | None
 
 
 def from_neuface_params(
-    path: str | os.PathLike, *, fps: float = 30.0, view_names: list[str] | None = None,
+    path: str | os.PathLike, layout: NeufaceLayout | str | None = None, *,
     model: str = "FLAME (official NeuFace export)", model_sha256: str = "unknown", crop_size: int = CROP_SIZE,
 ) -> FlameSequence:
     """Import an official NeuFace ``params.npz``.
 
-    Rows are ``S = T * V`` interleaved frame-major (``row = t * V + v``); pass the ``view_names`` in
-    the order the rows use (the official MEAD export sorts them alphabetically: down, front, left_30,
-    left_60, right_30, right_60, top). The file has no crop transforms and no image-space landmarks,
-    so the imported landmarks are the stored detections in *crop pixels* with an identity
-    ``crop_tform`` and confidence 1 (recorded in ``metadata``).
+    The file says neither its frame rate nor its views, so ``layout`` must: a :class:`NeufaceLayout`
+    or a preset name of :data:`NEUFACE_PRESETS` (``mead``, ``voxceleb2``, ``celebv_hq``). Rows are
+    ``S = T * V`` interleaved frame-major (``row = t * V + v``); a row count that is not a multiple of
+    the views is an error. The file has no crop transforms and no image-space landmarks, so the
+    imported landmarks are the stored detections in *crop pixels* with an identity ``crop_tform`` and
+    confidence 1 (recorded in ``metadata``).
     """
+    layout = neuface_layout(layout, path)
     path = Path(path)
     data = read_npz(path, "NeuFace params.npz", SequenceFormatError)
     expr_key = "expr" if "expr" in data else "exp" if "exp" in data else None
@@ -350,11 +407,12 @@ def from_neuface_params(
                                ("shapes", shape_key)) if not ok]
     if missing:
         raise SequenceFormatError(f"{path}: not a NeuFace params.npz, missing {missing} (found {sorted(data)})")
-    views = list(view_names) if view_names else ["front"]
+    views = list(layout.views)
     v = len(views)
     s = data["pose"].shape[0]
     if s % v:
-        raise SequenceFormatError(f"{path}: {s} rows are not a multiple of {v} views {views}")
+        raise SequenceFormatError(f"{path}: {s} rows are not a multiple of the {v} views {views}; check the data set "
+                                  f"preset / views stated for this file")
     t = s // v
 
     def grid(a: np.ndarray) -> np.ndarray:  # (S, ...) -> (V, T, ...)
@@ -377,12 +435,47 @@ def from_neuface_params(
     else:
         lm[..., :2] = np.nan
     return FlameSequence(
-        model=model, model_sha256=model_sha256, fps=fps, view_names=np.array(views), frame_ids=np.arange(t),
+        model=model, model_sha256=model_sha256, fps=layout.fps, view_names=np.array(views), frame_ids=np.arange(t),
         shape=shape, expression=grid(data[expr_key]), pose=pose, cam=grid(data["cam"]),
         crop_tform=np.broadcast_to(np.eye(3, dtype=np.float32), (v, t, 3, 3)).copy(), landmarks2d=lm,
         valid=np.ones((v, t), dtype=bool), image_size=np.full((v, 2), crop_size, dtype=np.int64), crop_size=crop_size,
         metadata={"imported_from": str(path), "landmark_space": "crop pixels (params.npz has no crop transform)"},
     )
+
+
+def is_neuface_params(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an official NeuFace ``params.npz`` (by its arrays, not its name)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = {Path(n).stem for n in z.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return "format" not in names and "pose" in names and ("expr" in names or "exp" in names)
+
+
+def read_sequence(path: str | os.PathLike, layout: "NeufaceLayout | str | None" = None) -> FlameSequence:
+    """A FlameSequence file, or an official NeuFace ``params.npz`` read with ``layout`` (required for
+    those: :func:`from_neuface_params`)."""
+    if is_neuface_params(path):
+        return from_neuface_params(path, layout)
+    return FlameSequence.load(path)
+
+
+def neuface_layout(layout: NeufaceLayout | str | None, path: str | os.PathLike = "params.npz") -> NeufaceLayout:
+    """``layout`` as a :class:`NeufaceLayout` (a preset name is looked up); ``None`` is refused with a
+    message that says how to state it."""
+    if isinstance(layout, NeufaceLayout):
+        return layout
+    if layout is None:
+        raise SequenceFormatError(
+            f"{path}: an official NeuFace params.npz does not record its frame rate or views; state them with a data "
+            f"set preset ({', '.join(NEUFACE_PRESETS)}: --preset, or 'preset:' in the split manifest) or per entry of "
+            f"the split manifest ({{path: ..., fps: 25, views: [front]}})")
+    if layout not in NEUFACE_PRESETS:
+        raise InputError(f"{path}: unknown data set preset {layout!r}; choose from {list(NEUFACE_PRESETS)}")
+    return NEUFACE_PRESETS[layout]
 
 
 def to_neuface_params(seq: FlameSequence, path: str | os.PathLike, n_shape: int = N_SHAPE, n_exp: int = N_EXP) -> Path:

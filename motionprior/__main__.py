@@ -3,6 +3,8 @@
 * ``fit`` / ``validate`` / ``test``: LightningCLI (:mod:`motionprior.train`) over
   :class:`~motionprior.lit_module.LitHumorFace` and :class:`~motionprior.data.MotionDataModule`
   (``--config configs/motionprior/quick.yaml``; unknown keys are errors).
+* ``pack``: featurize a data set once into sharded state files and the train statistics
+  (:mod:`motionprior.pack`); ``fit --data.data PACK`` then streams windows from them.
 * ``sample``: roll out K samples from start frames of a split and write FlameSequence files, a video
   grid and pose plots (:mod:`motionprior.sample`); ``python -m eval sample`` also scores them.
 """
@@ -38,7 +40,21 @@ def _sample(argv: list[str]) -> None:
           f"({run.info['rollout_frames_per_second']:.0f} frames/s); score them with `python -m eval sample`")
 
 
+def _pack(argv: list[str]) -> None:
+    from flame.cli import parse_settings
+    from motionprior.pack import PackConfig, pack
+    from motionprior.pack import __doc__ as doc
+
+    cfg = parse_settings(PackConfig, argv, f"{PROG} pack", doc.split("\n\n")[0])
+    info = pack(cfg)
+    shards = ", ".join(f"{s} {n}" for s, n in info["splits"].items())
+    print(f"{cfg.out}: shards {shards}; " + (f"complete - train with --data.data {cfg.out}" if info["complete"]
+                                            else "this job's shards are done; the pack completes with the other jobs"))
+
+
 COMMANDS = {name: _lightning(name) for name in ("fit", "validate", "test")} | {
+    "pack": Command("featurize a data set once into sharded state files + statistics, for streaming training: "
+                    "--data DIR --out PACK [--shard i/n]", _pack),
     "sample": Command("roll out samples from start frames of a split: --checkpoint PRIOR --data DIR --out DIR", _sample),
 }
 

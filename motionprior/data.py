@@ -2,7 +2,8 @@
 
 Where sequences come from: an annotation output, a synthetic corpus (its ground truth - the upper
 bound the annotated sets are compared with), a split manifest or a folder with ``train/ val/ test/``
-(:func:`flame.layout.find_sequences`). Each view of a multi-view sequence is its own clip (the state is
+(:func:`flame.layout.find_sequences`), read into memory; or a pack folder (``python -m motionprior
+pack``, :mod:`motionprior.pack`) whose windows stream from disk - for data that does not fit in memory. Each view of a multi-view sequence is its own clip (the state is
 in each view's camera-aligned frame). Clips shorter than ``min_seconds`` are dropped; ``trim`` removes
 that fraction from both ends (HuMoR keeps the middle 80 % of mocap clips; annotations need no trimming
 by default).
@@ -10,8 +11,8 @@ by default).
 
 from __future__ import annotations
 
+import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,15 +24,14 @@ from tqdm.auto import tqdm
 
 from flame.errors import InputError
 from flame.layer import FlameLayer
-from flame.layout import find_sequences
-from flame.rotations import matrix_to_axis_angle
-from flame.sequence import MOTION_FPS, FlameSequence, SequenceFormatError, from_neuface_params, resize_coefficients
+from flame.layout import SequenceEntry, find_sequences
+from flame.sequence import MOTION_FPS, resize_coefficients
 from flame.types import N_EXP
 from motionprior.state import StateSpec, prior_layer, reverse_states, sequence_to_states
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MotionClip", "load_sequence", "load_clips", "compute_statistics", "WindowDataset", "MotionDataModule"]
+__all__ = ["MotionClip", "load_clips", "compute_statistics", "WindowDataset", "MotionDataModule"]
 
 
 @dataclass(frozen=True)
@@ -49,23 +49,14 @@ class MotionClip:
     shape: np.ndarray
 
 
-def load_sequence(path: str | os.PathLike) -> FlameSequence:
-    """A FlameSequence file, or an official NeuFace ``params.npz`` (single view, the importer's default rate)."""
-    try:
-        return FlameSequence.load(path)
-    except SequenceFormatError as first:
-        try:
-            return from_neuface_params(path)
-        except SequenceFormatError:
-            raise first from None
-
-
-def load_clips(paths: list[Path], layer: FlameLayer, spec: StateSpec, min_seconds: float = 1.0, trim: float = 0.0,
-               progress: bool = True) -> list[MotionClip]:
-    """Featurize every view of every sequence into clips (see the module docstring)."""
+def load_clips(entries: list[SequenceEntry | Path], layer: FlameLayer, spec: StateSpec, min_seconds: float = 1.0,
+               trim: float = 0.0, progress: bool = True) -> list[MotionClip]:
+    """Featurize every view of every sequence into clips (see the module docstring); ``entries`` from
+    :func:`flame.layout.find_sequences` (or plain paths of FlameSequence files)."""
     clips, cut_expression = [], set()
-    for path in tqdm(paths, desc="featurize", unit="seq", disable=not progress or len(paths) < 4):
-        seq = load_sequence(path)
+    for entry in tqdm(entries, desc="featurize", unit="seq", disable=not progress or len(entries) < 4):
+        entry = entry if isinstance(entry, SequenceEntry) else SequenceEntry(Path(entry))
+        path, seq = entry.path, entry.load()
         if seq.model_sha256 not in ("unknown", layer.model_sha256):
             raise InputError(f"{path}: annotated with model {seq.model} ({seq.model_sha256[:12]}), but the prior uses "
                              f"{layer.model_label} ({layer.model_sha256[:12]}); pass the same model file (--model)")
@@ -89,29 +80,16 @@ def load_clips(paths: list[Path], layer: FlameLayer, spec: StateSpec, min_second
 
 
 def compute_statistics(clips: list[MotionClip], spec: StateSpec) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(state_mean, state_std, delta_scale)`` of the (training) clips, float32.
+    """``(state_mean, state_std, delta_scale)`` of the (training) clips, float32: Euclidean channels get
+    the mean and std over all frames, rotation-matrix channels mean 0 / std 1; the decoder's output
+    scale is the RMS of the per-step change (rotations: of the axis-angle of ``R_t R_{t-1}^T``). The same
+    sums as a pack's (:func:`motionprior.pack.statistics_from_sums`)."""
+    from motionprior.pack import statistic_sums, statistics_from_sums
 
-    Euclidean channels: mean and std over all frames; the decoder's output scale is the RMS of the
-    per-step change. Rotation-matrix channels keep mean 0 / std 1; their output scale is the RMS of
-    the axis-angle of ``R_t R_{t-1}^T``.
-    """
     if not clips:
         raise InputError("no training clips: the train split is empty or every clip is shorter than min_seconds")
-    x = torch.as_tensor(np.concatenate([c.states for c in clips]), dtype=torch.float64)
-    steps = [torch.as_tensor(c.states, dtype=torch.float64) for c in clips]
-    mask = spec.euclidean_mask()
-    mean = torch.where(mask, x.mean(0), torch.zeros(()))
-    std = torch.where(mask, x.std(0), torch.ones(()))
-    delta = torch.cat([s[1:] - s[:-1] for s in steps])
-    scale = []
-    for part in spec.parts:
-        if part in spec.rotations:
-            rel = torch.cat([spec.get(s[1:], part) @ spec.get(s[:-1], part).transpose(-1, -2) for s in steps])
-            aa = matrix_to_axis_angle(rel).flatten(1)
-            scale.append(aa.pow(2).mean(0).sqrt())
-        else:
-            scale.append(delta[:, spec.slices[part]].pow(2).mean(0).sqrt())
-    return mean.float(), std.float(), torch.cat(scale).float()
+    sums = [statistic_sums(c.states, spec) for c in clips]
+    return statistics_from_sums({k: sum(s[k] for s in sums) for k in sums[0]}, spec)
 
 
 class WindowDataset(Dataset):
@@ -163,7 +141,7 @@ class MotionDataModule(L.LightningDataModule):
     """Train / val / test windows of one data source.
 
     Args:
-        data: annotation output, corpus, split manifest or split folder (see the module docstring).
+        data: annotation output, corpus, split manifest, split folder or pack folder (see the module docstring).
         window: transitions per training window (HuMoR: 10).
         batch_size: windows per batch.
         val_split: the split used for validation (``val``; ``test`` when the data has no val split).
@@ -191,6 +169,45 @@ class MotionDataModule(L.LightningDataModule):
         self.clips: dict[str, list[MotionClip]] = {}
         self.statistics: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
+    @property
+    def packed(self) -> bool:
+        """``data`` is a pack folder (``python -m motionprior pack``): windows stream from its shards."""
+        from motionprior.pack import is_pack
+
+        return is_pack(self.data)
+
+    def _check_pack(self) -> None:
+        from dataclasses import asdict
+
+        from motionprior.pack import read_pack
+
+        info = read_pack(self.data)
+        if info["state"] != json.loads(json.dumps(asdict(self.spec))):
+            raise InputError(f"{self.data}: packed with state {info['state']}, but the prior's is {asdict(self.spec)}; "
+                             f"pack again with the prior's n_exp / neck / eyes / extra_velocities")
+        layer = prior_layer(self.spec, self.flame_model, self.assets)
+        if info["model_sha256"] != layer.model_sha256:
+            raise InputError(f"{self.data}: packed with head model {info['model']}, but the prior uses "
+                             f"{layer.model_label}; pass the same model file (--model.flame_model)")
+        if not info.get("complete"):
+            raise InputError(f"{self.data}: the pack is incomplete; run the remaining `python -m motionprior pack` "
+                             f"shards")
+
+    def _rank(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _windows(self, split: str, random: bool) -> Dataset:
+        if self.packed:
+            from motionprior.pack import PackedWindows
+
+            rank, world_size = self._rank()
+            return PackedWindows(self.data, split, self.window, random, length=self.epoch_windows,
+                                 time_reversal=self.time_reversal if random else 0.0, spec=self.spec, rank=rank,
+                                 world_size=world_size)
+        return WindowDataset(self._split(split), self.window, random=random, length=self.epoch_windows if random else None,
+                             time_reversal=self.time_reversal if random else 0.0, spec=self.spec)
+
     def _split(self, split: str) -> list[MotionClip]:
         if split not in self.clips:
             layer = prior_layer(self.spec, self.flame_model, self.assets)
@@ -211,22 +228,26 @@ class MotionDataModule(L.LightningDataModule):
                 # seed_everything gives every process the same generator: offset it per rank, or every
                 # process would draw the same random windows (and latent samples)
                 torch.manual_seed(torch.initial_seed() + trainer.global_rank)
-            self.statistics = compute_statistics(self._split("train"), self.spec)
+            if self.packed:
+                from motionprior.pack import pack_statistics
+
+                self._check_pack()
+                self.statistics = pack_statistics(self.data)
+            else:
+                self.statistics = compute_statistics(self._split("train"), self.spec)
+                self._split(self.val_split)
+        if stage in ("validate",) and not self.packed:
             self._split(self.val_split)
-        if stage in ("validate",):
-            self._split(self.val_split)
-        if stage in ("test",):
+        if stage in ("test",) and not self.packed:
             self._split("test")
 
     def train_dataloader(self) -> DataLoader:
-        ds = WindowDataset(self._split("train"), self.window, random=True, length=self.epoch_windows,
-                           time_reversal=self.time_reversal, spec=self.spec)
+        ds = self._windows("train", random=True)
         return DataLoader(ds, batch_size=min(self.batch_size, len(ds)), drop_last=True, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(WindowDataset(self._split(self.val_split), self.window, random=False),
-                          batch_size=self.batch_size, num_workers=self.num_workers)
+        return DataLoader(self._windows(self.val_split, random=False), batch_size=self.batch_size,
+                          num_workers=self.num_workers)
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(WindowDataset(self._split("test"), self.window, random=False), batch_size=self.batch_size,
-                          num_workers=self.num_workers)
+        return DataLoader(self._windows("test", random=False), batch_size=self.batch_size, num_workers=self.num_workers)

@@ -40,7 +40,7 @@ from flame.errors import InputError
 from flame.head import head_layer
 from flame.layer import FlameLayer
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from flame.sequence import MOTION_FPS, FlameSequence, resize_coefficients, sequence_to_params
+from flame.sequence import MOTION_FPS, FlameSequence, resample_positions, resize_coefficients, sequence_to_params
 from flame.types import N_EXP, POSE_SLICES, FlameParams
 
 __all__ = ["StateSpec", "angular_velocity", "central_difference", "resample_positions", "resample_states",
@@ -173,12 +173,6 @@ def angular_velocity(rot: np.ndarray, fps: float) -> np.ndarray:
     w = np.einsum("tij,tkj->tik", central_difference(rot, fps), rot)
     w = 0.5 * (w - np.swapaxes(w, 1, 2))
     return np.stack([w[:, 2, 1], w[:, 0, 2], w[:, 1, 0]], axis=1)
-
-
-def resample_positions(n_frames: int, fps: float, target_fps: float = MOTION_FPS) -> np.ndarray:
-    """Source-frame positions (fractional) of the ``target_fps`` frames covering ``n_frames`` at ``fps``."""
-    n_out = int(np.floor((n_frames - 1) * target_fps / fps + 1e-9)) + 1
-    return np.minimum(np.arange(n_out) * (fps / target_fps), n_frames - 1)
 
 
 def resample_states(states: np.ndarray, positions: np.ndarray, spec: "StateSpec") -> np.ndarray:

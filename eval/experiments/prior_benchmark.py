@@ -10,11 +10,11 @@ Training sets, built to differ the way the paper's do, each annotated with NeuFa
 and, on the ``wild`` set, the ground truth and the per-frame ``regress`` annotations, to measure what
 annotation quality does to the learned prior (the paper's central claim). Every prior is trained with
 the same config and the same number of optimizer steps (epochs of a fixed number of windows), and is
-evaluated on the held-out ``wild`` test identities (ground truth): ``samples`` rollouts of ``seconds``
-from each of ``starts`` test start frames; FD (expression, pose, state) against the real test clips,
-APD (both variants, world and head-canonical), long-horizon health; the same numbers per second of
-horizon (``horizon.csv`` / ``horizon.png``); and a reference row of real ``wild`` train clips scored
-the same way. Every stage resumes (corpora, annotations, priors, per-row evaluations).
+evaluated on the held-out ``wild`` test identities: ``samples`` rollouts of ``seconds`` from each of
+``starts`` test start frames, written as FlameSequence files and scored by the motion evaluator
+(:mod:`eval.experiments.motion`: FD, APD, health, horizon curves, spectra) against the test ground
+truth, with a reference row of real ``wild`` train clips scored the same way (``eval/motion.md``).
+Every stage resumes (corpora, annotations, priors, samples).
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ import torch
 
 from annotator.pretrain import DEFAULT_ENCODER_CACHE, PretrainConfig
 from annotator.synthetic.builder import CorpusSize
-from eval.experiments.sampling import evaluate_samples, reference_metrics, score_samples
+from eval.experiments.motion import LEGEND, score_motion, write_motion_report
+from eval.motion_features import load_motion_set
 from eval.report import markdown_table, write_csv
 from flame.errors import InputError
-from flame.files import atomic_write_json, atomic_write_text
+from flame.files import atomic_write_text
 from flame.head import DEFAULT_ASSETS
 from flame.sequence import MOTION_FPS
 
@@ -49,10 +50,11 @@ TRAINING_SETS: dict[str, tuple[str, str]] = {
     "wild / ground truth": ("wild", "gt"),
     "wild / regress": ("wild", "regress"),
 }
-COLUMNS = ["training set", "train_clips", "train_minutes", "annotation_mpve_mm", "fd_expression", "fd_pose", "fd_state",
-           "apd_mean_world", "apd_mean_head_canonical", "apd_flat_world", "variance_ratio", "out_of_range", "drift_z",
-           "freeze_rate", "acceleration_ratio", "nonfinite_fraction", "train_seconds"]
-HORIZON_METRICS = ["fd_expression", "fd_pose", "variance_ratio", "out_of_range"]
+COLUMNS = ["training set", "train_clips", "train_minutes", "annotation_mpve_mm", "fd_expression", "fd_pose",
+           "fd_landmarks", "fd_combined", "apd_mean_world", "apd_mean_head_canonical", "variance_ratio", "out_of_range",
+           "drift_z", "freeze_rate", "acceleration_ratio", "jaw_speed_deg_s", "jaw_3-6Hz", "nonfinite_fraction",
+           "train_seconds"]
+REFERENCE = "real wild train clips (reference)"
 
 
 @dataclass
@@ -97,11 +99,6 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
     from annotator.synthetic.builder import SynthConfig, build_corpus
     from eval.experiments.score import annotate_and_score
     from flame.head import head_layer, resolve_model_file
-    from flame.layout import find_sequences
-    from motionprior.data import load_clips
-    from motionprior.lit_module import load_prior
-    from motionprior.rollout import sample_states
-    from motionprior.state import prior_layer
     from motionprior.train import fit_or_resume
 
     names = cfg.rows or list(TRAINING_SETS)
@@ -136,106 +133,63 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
                                      ["--data.data", str(data[name]), "--model.flame_model", str(model_path),
                                       *cfg.prior_overrides])
         train_seconds[name] = time.perf_counter() - t0
-    # the held-out evaluation set: wild test identities, ground truth
-    spec = load_prior(priors[names[0]])[0].spec
-    layer = prior_layer(spec, str(model_path))
-    test = load_clips(find_sequences(corpora["wild"], "test"), layer, spec, min_seconds=0.0, progress=False)
-    if not test:
-        raise InputError(f"{corpora['wild']}: the wild corpus has no test identities; use more identities")
-    real = [c.states for c in test]
-    chosen = [test[i] for i in np.unique(np.linspace(0, len(test) - 1, min(cfg.starts, len(test))).round().astype(int))]
-    x0 = torch.as_tensor(np.stack([c.states[0] for c in chosen]))
-    shapes = torch.as_tensor(np.stack([c.shape for c in chosen]))
-    horizon = int(round(cfg.seconds * MOTION_FPS))
-
-    table, curves = [], []
+    # samples from held-out wild test starts, scored with the motion evaluator against the test ground truth
+    generated, train_stats = {}, {}
     for name in names:
-        cached = out / "eval" / f"{_slug(name)}.json"
-        if cached.is_file():
-            result = json.loads(cached.read_text())
-        else:
-            model, config = load_prior(priors[name])
-            if model.spec != spec:
-                raise InputError(f"{priors[name]}: state {model.spec} differs from {spec}; train every row alike")
-            states = sample_states(model, x0, horizon, cfg.samples, seed=cfg.seed, feedback=config.get("feedback", "none"),
-                                   layer=layer, shape=shapes).double().numpy()
-            train = load_clips(find_sequences(data[name], "train"), layer, spec, min_seconds=0.0, progress=False)
-            result = score_samples(states, real, spec, [c.name for c in chosen])["all"] | {
-                "train_clips": len(train), "train_minutes": sum(len(c.states) for c in train) / MOTION_FPS / 60,
-                "annotation_mpve_mm": annotation_mpve[name], "train_seconds": train_seconds[name],
-                "feedback": config.get("feedback", "none"), "prior": str(priors[name]),
-                "horizon": per_second(states, real, spec)}
-            atomic_write_json(cached, result)
-        table.append({"training set": name} | {k: result.get(k, float("nan")) for k in COLUMNS[1:]})
-        curves += [{"training set": name, "second": s + 1, **m} for s, m in enumerate(result["horizon"])]
-    ref_train = load_clips(find_sequences(corpora["wild"], "train"), layer, spec, min_seconds=0.0, progress=False)
-    ref = reference_metrics([c.states for c in ref_train], real, spec)
-    table.append({"training set": "real wild train clips (reference)", "train_clips": ref["clips"]}
-                 | {k: ref.get(k, float("nan")) for k in COLUMNS[4:] if k in ref})
-    _write(out, cfg, table, curves, ref, len(chosen))
+        files = _sample_row(cfg, priors[name], corpora["wild"], model_path, out / "samples" / _slug(name))
+        generated[name] = [load_motion_set(files, layer64, progress=False)]
+        train = load_motion_set(f"{data[name]}@train", layer64, progress=False)
+        train_stats[name] = {"train_clips": len(train), "train_minutes": sum(len(c) for c in train) / MOTION_FPS / 60}
+    real = load_motion_set(f"{corpora['wild']}@test", layer64, progress=False)
+    reference = load_motion_set(f"{corpora['wild']}@train", layer64, progress=False)
+    result = score_motion(generated, real, {REFERENCE: reference})
+    write_motion_report(result, out / "eval", title="Prior benchmark: the motion evaluator's report",
+                        note=f"Samples from {cfg.starts} held-out wild test starts; real: the wild test ground truth.")
+    by = {r["set"]: r for r in result["rows"]}
+    table = [{"training set": name, **train_stats[name], "annotation_mpve_mm": annotation_mpve[name],
+              "train_seconds": train_seconds[name]} | {k: by[name].get(k, float("nan")) for k in COLUMNS[4:-1]}
+             for name in names]
+    table.append({"training set": REFERENCE, "train_clips": len(reference)}
+                 | {k: by[REFERENCE].get(k, float("nan")) for k in COLUMNS[4:-1]})
+    _write(out, cfg, table, result)
     return table
 
 
-def per_second(states: np.ndarray, real: list[np.ndarray], spec) -> list[dict]:
-    """:data:`HORIZON_METRICS` of the generated frames of each second of horizon (``states (K, B, H + 1,
-    dim)`` at the motion rate, start frames excluded)."""
-    k, b, t1, d = states.shape
-    gen = states[:, :, 1:].reshape(k * b, t1 - 1, d)
-    second = int(round(MOTION_FPS))
-    out = []
-    for s in range(0, t1 - 1, second):
-        m = evaluate_samples(gen[:, s:s + second], real, spec)
-        out.append({key: m[key] for key in HORIZON_METRICS if key in m})
-    return out
+def _sample_row(cfg: PriorBenchmarkConfig, prior: Path, wild: Path, model_path: Path, folder: Path) -> list[Path]:
+    """The sample files of one prior (rolled out unless ``samples.json`` says they were)."""
+    from motionprior.sample import SampleConfig, sample_prior
+
+    if not (folder / "samples.json").is_file():
+        sample_prior(SampleConfig(checkpoint=str(prior), data=str(wild), out=str(folder), split="test", starts=cfg.starts,
+                                  samples=cfg.samples, seconds=cfg.seconds, seed=cfg.seed, render=0,
+                                  flame_model=str(model_path)), progress=False)
+    starts = json.loads((folder / "samples.json").read_text())["starts"]
+    return [folder / f"{s.replace('/', '_')}.npz" for s in starts]
 
 
-def _write(out: Path, cfg: PriorBenchmarkConfig, table: list[dict], curves: list[dict], ref: dict, n_starts: int) -> None:
+def _write(out: Path, cfg: PriorBenchmarkConfig, table: list[dict], result: dict) -> None:
     write_csv(out / "prior_benchmark.csv", table, COLUMNS)
-    write_csv(out / "horizon.csv", curves, ["training set", "second", *HORIZON_METRICS])
-    _plot(out / "horizon.png", curves, ref)
     sizes = ", ".join(f"{d} {s.identities} identities x {s.sequences} x {s.frames} frames"
                       for d, s in (("mocap", cfg.mocap), ("lab", cfg.lab), ("wild", cfg.wild)))
     text = (f"# Prior benchmark (Table S3 on synthetic data)\n\nCorpora ({sizes}; identities split 60/20/20, seed "
             f"{cfg.seed}). Each prior: `{cfg.prior_config}` {' '.join(cfg.prior_overrides)}, the same optimizer steps. "
-            f"Evaluation: {cfg.samples} samples x {cfg.seconds:g} s from {n_starts} start frames of the held-out wild test "
-            f"identities (ground truth), against the real wild test clips.\n\n"
+            f"Evaluation (`python -m eval motion`'s metrics): {cfg.samples} samples x {cfg.seconds:g} s from "
+            f"{cfg.starts} start frames of the held-out wild test identities, against the wild test ground truth; "
+            f"the reference row is real motion of the train identities scored the same way.\n\n"
             + markdown_table(table, COLUMNS) + "\n\n"
             "train_minutes: training motion at 30 Hz (each view of a lab capture is a clip); annotation_mpve_mm: MPVE "
-            "of the training annotations against the ground truth (train split). FD: lower is better; APD in cm "
-            "(diversity; higher is more diverse, not better by itself); variance_ratio: generated / real variance of "
-            "head-canonical landmarks (1 = real); out_of_range: fraction of frames with a world landmark outside the "
-            "real test range; drift_z: last-second mean offset in real std; acceleration_ratio: generated / real mean "
-            "landmark acceleration (1 = as smooth as real motion). The reference row is real motion of the "
-            "train identities scored the same way.\n\n![metrics over the horizon](horizon.png)\n\n## Reading\n\n"
-            + reading(table, curves) + "\n")
+            "of the training annotations against the ground truth (train split). " + LEGEND + "\n\n"
+            "Every metric, the horizon curves and the spectra: [eval/motion.md](eval/motion.md).\n\n"
+            "![metrics over the horizon](eval/horizon.png)\n\n![spectra](eval/spectra.png)\n\n## Reading\n\n"
+            + reading(table, result["horizon"]) + "\n")
     atomic_write_text(out / "prior_benchmark.md", text)
 
 
-def _plot(path: Path, curves: list[dict], ref: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(HORIZON_METRICS), figsize=(4 * len(HORIZON_METRICS), 3), constrained_layout=True)
-    for ax, key in zip(axes, HORIZON_METRICS):
-        for name in dict.fromkeys(c["training set"] for c in curves):
-            pts = [(c["second"], c.get(key, np.nan)) for c in curves if c["training set"] == name]
-            ax.plot(*zip(*pts), marker="o", ms=3, label=name)
-        if key in ref:
-            ax.axhline(ref[key], color="k", ls="--", lw=1, label="real (reference)")
-        ax.set_title(key, fontsize=9)
-        ax.set_xlabel("horizon second", fontsize=8)
-    axes[0].legend(fontsize=7)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def reading(table: list[dict], curves: list[dict] | None = None) -> str:
+def reading(table: list[dict], horizon: dict[str, list[dict]] | None = None) -> str:
     """Which of the paper's orderings reproduce, stated from the numbers: over the whole horizon and,
-    with ``curves``, over the first second (before long-horizon drift dominates FD)."""
+    with the evaluator's ``horizon`` curves, over the first second (before long-horizon drift dominates FD)."""
     by = {r["training set"]: r for r in table}
-    first = {c["training set"]: c for c in curves or [] if c["second"] == 1}
+    first = {name: rows[0] for name, rows in (horizon or {}).items() if rows}
     lines = []
 
     def cmp(a: str, b: str, key: str) -> str | None:
@@ -248,7 +202,7 @@ def reading(table: list[dict], curves: list[dict] | None = None) -> str:
                         ("wild / NeuFace", "mocap / NeuFace", "large wild data beats small lab data"),
                         ("wild / NeuFace", "wild / regress", "NeuFace annotations beat per-frame regression"),
                         ("wild / ground truth", "wild / NeuFace", "ground truth is an upper bound for NeuFace")):
-        parts = [c for c in (cmp(a, b, k) for k in ("fd_expression", "fd_pose", "fd_state")) if c]
+        parts = [c for c in (cmp(a, b, k) for k in ("fd_expression", "fd_pose", "fd_landmarks", "fd_combined")) if c]
         if parts:
             lines.append(f"- {claim} - {a} < {b}? " + "; ".join(parts) + ".")
         if a in first and b in first:

@@ -1,54 +1,98 @@
-"""Metrics of generated facial motion: FD, APD and long-horizon health (numpy, float64).
+"""Metrics of facial motion on FLAME features (numpy / scipy, float64): FD, APD, long-horizon health and
+motion spectra. The features (:class:`MotionFeatures`) come from motion files through the head model
+(:mod:`eval.motion_features`), so any generator's output, ground truth or annotations are scored alike;
+no metric reads a model's internal state.
 
-Conventions (see ``research/metrics.md`` §5, §6, §8):
+Conventions (see ``research/metrics.md`` §5, §6, §8); every set is at the same rate (30 Hz):
 
-* **FD** - Fréchet distance between Gaussian fits of *pooled per-frame* features of real and generated
-  motion: ``|mu_r - mu_g|^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2))``, covariances with ``N - 1``. Features:
-  ``expression`` (the FLAME expression), ``pose`` (axis-angle head rotation + jaw, 6, radians, as
-  Learning2Listen's raw DECA pose) and ``state`` (the whole state, Euclidean channels z-scored with the
-  *real* set's statistics). The trace of the square root is computed as ``Tr((A^½ B A^½)^½)`` from
-  symmetric eigendecompositions (eigenvalues clipped at 0), which is exact for PSD matrices and needs
-  no complex ``sqrtm``.
-* **APD** - K samples from one start state (the start frame excluded). ``apd_mean``: mean over the
-  ``K(K-1)/2`` pairs, frames and landmarks of the per-landmark distance (cm; NeuFace's wording).
-  ``apd_flat``: mean over pairs of the L2 norm of the flattened sequence difference (DLow's ``pdist``;
-  grows with ``sqrt(3 T L)``). Both in the world (camera-aligned FLAME) frame and head-canonical
-  (each frame's head rotation removed about the landmark centroid).
-* **Health** of long rollouts against real clips: non-finite samples, explosion (largest |z-score|),
-  freeze rate (1-second windows whose mean landmark speed falls below the real 5th percentile),
-  generated/real variance ratio, out-of-range frames (a landmark coordinate outside the real min/max),
-  drift (|mean_gen - mean_real| / std_real of the landmarks over the last second, averaged over
-  channels), smoothness (generated/real ratios of the mean landmark speed and acceleration, world
-  frame: a prior that stays in range by shaking scores an acceleration ratio far above 1) and the
-  rotation orthonormality error.
+* **FD** - Fréchet distance between Gaussian fits of *pooled per-frame* features,
+  ``|mu_r - mu_g|^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2))``, covariances with ``N - 1``; the trace of the
+  square root is ``Tr((A^½ B A^½)^½)`` from symmetric eigendecompositions (exact for PSD matrices).
+  Variants (:data:`FD_VARIANTS`): ``expression`` (the leading :data:`FD_EXPRESSION` FLAME expression
+  coefficients, zero-padded), ``pose`` (axis-angle head rotation + jaw, 6, radians; Learning2Listen's
+  raw DECA pose), ``landmarks`` (the 68 head-canonical landmarks, 204, cm) and ``combined``: the four
+  blocks head rotation, jaw, expression, head-canonical landmarks, each divided by a fixed scale
+  (:data:`COMBINED_SCALES`: 0.1 rad, 0.05 rad, 1 coefficient, 0.1 cm) times the square root of its
+  width, so a block whose every channel is off by one scale unit adds 1 - fixed numbers, never a
+  model's or a data set's statistics.
+* **APD** - samples of one start (a *group*), the shared start frame excluded: ``apd_mean`` is the mean
+  over pairs, frames and landmarks of the per-landmark distance (cm; NeuFace's wording); ``apd_flat``
+  the mean over pairs of the L2 norm of the flattened difference (DLow's ``pdist``). World and
+  head-canonical landmarks.
+* **Health** against real clips: ``nonfinite_fraction``; ``out_of_range`` (frames with any world
+  landmark coordinate outside the real min/max); ``drift_z`` (last-second mean offset of the
+  head-canonical landmarks in real std); ``freeze_rate`` (1 s windows whose mean head-canonical landmark
+  speed is below the real 5th percentile); ``variance_ratio`` (generated / real variance of the
+  head-canonical landmarks); ``speed_ratio`` / ``acceleration_ratio`` (world landmarks);
+  ``head_speed_deg_s`` / ``jaw_speed_deg_s`` (mean angular speed) and their ratios;
+  ``rotation_invalid`` (frames with a head turned more than :data:`MAX_HEAD_DEG` from the camera or a jaw
+  rotated more than :data:`MAX_JAW_DEG` - beyond a face).
+* **Spectra** - Welch power spectra (Hann windows of :data:`SPECTRUM_WINDOW` frames = 4.3 s at 30 Hz, half
+  overlap, each window's linear trend removed, zero-padded to :data:`SPECTRUM_NFFT`) of the jaw opening (the jaw's rotation
+  about x) and of the head rotation (its three axis-angle components, powers summed), averaged over
+  clips; the share of power in each band of :data:`BANDS` (of the power in 0-15 Hz), and the dominant
+  jaw frequency: the highest local maximum of the spectrum above 1 Hz (below is posture, not
+  articulation; speech syllables are 3-6 Hz).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+from scipy.signal import welch
 from scipy.spatial.transform import Rotation
 
-__all__ = ["StateLayout", "frechet_distance", "fd_features", "apd", "head_canonical_landmarks", "motion_health",
-           "FD_VARIANTS"]
+__all__ = ["MotionFeatures", "frechet_distance", "fd_features", "apd", "motion_health", "spectrum", "band_shares",
+           "dominant_frequency", "angular_speed", "FD_VARIANTS", "FD_EXPRESSION", "COMBINED_SCALES", "BANDS",
+           "MAX_HEAD_DEG", "MAX_JAW_DEG", "SPECTRUM_WINDOW", "SPECTRUM_NFFT"]
 
-FD_VARIANTS = ("expression", "pose", "state")
+FD_VARIANTS = ("expression", "pose", "landmarks", "combined")
+#: expression coefficients compared by FD (the official NeuFace export's 50)
+FD_EXPRESSION = 50
+#: fixed per-block scales of the combined FD (head rad, jaw rad, expression, landmarks cm)
+COMBINED_SCALES = {"head": 0.1, "jaw": 0.05, "expression": 1.0, "landmarks": 0.1}
+#: spectrum bands (Hz)
+BANDS = ((0.0, 1.0), (1.0, 3.0), (3.0, 6.0), (6.0, 15.0))
+MAX_HEAD_DEG, MAX_JAW_DEG = 90.0, 45.0
+SPECTRUM_WINDOW, SPECTRUM_NFFT = 128, 1024
 
 
-class StateLayout(Protocol):
-    """What the metrics need to know of a state layout (``motionprior.state.StateSpec`` is one):
-    ``dim``, ``n_exp``, ``slices`` (part -> slice of the state; ``root_orient``, ``jaw`` as flattened
-    3x3 matrices, ``landmarks`` as flattened ``(68, 3)`` cm), the ``rotations`` part names, and
-    ``euclidean_mask()`` (``(dim,)`` bool: everything but rotation matrices)."""
+@dataclass(frozen=True, eq=False)
+class MotionFeatures:
+    """Per-frame features of one clip (one view of a sequence) at ``fps``.
 
-    dim: int
-    n_exp: int
-    slices: Mapping[str, slice]
-    rotations: Sequence[str]
+    Attributes:
+        name: ``<file>/<view>``; group: the start the clip was generated from (APD pairs clips of a group).
+        head: ``(T, 3)`` axis-angle head rotation relative to the camera, radians.
+        jaw: ``(T, 3)`` axis-angle jaw rotation, radians.
+        expression: ``(T, E)`` FLAME expression coefficients.
+        landmarks: ``(T, 68, 3)`` the 68 3D landmarks, cm, camera-aligned FLAME frame.
+        canonical: ``(T, 68, 3)`` the landmarks with the head rotation removed about their centroid, cm.
+        fps: frames per second.
+    """
 
-    def euclidean_mask(self) -> Any: ...
+    name: str
+    group: str
+    head: np.ndarray
+    jaw: np.ndarray
+    expression: np.ndarray
+    landmarks: np.ndarray
+    canonical: np.ndarray
+    fps: float
+
+    def __len__(self) -> int:
+        return len(self.head)
+
+    def frames(self, start: int, stop: int | None = None) -> "MotionFeatures":
+        s = slice(start, stop)
+        return MotionFeatures(self.name, self.group, self.head[s], self.jaw[s], self.expression[s], self.landmarks[s],
+                              self.canonical[s], self.fps)
+
+    @cached_property
+    def finite(self) -> bool:
+        return all(np.isfinite(a).all() for a in (self.head, self.jaw, self.expression, self.landmarks))
 
 
 def _sqrt_psd(a: np.ndarray) -> np.ndarray:
@@ -65,63 +109,51 @@ def frechet_distance(real: np.ndarray, generated: np.ndarray) -> float:
     if len(a) < 2 or len(b) < 2:
         raise ValueError("FD needs at least 2 samples per set")
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise ValueError("FD of non-finite features (a rollout diverged?); check motion_health first")
+        raise ValueError("FD of non-finite features (a rollout diverged?); check the health metrics first")
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a = np.atleast_2d(np.cov(a, rowvar=False))
     s_b = np.atleast_2d(np.cov(b, rowvar=False))
     r = _sqrt_psd(s_a)
     cross = np.sqrt(np.clip(np.linalg.eigvalsh(r @ s_b @ r), 0.0, None)).sum()
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2.0 * cross)
+    fd = ((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2.0 * cross
+    return float(max(fd, 0.0))  # >= 0; rounding leaves about -1e-10 for identical sets
 
 
-def _axis_angle(rot: np.ndarray) -> np.ndarray:
-    """``(..., 3)`` axis-angle of rotation matrices ``(..., 3, 3)``."""
-    rot = np.asarray(rot, np.float64)
-    return Rotation.from_matrix(rot.reshape(-1, 3, 3)).as_rotvec().reshape(*rot.shape[:-2], 3)
+def _expression(clip: MotionFeatures) -> np.ndarray:
+    e = np.asarray(clip.expression, np.float64)[:, :FD_EXPRESSION]
+    return np.pad(e, ((0, 0), (0, FD_EXPRESSION - e.shape[1])))
 
 
-def fd_features(states: np.ndarray, spec: StateLayout, variant: str, real_mean: np.ndarray | None = None,
-                real_std: np.ndarray | None = None) -> np.ndarray:
-    """Per-frame FD features ``(N, D)`` of states ``(..., dim)`` (leading dims pooled).
-
-    ``state`` needs the real set's per-channel ``real_mean`` / ``real_std`` (rotation channels are used
-    as they are)."""
-    x = np.asarray(states, np.float64).reshape(-1, spec.dim)
-    if variant == "expression":
-        if not spec.n_exp:
-            raise ValueError("FD_expression needs a state with expression (n_exp > 0)")
-        return x[:, spec.slices["expression"]]
-    if variant == "pose":
-        return np.concatenate([_axis_angle(x[:, spec.slices[k]].reshape(-1, 3, 3)) for k in ("root_orient", "jaw")], 1)
-    if variant == "state":
-        if real_mean is None or real_std is None:
-            raise ValueError("FD_state needs the real set's real_mean and real_std")
-        mask = np.asarray(spec.euclidean_mask(), bool)
-        z = (x - real_mean) / np.maximum(real_std, 1e-8)
-        return np.where(mask, z, x)
-    raise ValueError(f"FD variant must be one of {FD_VARIANTS}, got {variant!r}")
-
-
-def head_canonical_landmarks(states: np.ndarray, spec: StateLayout) -> np.ndarray:
-    """``(..., 68, 3)`` cm: landmarks with each frame's head rotation removed about their centroid."""
-    x = np.asarray(states, np.float64)
-    lm = x[..., spec.slices["landmarks"]].reshape(*x.shape[:-1], -1, 3)
-    rot = x[..., spec.slices["root_orient"]].reshape(*x.shape[:-1], 3, 3)
-    centred = lm - lm.mean(-2, keepdims=True)
-    return np.einsum("...ji,...lj->...li", rot, centred)  # R^T p
+def fd_features(clips: list[MotionFeatures], variant: str) -> np.ndarray:
+    """Pooled per-frame FD features ``(N, D)`` of ``clips`` (see the module docstring)."""
+    if variant not in FD_VARIANTS:
+        raise ValueError(f"FD variant must be one of {FD_VARIANTS}, got {variant!r}")
+    blocks = {
+        "head": lambda c: c.head, "jaw": lambda c: c.jaw, "expression": _expression,
+        "landmarks": lambda c: c.canonical.reshape(len(c), -1),
+    }
+    use = {"expression": ["expression"], "pose": ["head", "jaw"], "landmarks": ["landmarks"],
+           "combined": list(COMBINED_SCALES)}[variant]
+    out = []
+    for c in clips:
+        parts = [np.asarray(blocks[b](c), np.float64) for b in use]
+        if variant == "combined":
+            parts = [p / (COMBINED_SCALES[b] * np.sqrt(p.shape[1])) for p, b in zip(parts, use)]
+        out.append(np.concatenate(parts, 1))
+    return np.concatenate(out) if out else np.zeros((0, 0))
 
 
 def apd(landmarks: np.ndarray) -> dict[str, float]:
     """APD of ``K`` samples ``(K, T, L, 3)`` (cm; drop the shared start frame before calling).
 
-    Returns ``{"apd_mean": ..., "apd_flat": ...}`` (see the module docstring); 0 for ``K < 2``.
+    Returns ``{"apd_mean": ..., "apd_flat": ...}`` (see the module docstring); NaN for ``K < 2``.
     """
     x = np.asarray(landmarks, np.float64)
-    k = x.shape[0]
     if x.ndim != 4 or x.shape[-1] != 3:
         raise ValueError(f"APD needs (K, T, L, 3) landmarks, got {x.shape}")
+    k = x.shape[0]
     if k < 2:
-        return {"apd_mean": 0.0, "apd_flat": 0.0}
+        return {"apd_mean": float("nan"), "apd_flat": float("nan")}
     i, j = np.triu_indices(k, 1)
     per_point, flat = 0.0, 0.0
     for a, b in zip(i, j):  # pairs one at a time: K = 50 x 300 frames stays small in memory
@@ -132,6 +164,14 @@ def apd(landmarks: np.ndarray) -> dict[str, float]:
     return {"apd_mean": float(per_point / n), "apd_flat": float(flat / n)}
 
 
+def angular_speed(axis_angle: np.ndarray, fps: float) -> np.ndarray:
+    """``(T - 1,)`` deg/s: the angle of the rotation between consecutive frames of ``(T, 3)`` axis-angles."""
+    r = Rotation.from_rotvec(np.asarray(axis_angle, np.float64))
+    if len(r) < 2:
+        return np.zeros(0)
+    return np.degrees((r[:-1].inv() * r[1:]).magnitude()) * fps
+
+
 def _window_speed(lm: np.ndarray, fps: float, window: int) -> np.ndarray:
     """Mean landmark speed (cm/s) of consecutive ``window``-frame windows of ``lm (T, L, 3)``."""
     speed = np.linalg.norm(np.diff(lm, axis=0), axis=-1).mean(-1) * fps  # (T-1,)
@@ -140,58 +180,102 @@ def _window_speed(lm: np.ndarray, fps: float, window: int) -> np.ndarray:
 
 
 def _speed_acceleration(lm: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame mean landmark speed (cm/s) and acceleration (cm/s^2) of ``lm (..., T, L, 3)``, flattened."""
-    v = np.diff(lm, axis=-3) * fps
-    a = np.diff(v, axis=-3) * fps
-    return np.linalg.norm(v, axis=-1).mean(-1).ravel(), np.linalg.norm(a, axis=-1).mean(-1).ravel()
+    """Per-frame mean landmark speed (cm/s) and acceleration (cm/s^2) of ``lm (T, L, 3)``."""
+    v = np.diff(lm, axis=0) * fps
+    a = np.diff(v, axis=0) * fps
+    return np.linalg.norm(v, axis=-1).mean(-1), np.linalg.norm(a, axis=-1).mean(-1)
 
 
-def motion_health(generated: np.ndarray, real: list[np.ndarray], spec: StateLayout, fps: float,
-                  explode_z: float = 50.0) -> dict[str, float]:
-    """Long-horizon health of generated states ``(N, T, dim)`` against real clips ``[(T_i, dim)]``, both
-    at ``fps`` (the windows of the freeze rate are one second long).
+def _cat(arrays) -> np.ndarray:
+    arrays = [a for a in arrays if len(a)]
+    return np.concatenate(arrays) if arrays else np.zeros(0)
 
-    Landmarks are taken head-canonical for freeze / variance / range / drift, so that a head that
-    only turns is not counted as moving face (and head pose has its own FD). Returns a flat dict (see
-    the module docstring); ``nonfinite_fraction`` is the fraction of samples with any NaN / inf (the
-    other numbers use the finite samples only).
-    """
-    gen = np.asarray(generated, np.float64)
-    finite = np.isfinite(gen).all(axis=(1, 2))
-    out: dict[str, float] = {"nonfinite_fraction": float(1.0 - finite.mean())}
-    gen = gen[finite]
-    real_x = np.concatenate([np.asarray(r, np.float64) for r in real])
-    mask = np.asarray(spec.euclidean_mask(), bool)
-    mean, std = real_x.mean(0), np.maximum(real_x.std(0), 1e-8)
-    if not len(gen):
-        return out | {k: float("nan") for k in ("max_abs_z", "exploded", "freeze_rate", "variance_ratio",
-                                                "out_of_range", "drift_z", "speed_ratio",
-                                                "acceleration_ratio", "rotation_error")}
-    z = np.abs((gen - mean) / std)[..., mask]
-    out["max_abs_z"] = float(z.max())
-    out["exploded"] = float((z.max(axis=(1, 2)) > explode_z).mean())
+
+def motion_health(generated: list[MotionFeatures], real: list[MotionFeatures], fps: float) -> dict[str, float]:
+    """Long-horizon health of generated clips against real clips, both at ``fps`` (see the module
+    docstring). Non-finite clips count in ``nonfinite_fraction`` and are left out of the rest."""
+    gen = [c for c in generated if c.finite]
+    out = {"nonfinite_fraction": 1.0 - len(gen) / max(len(generated), 1)}
+    keys = ("out_of_range", "drift_z", "freeze_rate", "variance_ratio", "speed_ratio", "acceleration_ratio",
+            "head_speed_deg_s", "jaw_speed_deg_s", "head_speed_ratio", "jaw_speed_ratio", "rotation_invalid")
+    if not gen:
+        return out | {k: float("nan") for k in keys}
     window = int(round(fps))
-    real_speed = np.concatenate([_window_speed(head_canonical_landmarks(r, spec), fps, window) for r in real])
-    gen_lm = head_canonical_landmarks(gen, spec)
-    gen_speed = np.concatenate([_window_speed(g, fps, window) for g in gen_lm])
-    out["freeze_rate"] = float((gen_speed < np.percentile(real_speed, 5)).mean()) if len(gen_speed) and len(real_speed) else float("nan")
-    real_lm = head_canonical_landmarks(real_x, spec).reshape(len(real_x), -1)
-    g = gen_lm.reshape(-1, real_lm.shape[1])
-    out["variance_ratio"] = float((g.var(0) / np.maximum(real_lm.var(0), 1e-12)).mean())
-    world = gen[..., spec.slices["landmarks"]].reshape(-1, real_lm.shape[1])
-    lo, hi = real_x[:, spec.slices["landmarks"]].min(0), real_x[:, spec.slices["landmarks"]].max(0)
-    out["out_of_range"] = float(((world < lo) | (world > hi)).any(-1).mean())
-    last = gen_lm[:, -window:].reshape(-1, real_lm.shape[1])
-    out["drift_z"] = float((np.abs(last.mean(0) - real_lm.mean(0)) / np.maximum(real_lm.std(0), 1e-8)).mean())
-    n = len(real_lm[0]) // 3
-    real_va = [_speed_acceleration(np.asarray(r, np.float64)[:, spec.slices["landmarks"]].reshape(len(r), n, 3), fps)
-               for r in real if len(r) >= 3]
-    gen_v, gen_a = _speed_acceleration(gen[..., spec.slices["landmarks"]].reshape(*gen.shape[:2], n, 3), fps)
-    out["speed_ratio"] = float(gen_v.mean() / max(np.concatenate([v for v, _ in real_va]).mean(), 1e-12))
-    out["acceleration_ratio"] = float(gen_a.mean() / max(np.concatenate([a for _, a in real_va]).mean(), 1e-12))
-    rot_err = 0.0
-    for part in spec.rotations:
-        r = gen[..., spec.slices[part]].reshape(-1, 3, 3)
-        rot_err = max(rot_err, float(np.abs(np.einsum("nij,nkj->nik", r, r) - np.eye(3)).max()))
-    out["rotation_error"] = rot_err
+    real_world = np.concatenate([c.landmarks.reshape(len(c), -1) for c in real])
+    real_can = np.concatenate([c.canonical.reshape(len(c), -1) for c in real])
+    gen_world = np.concatenate([c.landmarks.reshape(len(c), -1) for c in gen])
+    gen_can = np.concatenate([c.canonical.reshape(len(c), -1) for c in gen])
+    lo, hi = real_world.min(0), real_world.max(0)
+    out["out_of_range"] = float(((gen_world < lo) | (gen_world > hi)).any(-1).mean())
+    last = np.concatenate([c.canonical[-window:].reshape(-1, real_can.shape[1]) for c in gen])
+    out["drift_z"] = float((np.abs(last.mean(0) - real_can.mean(0)) / np.maximum(real_can.std(0), 1e-8)).mean())
+    real_speed = _cat(_window_speed(c.canonical, fps, window) for c in real)
+    gen_speed = _cat(_window_speed(c.canonical, fps, window) for c in gen)
+    out["freeze_rate"] = (float((gen_speed < np.percentile(real_speed, 5)).mean())
+                          if len(gen_speed) and len(real_speed) else float("nan"))
+    out["variance_ratio"] = float((gen_can.var(0) / np.maximum(real_can.var(0), 1e-12)).mean())
+    real_va = [_speed_acceleration(c.landmarks, fps) for c in real if len(c) >= 3]
+    gen_va = [_speed_acceleration(c.landmarks, fps) for c in gen if len(c) >= 3]
+    ratio = lambda g, r: float(g.mean() / max(r.mean(), 1e-12)) if len(g) and len(r) else float("nan")  # noqa: E731
+    out["speed_ratio"] = ratio(_cat(v for v, _ in gen_va), _cat(v for v, _ in real_va))
+    out["acceleration_ratio"] = ratio(_cat(a for _, a in gen_va), _cat(a for _, a in real_va))
+    for part in ("head", "jaw"):
+        g = _cat(angular_speed(getattr(c, part), fps) for c in gen)
+        r = _cat(angular_speed(getattr(c, part), fps) for c in real)
+        out[f"{part}_speed_deg_s"] = float(g.mean()) if len(g) else float("nan")
+        out[f"{part}_speed_ratio"] = ratio(g, r)
+    head = np.degrees(np.linalg.norm(np.concatenate([c.head for c in gen]), axis=-1))
+    jaw = np.degrees(np.linalg.norm(np.concatenate([c.jaw for c in gen]), axis=-1))
+    out["rotation_invalid"] = float(((head > MAX_HEAD_DEG) | (jaw > MAX_JAW_DEG)).mean())
     return out
+
+
+def spectrum(signals: list[np.ndarray], fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(freqs, power)``: the Welch power spectrum of signals ``[(T_i, C)]`` (channels summed), averaged
+    over signals weighted by their length (see the module docstring). Signals shorter than 8 frames
+    are skipped; shorter than :data:`SPECTRUM_WINDOW`, one window of their length."""
+    total, weight, freqs = None, 0.0, None
+    for x in signals:
+        x = np.asarray(x, np.float64).reshape(len(x), -1)
+        if len(x) < 8 or not np.isfinite(x).all():
+            continue
+        f, p = welch(x, fs=fps, window="hann", nperseg=min(SPECTRUM_WINDOW, len(x)), nfft=SPECTRUM_NFFT,
+                     detrend="linear", axis=0)
+        p = p.sum(1)
+        total = p * len(x) if total is None else total + p * len(x)
+        weight += len(x)
+        freqs = f
+    if total is None:
+        f = np.fft.rfftfreq(SPECTRUM_NFFT, 1.0 / fps)
+        return f, np.full(len(f), np.nan)
+    return freqs, total / weight
+
+
+def band_shares(freqs: np.ndarray, power: np.ndarray, bands=BANDS) -> dict[str, float]:
+    """Share of the power in ``bands`` (of the power from the first band's start to the last's end);
+    keys like ``"3-6Hz"``."""
+    lo, hi = bands[0][0], bands[-1][1]
+    inside = (freqs >= lo) & (freqs < hi)
+    total = power[inside].sum()
+    return {f"{a:g}-{b:g}Hz": float(power[(freqs >= a) & (freqs < b)].sum() / total) if total > 0 else float("nan")
+            for a, b in bands}
+
+
+def dominant_frequency(freqs: np.ndarray, power: np.ndarray, low: float = 1.0, high: float = 15.0) -> float:
+    """The frequency (Hz) of the highest local maximum of the spectrum in ``[low, high)`` (the tail of
+    slower motion leaking past ``low`` is not a maximum), refined by a parabola through the peak bin and
+    its neighbours (log power); NaN without a peak."""
+    p = np.asarray(power, np.float64)
+    if not np.isfinite(p).all():
+        return float("nan")
+    i = np.arange(1, len(p) - 1)
+    peaks = i[(p[i] > p[i - 1]) & (p[i] >= p[i + 1]) & (freqs[i] >= low) & (freqs[i] < high) & (p[i] > 0)]
+    if not len(peaks):
+        return float("nan")
+    k = peaks[np.argmax(p[peaks])]
+    shift = 0.0
+    if (p[k - 1:k + 2] > 0).all():
+        a, b, c = np.log(p[k - 1:k + 2])
+        denom = a - 2 * b + c
+        shift = 0.5 * (a - c) / denom if denom < 0 else 0.0
+    return float(freqs[k] + shift * (freqs[1] - freqs[0]))

@@ -33,17 +33,22 @@ def test_quickstart_small(tmp_path, layer32_small_encoder, tiny_prior_args):
     assert set(ann) == {"lab", "wild"} and set(ann["lab"]) == {"regress", "neuface"}
     assert 0 < ann["wild"]["neuface"]["mpve_mm"] < 50 and math.isfinite(ann["lab"]["neuface"]["cvd_mm"])
     assert (tmp_path / "prior" / "lightning_logs").is_dir() and summary["prior"].endswith("prior.pt")
-    metrics = json.loads((tmp_path / "samples" / "metrics.json").read_text())
-    assert metrics["samples"] == 4 and metrics["horizon_frames"] == 30 and metrics["all"]["nonfinite_fraction"] == 0
-    assert "reference" in metrics and len(list((tmp_path / "samples").glob("*.mp4"))) == 1
+    metrics = json.loads((tmp_path / "samples" / "motion.json").read_text())
+    sampling = json.loads((tmp_path / "samples" / "samples.json").read_text())
+    assert sampling["samples"] == 4 and sampling["horizon_frames"] == 30
+    rows = {r["set"]: r for r in metrics["rows"]}  # scored by the motion evaluator, with the reference rows
+    assert set(rows) == {"HuMoR-Face samples", "real clips of other identities (reference)", "ground truth (reference)",
+                         "real (the set judged against)"}
+    assert rows["HuMoR-Face samples"]["nonfinite_fraction"] == 0 and rows["HuMoR-Face samples"]["clips"] == 4
+    assert len(list((tmp_path / "samples").glob("*.mp4"))) == 1
     report = (tmp_path / "REPORT.md").read_text()
-    assert "stand-in" in report and "| lab | neuface |" in report and "reference" in report
-    assert metrics["truth"]["split"] == "test" and "true motion of the test clips (ground truth)" in report
+    assert "stand-in" in report and "| lab | neuface |" in report and "| ground truth (reference) |" in report
+    assert "| real clips of other identities (reference) |" in report and "jaw_3-6Hz" in report
     links = re.findall(r"\]\(([^)]+)\)", report)
     assert len(links) >= 6 and all((tmp_path / link).is_file() for link in links), links
     # a second run reuses every stage's outputs (model, annotations, prior, samples)
     stamps = {p: p.stat().st_mtime_ns for p in [tmp_path / "model" / "standin_head.pkl", tmp_path / summary["prior"],
-                                                 tmp_path / "samples" / "metrics.json"]}
+                                                 tmp_path / "samples" / "motion.json"]}
     again = run_quickstart(out=str(tmp_path), size=48, fps=2, **kw)
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
     assert json.dumps(again["annotation"]) == json.dumps(summary["annotation"]) and again["prior"] == summary["prior"]

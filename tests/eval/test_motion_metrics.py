@@ -1,16 +1,22 @@
-"""FD, APD and long-horizon health on hand-made cases and closed forms."""
+"""FD, APD, spectra and health on hand-made cases and closed forms (pure functions)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import scipy.linalg
-import torch
 
-from eval.metrics.motion import apd, fd_features, frechet_distance, head_canonical_landmarks, motion_health
-from flame.rotations import axis_angle_to_matrix
-from flame.sequence import MOTION_FPS
-from motionprior.state import StateSpec
+from eval.metrics.motion import (
+    COMBINED_SCALES,
+    MotionFeatures,
+    angular_speed,
+    apd,
+    band_shares,
+    dominant_frequency,
+    fd_features,
+    frechet_distance,
+    spectrum,
+)
 
 
 def exact_samples(rng, n: int, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
@@ -50,7 +56,6 @@ def test_fd_invariances_and_degenerate_sets(rng):
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
     assert frechet_distance(b, a) == pytest.approx(fd, rel=1e-10)
     assert frechet_distance(a @ q.T + shift, b @ q.T + shift) == pytest.approx(fd, rel=1e-8)
-    # rank-deficient covariances (fewer samples than dimensions, a constant channel) stay finite and >= 0
     low = np.concatenate([rng.standard_normal((5, 10)), np.zeros((5, 1))], 1)
     assert 0.0 <= frechet_distance(low, low + 0.5) < np.inf
     with pytest.raises(ValueError, match="non-finite"):
@@ -66,63 +71,51 @@ def test_apd_hand_made():
     assert out["apd_flat"] == pytest.approx(5.0 * np.sqrt(t * l))
     three = np.stack([base, base + [1.0, 0, 0], base + [3.0, 0, 0]])  # pair distances 1, 3, 2
     assert apd(three)["apd_mean"] == pytest.approx(2.0)
-    assert apd(two[:1]) == {"apd_mean": 0.0, "apd_flat": 0.0}
+    assert np.isnan(apd(two[:1])["apd_mean"])
 
 
-def _states(spec: StateSpec, rot: torch.Tensor, lm: np.ndarray) -> np.ndarray:
-    x = np.zeros((*lm.shape[:-2], spec.dim))
-    x[..., spec.slices["root_orient"]] = rot.reshape(*lm.shape[:-2], 9).numpy()
-    x[..., spec.slices["jaw"]] = np.eye(3).reshape(9)
-    x[..., spec.slices["landmarks"]] = lm.reshape(*lm.shape[:-2], -1)
-    return x
+def _clip(t: int, head=None, jaw=None, expression=None) -> MotionFeatures:
+    z = np.zeros((t, 3))
+    head = z if head is None else head
+    lm = np.zeros((t, 68, 3))
+    return MotionFeatures("c", "c", head, z if jaw is None else jaw, np.zeros((t, 10)) if expression is None else expression,
+                          lm, lm, 30.0)
 
 
-def test_head_canonical_landmarks_remove_the_head_rotation(rng):
-    spec = StateSpec(n_exp=0)
-    lm = rng.standard_normal((68, 3))
-    rot = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, 0.0], [0.1, 0.5, -0.2]], dtype=torch.float64))
-    turned = np.stack([lm, (lm - lm.mean(0)) @ rot[1].numpy().T + 2.0])
-    canon = head_canonical_landmarks(_states(spec, rot, turned), spec)
-    np.testing.assert_allclose(canon[1], canon[0], atol=1e-12)
+def test_fd_features_blocks_and_fixed_combined_scale():
+    t = 4
+    head = np.tile([0.1, -0.2, 0.3], (t, 1))
+    c = _clip(t, head=head, expression=np.tile(np.arange(10.0), (t, 1)))
+    np.testing.assert_allclose(fd_features([c], "pose")[0], [0.1, -0.2, 0.3, 0, 0, 0])
+    e = fd_features([c], "expression")
+    assert e.shape == (t, 50) and np.array_equal(e[0, :10], np.arange(10.0)) and not e[:, 10:].any()  # zero-padded
+    comb = fd_features([c], "combined")
+    assert comb.shape == (t, 3 + 3 + 50 + 204)
+    np.testing.assert_allclose(comb[0, :3], head[0] / (COMBINED_SCALES["head"] * np.sqrt(3)))
+    # a head rotation off by 0.1 rad on every axis adds exactly 1 to the combined FD
+    shifted = _clip(t, head=head + 0.1, expression=c.expression)
+    base = np.concatenate([fd_features([c], "combined"), fd_features([c], "combined") + 1e-3 * np.eye(t, 260)])
+    moved = np.concatenate([fd_features([shifted], "combined"), fd_features([shifted], "combined") + 1e-3 * np.eye(t, 260)])
+    assert frechet_distance(base, moved) == pytest.approx(1.0, rel=1e-6)
+    with pytest.raises(ValueError, match="FD variant"):
+        fd_features([c], "state")
 
 
-def test_fd_features_pose_is_axis_angle():
-    spec = StateSpec(n_exp=2)
-    aa = torch.tensor([[0.1, -0.2, 0.3]], dtype=torch.float64)
-    x = _states(spec, axis_angle_to_matrix(aa), np.zeros((1, 68, 3)))
-    x[0, spec.slices["expression"]] = [0.5, -1.0]
-    np.testing.assert_allclose(fd_features(x, spec, "pose"), [[0.1, -0.2, 0.3, 0, 0, 0]], atol=1e-12)
-    np.testing.assert_allclose(fd_features(x, spec, "expression"), [[0.5, -1.0]])
-    with pytest.raises(ValueError, match="real_mean"):
-        fd_features(x, spec, "state")
+def test_spectrum_of_a_4p5_hz_jaw_peaks_at_4p5_hz(rng):
+    t = np.arange(600) / 30.0
+    clips = [0.15 + 0.1 * np.sin(2 * np.pi * 4.5 * t + p)[:, None] + 0.005 * rng.standard_normal((600, 1))
+             for p in rng.uniform(0, 2 * np.pi, 4)]
+    f, p = spectrum(clips, 30.0)
+    assert dominant_frequency(f, p) == pytest.approx(4.5, abs=0.03)
+    shares = band_shares(f, p)
+    assert shares["3-6Hz"] > 0.95 and sum(shares.values()) == pytest.approx(1.0)
+    slow = [np.sin(2 * np.pi * 0.4 * t)[:, None] + 0.3 * np.sin(2 * np.pi * 2.0 * t)[:, None]]
+    f, p = spectrum(slow, 30.0)
+    assert dominant_frequency(f, p) == pytest.approx(2.0, abs=0.03)  # the 0.4 Hz posture leaks past 1 Hz: no peak
+    assert band_shares(f, p)["0-1Hz"] > 0.8
 
 
-def test_motion_health_on_real_frozen_and_broken_motion(rng):
-    spec = StateSpec(n_exp=0)
-    t = np.arange(300) / 30.0
-    clips = []
-    for k in range(4):  # a talking-like oscillation of the landmarks, a fixed frontal head
-        lm = np.tile(rng.standard_normal((68, 3)) * 0.1, (300, 1, 1))
-        lm = lm + 0.3 * np.sin(2 * np.pi * (2 + k * 0.3) * t)[:, None, None] * rng.standard_normal((68, 3))
-        clips.append(_states(spec, torch.eye(3, dtype=torch.float64).expand(300, 3, 3), lm))
-    same = motion_health(np.stack(clips), clips, spec, MOTION_FPS)
-    assert same["nonfinite_fraction"] == 0 and same["exploded"] == 0 and same["out_of_range"] == 0
-    assert same["freeze_rate"] <= 0.1
-    assert same["variance_ratio"] == pytest.approx(1.0, rel=1e-6)
-    assert same["speed_ratio"] == pytest.approx(1.0, rel=1e-9) and same["acceleration_ratio"] == pytest.approx(1.0, rel=1e-9)
-    # the same motion played at double speed: landmark speed x2, acceleration x4, up to the 30 Hz finite
-    # differences (x 2 cos(w/2) and 4 cos^2(w/2), w = 2 pi f / 30: 1.91-1.96 and 3.64-3.83 for f = 2-2.9 Hz)
-    h = motion_health(np.stack([c[::2] for c in clips]), clips, spec, MOTION_FPS)
-    assert 1.90 < h["speed_ratio"] < 1.97 and 3.6 < h["acceleration_ratio"] < 3.85
-    shaky = np.stack(clips).copy()  # the same range, with frame-to-frame jitter on top
-    shaky[:, :, spec.slices["landmarks"]] += 0.06 * rng.standard_normal(shaky[:, :, spec.slices["landmarks"]].shape)
-    h = motion_health(shaky, clips, spec, MOTION_FPS)
-    assert h["acceleration_ratio"] > 2 and h["variance_ratio"] < 1.15
-    assert same["rotation_error"] < 1e-12
-    frozen = np.repeat(np.stack(clips)[:, :1], 300, axis=1)
-    assert motion_health(frozen, clips, spec, MOTION_FPS)["freeze_rate"] == 1.0
-    broken = np.stack(clips).copy()
-    broken[0, 100:] = np.nan
-    broken[1, 200:, spec.slices["landmarks"]] *= 1e4
-    h = motion_health(broken, clips, spec, MOTION_FPS)
-    assert h["nonfinite_fraction"] == 0.25 and h["exploded"] == pytest.approx(1 / 3) and h["out_of_range"] > 0
+def test_angular_speed_of_a_steady_turn():
+    t = np.arange(31) / 30.0
+    yaw = np.stack([np.zeros(31), np.radians(20.0) * t, np.zeros(31)], 1)  # 20 deg/s about y
+    np.testing.assert_allclose(angular_speed(yaw, 30.0), 20.0, rtol=1e-9)

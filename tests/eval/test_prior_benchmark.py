@@ -22,7 +22,8 @@ def test_prior_benchmark_tiny(tmp_path, standin_paths, layer32_small_encoder, ti
     names = [r["training set"] for r in table]
     assert names[:-1] == list(TRAINING_SETS) and "reference" in names[-1]
     for row in table[:-1]:
-        for key in ("fd_expression", "fd_pose", "fd_state", "apd_mean_world", "variance_ratio", "out_of_range"):
+        for key in ("fd_expression", "fd_pose", "fd_landmarks", "fd_combined", "apd_mean_world", "variance_ratio",
+                    "out_of_range", "jaw_3-6Hz"):
             assert math.isfinite(row[key]), (row["training set"], key)
         assert row["train_clips"] > 0 and row["train_minutes"] > 0 and row["nonfinite_fraction"] == 0
     by = {r["training set"]: r for r in table}
@@ -32,11 +33,11 @@ def test_prior_benchmark_tiny(tmp_path, standin_paths, layer32_small_encoder, ti
     assert by["wild / ground truth"]["train_clips"] == by["wild / NeuFace"]["train_clips"]
     md = (tmp_path / "prior_benchmark.md").read_text()
     assert "| wild / regress |" in md and "## Reading" in md and "NeuFace annotations beat" in md
-    assert (tmp_path / "horizon.png").stat().st_size > 1000
-    horizon = (tmp_path / "horizon.csv").read_text().splitlines()
-    assert len(horizon) == 1 + 2 * len(TRAINING_SETS)  # header + 2 seconds per training set
-    # a rerun reuses corpora, annotations, priors and evaluations
-    stamp = (tmp_path / "eval" / "wild_regress.json").stat().st_mtime_ns
+    assert (tmp_path / "eval" / "horizon.png").stat().st_size > 1000 and "jaw_3-6Hz" in md
+    horizon = (tmp_path / "eval" / "horizon.csv").read_text().splitlines()
+    assert len(horizon) == 1 + 2 * (len(TRAINING_SETS) + 2)  # header + 2 seconds per set (and reference, real)
+    # a rerun reuses corpora, annotations, priors and samples
+    stamp = (tmp_path / "samples" / "wild_regress" / "samples.json").stat().st_mtime_ns
     again = run_prior_benchmark(cfg)
-    assert (tmp_path / "eval" / "wild_regress.json").stat().st_mtime_ns == stamp
+    assert (tmp_path / "samples" / "wild_regress" / "samples.json").stat().st_mtime_ns == stamp
     assert [r["fd_pose"] for r in again] == [r["fd_pose"] for r in table]

@@ -76,8 +76,12 @@ def test_shards_reruns_and_cut_lines_merge_by_one_rule(tmp_path):
     assert merged["a"]["status"] == "done" and merged["a"]["output"] == "train/a.npz"  # a done output stays done
     assert merged["b"]["status"] == "missing"  # done once, but its output is gone: to be annotated again
     assert merged["c"]["status"] == "done"  # manifest.jsonl and the shard files merge alike
-    assert find_sequences(tmp_path, "train") == [tmp_path / "train" / "a.npz"]
-    assert find_sequences(tmp_path, "test") == [tmp_path / "test" / "c.npz"]
+    assert paths(tmp_path, "train") == [tmp_path / "train" / "a.npz"]
+    assert paths(tmp_path, "test") == [tmp_path / "test" / "c.npz"]
+
+
+def paths(data, split):
+    return [e.path for e in find_sequences(data, split)]
 
 
 def test_manifest_of_an_earlier_version_reads(tmp_path):
@@ -93,14 +97,14 @@ def test_manifest_of_an_earlier_version_reads(tmp_path):
     merged = read_annotations(tmp_path)
     assert merged["wild000_00"]["losses"] == {"lmk": 0.01} and merged["x"]["error"].startswith("VideoError")
     assert merged["legacy"] == {"id": "legacy", "split": "", "output": "", "status": "failed"}
-    assert find_sequences(tmp_path, "test") == [tmp_path / "test" / "wild000_00.npz"]
+    assert paths(tmp_path, "test") == [tmp_path / "test" / "wild000_00.npz"]
 
 
 def test_annotations_without_splits_ask_for_a_split_manifest(tmp_path):
     _touch(tmp_path / "clip.npz")
     append_record(annotation_manifest(tmp_path), {"id": "clip", "status": "done", "split": "", "output": "clip.npz"})
     with pytest.raises(InputError, match="split manifest"):
-        find_sequences(tmp_path, "train")
+        paths(tmp_path, "train")
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
@@ -108,18 +112,39 @@ def test_split_manifests_and_split_folders(tmp_path, suffix):
     a, b = _touch(tmp_path / "data" / "a.npz"), _touch(tmp_path / "data" / "b.npz")
     manifest = tmp_path / f"splits{suffix}"
     manifest.write_text(json.dumps({"train": ["data/a.npz", "data/b.npz"], "test": ["data/b.npz"]}))  # JSON is YAML
-    assert find_sequences(manifest, "train") == [a, b] and find_sequences(manifest, "val") == []
+    assert paths(manifest, "train") == [a, b] and paths(manifest, "val") == []
     folders = tmp_path / "folders"
     t = _touch(folders / "train" / "x" / "t.npz")
-    assert find_sequences(folders, "train") == [t] and find_sequences(folders, "test") == []
+    assert paths(folders, "train") == [t] and paths(folders, "test") == []
     bad = tmp_path / f"bad{suffix}"
     bad.write_text(json.dumps({"training": []}))
     with pytest.raises(InputError, match="train/val/test"):
-        find_sequences(bad, "train")
+        paths(bad, "train")
     with pytest.raises(InputError, match="split must be"):
-        find_sequences(manifest, "dev")
+        paths(manifest, "dev")
     with pytest.raises(FileNotFoundError):
         find_sequences(tmp_path / "missing", "train")
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="not an annotation output"):
-        find_sequences(tmp_path / "empty", "train")
+        paths(tmp_path / "empty", "train")
+
+
+def test_split_manifest_states_the_layout_of_official_params(tmp_path):
+    """A preset for the whole manifest, per-entry fps / views / preset over it; unstated layouts refused."""
+    from flame.sequence import MEAD_VIEWS, NeufaceLayout
+
+    manifest = tmp_path / "splits.yaml"
+    manifest.write_text("preset: mead\ntrain:\n  - a/params.npz\n  - {path: b/params.npz, preset: voxceleb2}\n"
+                        "  - {path: c/params.npz, fps: 24}\n  - {path: d/params.npz, fps: 25, views: [cam0, cam1]}\n")
+    layouts = [e.layout for e in find_sequences(manifest, "train")]
+    assert layouts == [NeufaceLayout(30.0, MEAD_VIEWS), NeufaceLayout(25.0), NeufaceLayout(24.0, MEAD_VIEWS),
+                       NeufaceLayout(25.0, ("cam0", "cam1"))]
+    manifest.write_text("train:\n  - {path: a/params.npz, views: [front]}\n")
+    with pytest.raises(InputError, match="views without fps"):
+        find_sequences(manifest, "train")
+    manifest.write_text("train:\n  - {path: a/params.npz, fps: -3}\n")
+    with pytest.raises(InputError, match=r"train\[0\].*fps must be positive"):
+        find_sequences(manifest, "train")
+    manifest.write_text("preset: vocaset\ntrain: []\n")
+    with pytest.raises(InputError, match="unknown preset"):
+        find_sequences(manifest, "train")

@@ -7,7 +7,9 @@ import pytest
 
 from flame.errors import InputError
 from flame.sequence import (
+    MEAD_VIEWS,
     FlameSequence,
+    NeufaceLayout,
     SequenceFormatError,
     from_neuface_params,
     resize_coefficients,
@@ -112,7 +114,7 @@ def test_neuface_params_export_import(tmp_path, views):
         # landmarks in crop NDC: the tform maps pixels to the crop, then / 224 * 2 - 1
         px = seq.landmarks2d[v - 1, 3, 0, :2]
         np.testing.assert_allclose(z["landmarks2d"][row, 0], (0.5 * px - 20.0) / 112 - 1, rtol=1e-5)
-    back = from_neuface_params(path, fps=30.0, view_names=views)
+    back = from_neuface_params(path, NeufaceLayout(30.0, views))
     np.testing.assert_allclose(back.pose, seq.pose, atol=1e-7)
     np.testing.assert_allclose(back.expression, seq.expression)
     np.testing.assert_allclose(back.cam, seq.cam)
@@ -122,7 +124,29 @@ def test_neuface_params_export_import(tmp_path, views):
         FlameSequence.load(path)
     if v > 1:
         with pytest.raises(SequenceFormatError, match="not a multiple"):
-            from_neuface_params(path, view_names=views[:4])
+            from_neuface_params(path, NeufaceLayout(30.0, views[:4]))
+    with pytest.raises(SequenceFormatError, match="does not record its frame rate or views.*preset"):
+        from_neuface_params(path)
+
+
+def test_mead_preset_round_trip(tmp_path):
+    """Our 7-view export read back with the ``mead`` preset: 7 clips of the right length and rate, each view's
+    rows in place (the alphabetical official order)."""
+    t = 11
+    seq = _sequence(v=7, t=t, with_extras=False).replace(view_names=np.array(MEAD_VIEWS), fps=30.0)
+    back = from_neuface_params(to_neuface_params(seq, tmp_path / "params.npz"), "mead")
+    assert back.n_views == 7 and back.n_frames == t and back.fps == 30.0
+    assert list(back.view_names) == ["down", "front", "left_30", "left_60", "right_30", "right_60", "top"]
+    np.testing.assert_allclose(back.pose, seq.pose, atol=1e-7)
+    np.testing.assert_allclose(back.expression, seq.expression)
+    vox = from_neuface_params(to_neuface_params(seq.view("front"), tmp_path / "vox.npz"), "voxceleb2")
+    assert vox.n_views == 1 and vox.n_frames == t and vox.fps == 25.0
+    # a 7-view file read as single view would be 77 frames cycling through the views: the preset prevents it,
+    # and a view count that does not divide the rows is refused
+    with pytest.raises(SequenceFormatError, match="not a multiple of the 6 views"):
+        from_neuface_params(tmp_path / "params.npz", NeufaceLayout(30.0, MEAD_VIEWS[:6]))
+    with pytest.raises(ValueError, match="unknown data set preset"):
+        from_neuface_params(tmp_path / "params.npz", "vocaset")
 
 
 def test_export_refuses_what_the_format_cannot_hold(tmp_path):

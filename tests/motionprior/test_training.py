@@ -156,26 +156,57 @@ def test_eval_sample_command_scores_the_samples(trained_prior, motion_corpus, tm
     out = tmp_path / "scored"
     assert main(["sample", "--checkpoint", str(trained_prior["prior"]), "--data", str(motion_corpus), "--out", str(out),
                  "--starts", "2", "--samples", "6", "--seconds", "2", "--render", "0", "--truth", str(motion_corpus)]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert len(metrics["starts"]) == 2 and metrics["horizon_frames"] == 60
-    assert metrics["feedback"] == "flame+velocities"  # the mode the prior was trained with (quick.yaml)
-    h = metrics["all"]
-    assert h["nonfinite_fraction"] == 0 and h["rotation_error"] < 1e-5 and h["apd_mean_world"] > 0
-    assert np.isfinite([h["fd_expression"], h["fd_pose"], h["fd_state"]]).all()
-    ref = metrics["reference"]  # real train clips scored like the samples
-    assert ref["split"] == "train" and ref["clips"] > 0 and ref["nonfinite_fraction"] == 0
-    assert ref["rotation_error"] < 1e-5 and ref["variance_ratio"] > 0 and ref["fd_pose"] >= 0
+    result = json.loads((out / "motion.json").read_text())  # the motion evaluator's report on the written files
+    info = json.loads((out / "samples.json").read_text())
+    assert len(info["starts"]) == 2 and info["horizon_frames"] == 60
+    assert info["feedback"] == "flame+velocities"  # the mode the prior was trained with (quick.yaml)
+    rows = {r["set"]: r for r in result["rows"]}
+    h = rows["HuMoR-Face samples"]
+    assert h["clips"] == 12 and h["nonfinite_fraction"] == 0 and h["rotation_invalid"] == 0 and h["apd_mean_world"] > 0
+    assert np.isfinite([h["fd_expression"], h["fd_pose"], h["fd_landmarks"], h["fd_combined"]]).all()
+    ref = rows["real clips of other identities (reference)"]  # real train clips scored like the samples
+    assert ref["clips"] > 0 and ref["nonfinite_fraction"] == 0 and ref["variance_ratio"] > 0 and ref["fd_pose"] >= 0
     # the data is the corpus itself, so its ground truth judged against itself: FD 0, all in range
-    truth = metrics["truth"]
-    assert truth["split"] == "test" and truth["clips"] == 2 and truth["out_of_range"] == 0
-    assert abs(truth["fd_expression"]) < 1e-6 and abs(truth["fd_state"]) < 1e-3  # of ~400 (its trace); sqrtm round-off
-    assert abs(truth["variance_ratio"] - 1) < 1e-6
+    truth = rows["ground truth (reference)"]
+    assert truth["clips"] == 2 and truth["out_of_range"] == 0 and abs(truth["variance_ratio"] - 1) < 1e-6
+    assert truth["fd_expression"] < 1e-6 and truth["fd_combined"] < 1e-6
     assert truth["freeze_rate"] == 0.25  # 2 clips x 2 one-second windows: only the slowest is below their 5th pct.
+    assert (out / "motion.md").is_file() and (out / "spectra.png").is_file()
     assert not list(out.glob("*.mp4"))
     assert main(["sample", "--checkpoint", str(trained_prior["prior"]), "--data", str(motion_corpus), "--out", str(out),
                  "--truth", str(tmp_path)]) == 2  # not a corpus: refused before sampling
     assert main(["sample", "--checkpoint", str(tmp_path / "missing.pt"), "--data", str(motion_corpus),
                  "--out", str(out)]) == 2
+
+
+@pytest.mark.slow
+def test_file_metrics_agree_with_state_space_metrics(trained_prior, motion_corpus, standin_paths, tmp_path):
+    """FD_expression and APD (world landmarks) of the evaluator, on sample files, equal the same formulas on
+    the prior's own states where the features coincide: the expression is the state's; the landmarks are
+    FLAME's of the sampled parameters (feedback ``flame`` recomputes them in the state at every step)."""
+    from eval.experiments.motion import score_set
+    from eval.metrics.motion import apd, frechet_distance
+    from eval.motion_features import load_motion_set, sequence_features
+    from motionprior.lit_module import load_prior
+    from motionprior.rollout import sample_states, states_to_sequence
+    from motionprior.state import prior_layer
+
+    model, _ = load_prior(trained_prior["prior"])
+    spec = model.spec
+    layer = prior_layer(spec, str(standin_paths.pkl))
+    real_clips = load_clips(find_sequences(motion_corpus, "test"), layer, spec, min_seconds=0.0, progress=False)
+    states = sample_states(model, torch.as_tensor(real_clips[0].states[:1]), 45, 5, seed=3, feedback="flame",
+                           layer=layer, shape=torch.as_tensor(real_clips[0].shape)[None]).double().numpy()
+    seq = states_to_sequence(torch.as_tensor(states[:, 0]), spec, real_clips[0].shape, layer, metadata={"start": "s"})
+    gen = sequence_features(FlameSequence.load(seq.save(tmp_path / "s.npz")), layer, "s")
+    real = load_motion_set(f"{motion_corpus}@test", layer, progress=False)
+    scored = score_set(gen, real)
+    ex = spec.slices["expression"]
+    old_fd = frechet_distance(np.concatenate([c.states[:, ex] for c in real_clips]), states[:, 0, :, ex].reshape(-1, spec.n_exp))
+    assert scored["fd_expression"] == pytest.approx(old_fd, rel=1e-3)
+    lm = states[:, 0, 1:, spec.slices["landmarks"]].reshape(5, 45, 68, 3)
+    assert scored["apd_mean_world"] == pytest.approx(apd(lm)["apd_mean"], rel=1e-3)
+    assert scored["apd_flat_world"] == pytest.approx(apd(lm)["apd_flat"], rel=1e-3)
 
 
 def constant_turn(spec: StateSpec, rate: float = 0.8, n: int = 12) -> tuple[torch.Tensor, torch.Tensor]:

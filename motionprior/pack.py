@@ -1,0 +1,325 @@
+"""Training data at scale: ``python -m motionprior pack`` featurizes a data set once into sharded,
+memory-mappable state files plus the train-split normalization statistics; :class:`PackedWindows`
+streams training windows from them with memory that does not grow with the data.
+
+Layout of a pack folder::
+
+    pack.json                       {"format": PACK_FORMAT, "version", "state": StateSpec fields,
+                                     "model", "model_sha256", "source", "min_seconds", "trim",
+                                     "sequences_per_shard", "splits": {split: number of shards}}
+    <split>/shard-<k>.npy           (frames, dim) float32: the clips of the shard, concatenated (30 Hz)
+    <split>/shard-<k>.index.npz     "starts", "lengths" (clips,), "shapes" (clips, n_shape), "names";
+                                    train shards also the partial sums of the statistics
+    statistics.npz                  state_mean, state_std, delta_scale (merged from the train shards)
+
+Shard ``k`` of a split holds its sequences ``k * sequences_per_shard ...`` in the order of
+:func:`flame.layout.find_sequences`; each shard is written atomically (the index last), so packing
+resumes where it stopped, and ``--shard i/n`` packs the shards ``k % n == i`` (one job per cluster node);
+the statistics are merged once every train shard exists.
+
+Why plain numpy files and not LitData / WebDataset: a training item is a random *window* of 11 frames
+of a clip, not a stored sample. Both libraries stream pre-serialized samples sequentially from chunks
+(LitData's ``optimize`` writes chunks of items, WebDataset tar shards of items), so windows would have to
+be cut at pack time - fixing the window length and the window starts in the files and multiplying the
+data by the overlap - or read sequentially with a shuffle buffer that breaks HuMoR's uniform random
+windows. A state shard is one contiguous float32 array: any window of any clip is one ``pread`` of
+``(window + 1) * dim * 4`` bytes at a computed offset, the files need no reader but numpy, and
+nothing beyond a shard's small index lives in memory. Reads go through ``os.pread`` rather than a
+memory map, so the pages of the data set do not accumulate in the trainer's resident memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+from tqdm.auto import tqdm
+
+from flame.errors import InputError
+from flame.files import atomic_write_bytes, atomic_write_json
+from flame.layout import SPLITS, find_sequences
+from flame.sequence import MOTION_FPS
+from flame.types import N_EXP
+from motionprior.state import StateSpec, reverse_states
+
+__all__ = ["PACK_FORMAT", "PACK_INFO", "PackConfig", "pack", "is_pack", "read_pack", "pack_statistics",
+           "PackedWindows", "statistic_sums", "statistics_from_sums"]
+
+log = logging.getLogger(__name__)
+
+PACK_FORMAT = "neuface-motion-suite/packed-states"
+PACK_INFO = "pack.json"
+STATISTICS = "statistics.npz"
+_SUM_KEYS = ("n", "sum", "sumsq", "n_delta", "delta_sumsq")
+
+
+def statistic_sums(states: np.ndarray, spec: StateSpec) -> dict[str, np.ndarray]:
+    """Partial sums of one clip's states ``(T, dim)`` for :func:`statistics_from_sums` (float64): frame
+    count, sum and sum of squares per channel, step count and the sum of squared per-step changes per
+    output channel (rotations: the axis-angle of ``R_t R_{t-1}^T``)."""
+    from flame.rotations import matrix_to_axis_angle
+
+    x = np.asarray(states, np.float64)
+    t = torch.as_tensor(x)
+    delta = []
+    for part in spec.parts:
+        if part in spec.rotations:
+            r = spec.get(t, part)
+            delta.append(matrix_to_axis_angle(r[1:] @ r[:-1].transpose(-1, -2)).flatten(1))
+        else:
+            delta.append(t[1:, spec.slices[part]] - t[:-1, spec.slices[part]])
+    d = torch.cat(delta, 1).numpy()
+    return {"n": np.array(len(x), np.float64), "sum": x.sum(0), "sumsq": (x * x).sum(0),
+            "n_delta": np.array(len(d), np.float64), "delta_sumsq": (d * d).sum(0)}
+
+
+def _add(a: dict | None, b: dict) -> dict:
+    return dict(b) if a is None else {k: a[k] + b[k] for k in _SUM_KEYS}
+
+
+def statistics_from_sums(sums: dict[str, np.ndarray], spec: StateSpec) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(state_mean, state_std, delta_scale)`` float32 from merged :func:`statistic_sums`: Euclidean
+    channels get the mean and the (N - 1) std over frames, rotation-matrix channels mean 0 / std 1; the
+    decoder's output scale is the RMS of the per-step change."""
+    n = float(sums["n"])
+    if n < 2:
+        raise InputError("no training clips: the train split is empty or every clip is shorter than min_seconds")
+    mean = sums["sum"] / n
+    var = np.maximum(sums["sumsq"] - n * mean * mean, 0.0) / (n - 1)
+    mask = spec.euclidean_mask().numpy()
+    state_mean = np.where(mask, mean, 0.0)
+    state_std = np.where(mask, np.sqrt(var), 1.0)
+    scale = np.sqrt(sums["delta_sumsq"] / max(float(sums["n_delta"]), 1.0))
+    return tuple(torch.as_tensor(a, dtype=torch.float32) for a in (state_mean, state_std, scale))
+
+
+@dataclass
+class PackConfig:
+    """Settings of ``python -m motionprior pack``.
+
+    Attributes:
+        data: annotation output, corpus, split manifest or split folder (:func:`flame.layout.find_sequences`).
+        out: the pack folder.
+        splits: which splits to pack.
+        n_exp / neck / eyes / extra_velocities: the state layout (as the prior's; :class:`StateSpec`).
+        flame_model / assets: the head model (default: the stand-in in ``assets``).
+        min_seconds / trim: drop clips shorter than this; cut this fraction from both ends.
+        sequences_per_shard: sequences per shard file.
+        shard: ``"i/n"``: pack only the shards ``k % n == i`` (one job of a cluster array).
+    """
+
+    data: str
+    out: str
+    splits: list[str] = ("train", "val", "test")
+    n_exp: int = N_EXP
+    neck: bool = False
+    eyes: bool = False
+    extra_velocities: list[str] = ()
+    flame_model: str | None = None
+    assets: str | None = None
+    min_seconds: float = 1.0
+    trim: float = 0.0
+    sequences_per_shard: int = 256
+    shard: str = "0/1"
+
+    def spec(self) -> StateSpec:
+        return StateSpec(n_exp=self.n_exp, neck=self.neck, eyes=self.eyes, extra_velocities=tuple(self.extra_velocities))
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise InputError(f"shard must be i/n, e.g. 0/4, got {text!r}") from None
+    if not 0 <= i < n:
+        raise InputError(f"shard {text}: need 0 <= i < n")
+    return i, n
+
+
+def is_pack(path: str | os.PathLike) -> bool:
+    return (Path(path) / PACK_INFO).is_file()
+
+
+def read_pack(path: str | os.PathLike) -> dict:
+    """``pack.json`` of a pack folder, checked."""
+    info = json.loads((Path(path) / PACK_INFO).read_text())
+    if info.get("format") != PACK_FORMAT:
+        raise InputError(f"{path}: not a pack folder of this suite (format {info.get('format')!r})")
+    return info
+
+
+def _shard_paths(root: Path, split: str, k: int) -> tuple[Path, Path]:
+    return root / split / f"shard-{k:05d}.npy", root / split / f"shard-{k:05d}.index.npz"
+
+
+def _pack_shard(entries, layer, spec: StateSpec, cfg: PackConfig, data_path: Path, index_path: Path,
+                with_sums: bool) -> None:
+    from motionprior.data import load_clips
+
+    clips = load_clips(entries, layer, spec, cfg.min_seconds, cfg.trim, progress=False)
+    lengths = np.array([len(c.states) for c in clips], np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(clips) else np.zeros(0, np.int64)
+    states = np.concatenate([c.states for c in clips]).astype(np.float32) if clips else np.zeros((0, spec.dim), np.float32)
+    atomic_write_bytes(data_path, lambda f: np.save(f, states))
+    index = {"starts": starts, "lengths": lengths, "names": np.array([c.name for c in clips], dtype=str),
+             "shapes": np.stack([c.shape for c in clips]).astype(np.float32) if clips else np.zeros((0, layer.n_shape),
+                                                                                                   np.float32)}
+    if with_sums:
+        sums = None
+        for c in clips:
+            sums = _add(sums, statistic_sums(c.states, spec))
+        sums = sums or {"n": np.array(0.0), "sum": np.zeros(spec.dim), "sumsq": np.zeros(spec.dim),
+                        "n_delta": np.array(0.0), "delta_sumsq": np.zeros(spec.out_dim)}
+        index |= {f"sums_{k}": v for k, v in sums.items()}
+    atomic_write_bytes(index_path, lambda f: np.savez(f, **index))
+
+
+def pack(cfg: PackConfig, progress: bool = True) -> dict:
+    """Pack ``cfg.data`` (see the module docstring); returns ``pack.json`` (``complete``: every shard of
+    every split and the statistics exist)."""
+    from motionprior.state import prior_layer
+
+    spec = cfg.spec()
+    me, n_jobs = _parse_shard(cfg.shard)
+    unknown = set(cfg.splits) - set(SPLITS)
+    if unknown or "train" not in cfg.splits:
+        raise InputError(f"splits must include train and be among {SPLITS}, got {list(cfg.splits)}")
+    if cfg.sequences_per_shard < 1:
+        raise InputError(f"sequences_per_shard must be >= 1, got {cfg.sequences_per_shard}")
+    layer = prior_layer(spec, cfg.flame_model, cfg.assets)
+    root = Path(cfg.out)
+    info = {"format": PACK_FORMAT, "version": 1, "state": asdict(spec), "model": layer.model_label,
+            "model_sha256": layer.model_sha256, "source": str(cfg.data), "min_seconds": cfg.min_seconds,
+            "trim": cfg.trim, "sequences_per_shard": cfg.sequences_per_shard, "splits": {}}
+    if is_pack(root):
+        old = read_pack(root)
+        same = {k: old.get(k) for k in ("state", "model_sha256", "source", "min_seconds", "trim", "sequences_per_shard")}
+        want = {k: json.loads(json.dumps(info[k])) for k in same}
+        if same != want:
+            raise InputError(f"{root}: packed with other settings ({same}); use a new --out or delete the folder")
+    todo = []
+    for split in cfg.splits:
+        entries = find_sequences(cfg.data, split)
+        n = -(-len(entries) // cfg.sequences_per_shard)
+        info["splits"][split] = n
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for k in range(me, n, n_jobs):
+            data_path, index_path = _shard_paths(root, split, k)
+            if not (index_path.is_file() and data_path.is_file()):
+                todo.append((split, k, entries[k * cfg.sequences_per_shard:(k + 1) * cfg.sequences_per_shard]))
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(root / PACK_INFO, info | {"complete": False})
+    for split, k, entries in tqdm(todo, desc="pack", unit="shard", disable=not progress):
+        _pack_shard(entries, layer, spec, cfg, *_shard_paths(root, split, k), with_sums=split == "train")
+    done = all(_shard_paths(root, s, k)[1].is_file() for s, n in info["splits"].items() for k in range(n))
+    if done and not (root / STATISTICS).is_file():
+        sums = None
+        for k in range(info["splits"]["train"]):
+            with np.load(_shard_paths(root, "train", k)[1]) as z:
+                sums = _add(sums, {key: z[f"sums_{key}"] for key in _SUM_KEYS})
+        mean, std, scale = statistics_from_sums(sums or {"n": np.array(0.0)}, spec)
+        atomic_write_bytes(root / STATISTICS, lambda f: np.savez(f, state_mean=mean.numpy(), state_std=std.numpy(),
+                                                                 delta_scale=scale.numpy()))
+    info["complete"] = done
+    atomic_write_json(root / PACK_INFO, info)
+    if not done:
+        log.info("%s: this job's shards are packed; the others (and the statistics) follow from the other jobs", root)
+    return info
+
+
+def pack_statistics(root: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The train-split statistics of a complete pack."""
+    path = Path(root) / STATISTICS
+    if not path.is_file():
+        raise InputError(f"{root}: the pack is incomplete (no {STATISTICS}); run the remaining pack shards")
+    with np.load(path) as z:
+        return tuple(torch.as_tensor(z[k]) for k in ("state_mean", "state_std", "delta_scale"))
+
+
+class _Shard:
+    """One shard: its small index in memory, its states read window by window with ``os.pread``."""
+
+    def __init__(self, data_path: Path, index_path: Path) -> None:
+        with np.load(index_path) as z:
+            self.starts, self.lengths, self.shapes = z["starts"], z["lengths"], z["shapes"]
+        header = np.load(data_path, mmap_mode="r")  # only the header is read: where the rows start
+        if header.dtype != np.float32 or header.ndim != 2:
+            raise InputError(f"{data_path}: expected (frames, dim) float32 states, got {header.dtype} {header.shape}")
+        self.path, self.dim, self.offset = data_path, header.shape[1], header.offset
+        del header
+        self._fd: int | None = None
+
+    def read(self, clip: int, start: int, n: int) -> np.ndarray:
+        if self._fd is None:  # opened lazily, so each DataLoader worker has its own descriptor
+            self._fd = os.open(self.path, os.O_RDONLY)
+        row = int(self.starts[clip]) + start
+        buf = os.pread(self._fd, n * self.dim * 4, self.offset + row * self.dim * 4)
+        return np.frombuffer(buf, np.float32).reshape(n, self.dim).copy()
+
+    def __getstate__(self) -> dict:
+        return self.__dict__ | {"_fd": None}
+
+
+class PackedWindows(IterableDataset):
+    """Windows of ``window`` transitions streamed from the shards of one split of a pack.
+
+    Each DDP rank reads its own shards (``rank::world_size``; every rank reads all of them when there
+    are fewer shards than ranks, with a warning). ``random=True`` (training, as HuMoR): ``length``
+    windows per epoch (default: the number of non-overlapping windows of the rank's shards), each a
+    uniformly chosen clip and start (torch's global generator: seeded by ``seed_everything``, offset per
+    rank by the data module, per worker by the DataLoader), played backwards with probability
+    ``time_reversal``. ``random=False``: the non-overlapping windows in order, split over workers.
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str, window: int, random: bool, length: int | None = None,
+                 time_reversal: float = 0.0, spec: StateSpec | None = None, rank: int = 0, world_size: int = 1) -> None:
+        info = read_pack(root)
+        n = info["splits"].get(split, 0)
+        if not n:
+            raise InputError(f"{root}: the pack has no {split} split (pack it with --splits)")
+        ks = list(range(n))[rank::world_size] if n >= world_size else list(range(n))
+        if n < world_size:
+            log.warning("%s: %d %s shards for %d ranks; every rank reads all of them (pack with a smaller "
+                        "--sequences_per_shard)", root, n, split, world_size)
+        self.shards = [_Shard(*_shard_paths(Path(root), split, k)) for k in ks]
+        self.window, self.random, self.time_reversal, self.spec = window, random, time_reversal, spec
+        self.clips = [(s, c) for s, shard in enumerate(self.shards) for c in range(len(shard.lengths))
+                      if shard.lengths[c] > window]
+        if not self.clips:
+            raise InputError(f"{root}: no {split} clip is longer than the window ({window + 1} frames at "
+                             f"{MOTION_FPS:g} Hz)")
+        self.n_windows = sum(int(self.shards[s].lengths[c] - 1) // window for s, c in self.clips)
+        self.length = length if random and length else self.n_windows
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _item(self, s: int, c: int, start: int, reverse: bool) -> dict[str, torch.Tensor]:
+        shard = self.shards[s]
+        states = torch.from_numpy(shard.read(c, start, self.window + 1))
+        if reverse:
+            states = reverse_states(states, self.spec)
+        return {"states": states, "shape": torch.from_numpy(shard.shapes[c])}
+
+    def __iter__(self):
+        worker = get_worker_info()
+        wid, nw = (worker.id, worker.num_workers) if worker else (0, 1)
+        if self.random:
+            for _ in range(wid, self.length, nw):
+                s, c = self.clips[int(torch.randint(len(self.clips), ()))]
+                start = int(torch.randint(int(self.shards[s].lengths[c]) - self.window, ()))
+                reverse = bool(self.time_reversal) and float(torch.rand(())) < self.time_reversal
+                yield self._item(s, c, start, reverse)
+        else:
+            i = 0
+            for s, c in self.clips:
+                for start in range(0, int(self.shards[s].lengths[c]) - self.window, self.window):
+                    if i % nw == wid:
+                        yield self._item(s, c, start, False)
+                    i += 1

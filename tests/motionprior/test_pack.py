@@ -1,0 +1,81 @@
+"""Packing a data set into shards and streaming windows from them (``python -m motionprior pack``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from flame.head import head_layer
+from flame.layout import find_sequences
+from motionprior.__main__ import main
+from motionprior.data import WindowDataset, compute_statistics, load_clips
+from motionprior.pack import PackedWindows, read_pack
+from motionprior.state import StateSpec
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "motionprior"
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory, motion_corpus, standin_paths) -> Path:
+    """The motion corpus packed by two cluster jobs (2 sequences per shard)."""
+    out = tmp_path_factory.mktemp("pack") / "pack"
+    args = ["pack", "--data", str(motion_corpus), "--out", str(out), "--flame_model", str(standin_paths.pkl),
+            "--sequences_per_shard", "2", "--min_seconds", "0"]
+    assert main([*args, "--shard", "0/2"]) == 0
+    info = read_pack(out)
+    assert not info["complete"] and not (out / "statistics.npz").exists()  # the other job's shards are missing
+    assert main([*args, "--shard", "1/2"]) == 0
+    assert read_pack(out)["complete"] and info["splits"] == {"train": 2, "val": 1, "test": 1}
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("shard-*")}
+    assert main(args) == 0  # resumes: nothing to redo
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("shard-*")} == stamps
+    return out
+
+
+def test_pack_statistics_equal_the_in_memory_ones(packed, motion_corpus, standin_paths):
+    spec = StateSpec()
+    clips = load_clips(find_sequences(motion_corpus, "train"), head_layer(standin_paths.pkl), spec, min_seconds=0.0,
+                       progress=False)
+    want = compute_statistics(clips, spec)
+    with np.load(packed / "statistics.npz") as z:
+        for key, w in zip(("state_mean", "state_std", "delta_scale"), want):
+            np.testing.assert_allclose(z[key], w.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_streamed_windows_equal_the_in_memory_windows(packed, motion_corpus, standin_paths):
+    spec = StateSpec()
+    clips = load_clips(find_sequences(motion_corpus, "train"), head_layer(standin_paths.pkl), spec, min_seconds=0.0,
+                       progress=False)
+    memory = WindowDataset(clips, 10, random=False)
+    stream = PackedWindows(packed, "train", 10, random=False)
+    items = list(stream)
+    assert len(items) == len(memory) == len(stream)
+    for a, i in zip(items, range(len(memory))):
+        b = memory[i]
+        assert torch.equal(a["states"], b["states"]) and torch.equal(a["shape"], b["shape"])
+    # each DDP rank reads its own shards; together they read everything once
+    ranks = [PackedWindows(packed, "train", 10, random=False, rank=r, world_size=2) for r in range(2)]
+    assert sum(len(list(r)) for r in ranks) == len(items)
+    assert {id(s.path) for s in ranks[0].shards}.isdisjoint({id(s.path) for s in ranks[1].shards})
+    assert [s.path.name for s in ranks[0].shards] == ["shard-00000.npy"]
+    torch.manual_seed(0)
+    random = list(PackedWindows(packed, "train", 10, random=True, length=7, time_reversal=1.0, spec=spec))
+    assert len(random) == 7 and all(r["states"].shape == (11, spec.dim) for r in random)
+
+
+def test_training_streams_from_a_pack(packed, standin_paths):
+    from motionprior.train import lightning_cli
+
+    cli = lightning_cli(["fit", "--config", str(CONFIGS / "quick.yaml"), "--data.data", str(packed),
+                         "--model.flame_model", str(standin_paths.pkl), "--trainer.fast_dev_run", "true",
+                         "--trainer.enable_progress_bar", "false", "--model.hidden", "64", "--model.plot_every_n_epochs",
+                         "0"])
+    assert cli.trainer.state.finished and cli.datamodule.packed
+    with np.load(packed / "statistics.npz") as z:
+        np.testing.assert_allclose(cli.model.model.state_mean.numpy(), z["state_mean"])
+    with pytest.raises(ValueError, match="packed with state"):
+        lightning_cli(["fit", "--config", str(CONFIGS / "quick.yaml"), "--data.data", str(packed), "--model.n_exp", "10",
+                       "--model.flame_model", str(standin_paths.pkl), "--trainer.fast_dev_run", "true"])
