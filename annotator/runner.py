@@ -34,9 +34,17 @@ from annotator.pretrain import DEFAULT_ENCODER_CACHE, PretrainConfig
 from annotator.sources import VIDEO_EXTENSIONS, load_capture, view_layout
 from flame.errors import InputError
 from flame.head import DEFAULT_ASSETS
-from flame.layout import CAPTURE_FILE, annotation_manifest, append_record, is_corpus, read_annotations, read_corpus
+from flame.layout import (
+    CAPTURE_FILE,
+    annotation_manifest,
+    append_record,
+    is_corpus,
+    parse_shard,
+    read_annotations,
+    read_corpus,
+)
 
-__all__ = ["RunConfig", "Job", "discover_jobs", "run", "quality_flags", "parse_shard"]
+__all__ = ["RunConfig", "Job", "discover_jobs", "run", "quality_flags"]
 
 log = logging.getLogger(__name__)
 
@@ -103,16 +111,6 @@ class Job:
     @property
     def output_name(self) -> str:
         return f"{self.split}/{self.id}.npz" if self.split else f"{self.id}.npz"
-
-
-def parse_shard(shard: str) -> tuple[int, int]:
-    try:
-        i, n = (int(x) for x in shard.split("/"))
-    except ValueError:
-        raise InputError(f"--shard must look like i/n (e.g. 0/4), got {shard!r}") from None
-    if not 0 <= i < n:
-        raise InputError(f"--shard {shard}: need 0 <= i < n")
-    return i, n
 
 
 def discover_jobs(path: str | os.PathLike) -> list[Job]:

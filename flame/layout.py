@@ -60,7 +60,7 @@ from flame.sequence import NEUFACE_PRESETS, FlameSequence, NeufaceLayout, read_s
 __all__ = ["CORPUS_FORMAT", "CORPUS_INFO", "MANIFEST", "SPLITS", "GT_FILE", "CAPTURE_FILE", "CAMERAS_FILE",
            "CorpusSequence", "Corpus", "is_corpus", "read_corpus", "write_corpus_info", "write_corpus_manifest",
            "annotation_manifest", "append_record", "read_annotations", "is_annotation_output", "find_sequences",
-           "read_jsonl", "SequenceEntry"]
+           "read_jsonl", "SequenceEntry", "parse_shard"]
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +193,17 @@ def write_corpus_manifest(folder: str | os.PathLike, records: list[dict[str, Any
 # ----------------------------------------------------------------------------------------------
 # Annotation outputs
 # ----------------------------------------------------------------------------------------------
+def parse_shard(shard: str) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)``: job ``i`` of ``n`` (``0 <= i < n``) of a job sharded over a cluster."""
+    try:
+        i, n = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise InputError(f"--shard must look like i/n (e.g. 0/4), got {shard!r}") from None
+    if not 0 <= i < n:
+        raise InputError(f"--shard {shard}: need 0 <= i < n")
+    return i, n
+
+
 def annotation_manifest(folder: str | os.PathLike, shard: int = 0, shards: int = 1) -> Path:
     """The manifest that shard ``shard`` of ``shards`` appends to."""
     return Path(folder) / (MANIFEST if shards == 1 else f"manifest.shard-{shard}-of-{shards}.jsonl")

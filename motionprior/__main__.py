@@ -3,6 +3,8 @@
 * ``fit`` / ``validate`` / ``test``: LightningCLI (:mod:`motionprior.train`) over
   :class:`~motionprior.lit_module.LitHumorFace` and :class:`~motionprior.data.MotionDataModule`
   (``--config configs/motionprior/quick.yaml``; unknown keys are errors).
+* ``split``: train / val / test manifests of the official NeuFace dataset by identity
+  (:mod:`motionprior.splits`).
 * ``pack``: featurize a data set once into sharded state files and the train statistics
   (:mod:`motionprior.pack`); ``fit --data.data PACK`` then streams windows from them.
 * ``sample``: roll out K samples from start frames of a split and write FlameSequence files, a video
@@ -52,7 +54,20 @@ def _pack(argv: list[str]) -> None:
                                             else "this job's shards are done; the pack completes with the other jobs"))
 
 
+def _split(argv: list[str]) -> None:
+    from flame.cli import parse_settings
+    from motionprior.splits import SplitConfig, write_splits
+    from motionprior.splits import __doc__ as doc
+
+    cfg = parse_settings(SplitConfig, argv, f"{PROG} split", doc)
+    counts = write_splits(cfg)
+    print(f"{cfg.out}: " + ", ".join(f"{s} {n} files" for s, n in counts.items()) + f"; pack it: {PROG} pack --data "
+          f"{cfg.out} --out PACK")
+
+
 COMMANDS = {name: _lightning(name) for name in ("fit", "validate", "test")} | {
+    "split": Command("train/val/test split manifest of the official NeuFace dataset, by identity: --root DIR "
+                     "--preset mead|voxceleb2|celebv_hq", _split),
     "pack": Command("featurize a data set once into sharded state files + statistics, for streaming training: "
                     "--data DIR --out PACK [--shard i/n]", _pack),
     "sample": Command("roll out samples from start frames of a split: --checkpoint PRIOR --data DIR --out DIR", _sample),

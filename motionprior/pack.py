@@ -7,9 +7,10 @@ Layout of a pack folder::
     pack.json                       {"format": PACK_FORMAT, "version", "state": StateSpec fields,
                                      "model", "model_sha256", "source", "min_seconds", "trim",
                                      "sequences_per_shard", "splits": {split: number of shards}}
-    <split>/shard-<k>.npy           (frames, dim) float32: the clips of the shard, concatenated (30 Hz)
-    <split>/shard-<k>.index.npz     "starts", "lengths" (clips,), "shapes" (clips, n_shape), "names";
-                                    train shards also the partial sums of the statistics
+    <split>/shard-<k>.f32           the shard's clips' states (30 Hz), concatenated: raw little-endian
+                                    float32, C order, (frames, dim) - np.memmap reads it with the index
+    <split>/shard-<k>.index.npz     "starts", "lengths" (clips,), "shapes" (clips, n_shape), "names",
+                                    "dim"; train shards also the partial sums of the statistics
     statistics.npz                  state_mean, state_std, delta_scale (merged from the train shards)
 
 Shard ``k`` of a split holds its sequences ``k * sequences_per_shard ...`` in the order of
@@ -25,7 +26,8 @@ data by the overlap - or read sequentially with a shuffle buffer that breaks HuM
 windows. A state shard is one contiguous float32 array: any window of any clip is one ``pread`` of
 ``(window + 1) * dim * 4`` bytes at a computed offset, the files need no reader but numpy, and
 nothing beyond a shard's small index lives in memory. Reads go through ``os.pread`` rather than a
-memory map, so the pages of the data set do not accumulate in the trainer's resident memory.
+memory map, so the pages of the data set do not accumulate in the trainer's resident memory; packing
+appends one sequence at a time to its shard, so its memory does not grow with the shard either.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ from torch.utils.data import IterableDataset, get_worker_info
 from tqdm.auto import tqdm
 
 from flame.errors import InputError
-from flame.files import atomic_write_bytes, atomic_write_json
-from flame.layout import SPLITS, find_sequences
+from flame.files import atomic_path, atomic_write_bytes, atomic_write_json
+from flame.layout import SPLITS, find_sequences, parse_shard
 from flame.sequence import MOTION_FPS
 from flame.types import N_EXP
 from motionprior.state import StateSpec, reverse_states
@@ -132,16 +134,6 @@ class PackConfig:
         return StateSpec(n_exp=self.n_exp, neck=self.neck, eyes=self.eyes, extra_velocities=tuple(self.extra_velocities))
 
 
-def _parse_shard(text: str) -> tuple[int, int]:
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise InputError(f"shard must be i/n, e.g. 0/4, got {text!r}") from None
-    if not 0 <= i < n:
-        raise InputError(f"shard {text}: need 0 <= i < n")
-    return i, n
-
-
 def is_pack(path: str | os.PathLike) -> bool:
     return (Path(path) / PACK_INFO).is_file()
 
@@ -155,25 +147,33 @@ def read_pack(path: str | os.PathLike) -> dict:
 
 
 def _shard_paths(root: Path, split: str, k: int) -> tuple[Path, Path]:
-    return root / split / f"shard-{k:05d}.npy", root / split / f"shard-{k:05d}.index.npz"
+    return root / split / f"shard-{k:05d}.f32", root / split / f"shard-{k:05d}.index.npz"
 
 
 def _pack_shard(entries, layer, spec: StateSpec, cfg: PackConfig, data_path: Path, index_path: Path,
                 with_sums: bool) -> None:
+    """Featurize one shard's sequences one at a time, appending their states to the shard file (memory:
+    one sequence), then write the index (with the statistics' partial sums for the train split)."""
     from motionprior.data import load_clips
 
-    clips = load_clips(entries, layer, spec, cfg.min_seconds, cfg.trim, progress=False)
-    lengths = np.array([len(c.states) for c in clips], np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(clips) else np.zeros(0, np.int64)
-    states = np.concatenate([c.states for c in clips]).astype(np.float32) if clips else np.zeros((0, spec.dim), np.float32)
-    atomic_write_bytes(data_path, lambda f: np.save(f, states))
-    index = {"starts": starts, "lengths": lengths, "names": np.array([c.name for c in clips], dtype=str),
-             "shapes": np.stack([c.shape for c in clips]).astype(np.float32) if clips else np.zeros((0, layer.n_shape),
-                                                                                                   np.float32)}
+    starts, lengths, names, shapes, sums, row = [], [], [], [], None, 0
+    with atomic_path(data_path) as tmp, open(tmp, "wb") as f:
+        for entry in entries:
+            for clip in load_clips([entry], layer, spec, cfg.min_seconds, cfg.trim, progress=False):
+                f.write(np.ascontiguousarray(clip.states, dtype="<f4").tobytes())
+                starts.append(row)
+                lengths.append(len(clip.states))
+                names.append(clip.name)
+                shapes.append(clip.shape)
+                row += len(clip.states)
+                if with_sums:
+                    sums = _add(sums, statistic_sums(clip.states, spec))
+        f.flush()
+        os.fsync(f.fileno())
+    index = {"starts": np.array(starts, np.int64), "lengths": np.array(lengths, np.int64),
+             "names": np.array(names, dtype=str), "dim": np.array(spec.dim),
+             "shapes": np.array(shapes, np.float32).reshape(len(shapes), layer.n_shape)}
     if with_sums:
-        sums = None
-        for c in clips:
-            sums = _add(sums, statistic_sums(c.states, spec))
         sums = sums or {"n": np.array(0.0), "sum": np.zeros(spec.dim), "sumsq": np.zeros(spec.dim),
                         "n_delta": np.array(0.0), "delta_sumsq": np.zeros(spec.out_dim)}
         index |= {f"sums_{k}": v for k, v in sums.items()}
@@ -186,7 +186,7 @@ def pack(cfg: PackConfig, progress: bool = True) -> dict:
     from motionprior.state import prior_layer
 
     spec = cfg.spec()
-    me, n_jobs = _parse_shard(cfg.shard)
+    me, n_jobs = parse_shard(cfg.shard)
     unknown = set(cfg.splits) - set(SPLITS)
     if unknown or "train" not in cfg.splits:
         raise InputError(f"splits must include train and be among {SPLITS}, got {list(cfg.splits)}")
@@ -247,20 +247,20 @@ class _Shard:
 
     def __init__(self, data_path: Path, index_path: Path) -> None:
         with np.load(index_path) as z:
-            self.starts, self.lengths, self.shapes = z["starts"], z["lengths"], z["shapes"]
-        header = np.load(data_path, mmap_mode="r")  # only the header is read: where the rows start
-        if header.dtype != np.float32 or header.ndim != 2:
-            raise InputError(f"{data_path}: expected (frames, dim) float32 states, got {header.dtype} {header.shape}")
-        self.path, self.dim, self.offset = data_path, header.shape[1], header.offset
-        del header
+            self.starts, self.lengths, self.shapes, self.dim = z["starts"], z["lengths"], z["shapes"], int(z["dim"])
+        frames = int(self.lengths.sum())
+        if data_path.stat().st_size != frames * self.dim * 4:
+            raise InputError(f"{data_path}: {data_path.stat().st_size} bytes, but its index says {frames} x {self.dim} "
+                             f"float32; pack this shard again (delete it and its index)")
+        self.path = data_path
         self._fd: int | None = None
 
     def read(self, clip: int, start: int, n: int) -> np.ndarray:
         if self._fd is None:  # opened lazily, so each DataLoader worker has its own descriptor
             self._fd = os.open(self.path, os.O_RDONLY)
         row = int(self.starts[clip]) + start
-        buf = os.pread(self._fd, n * self.dim * 4, self.offset + row * self.dim * 4)
-        return np.frombuffer(buf, np.float32).reshape(n, self.dim).copy()
+        buf = os.pread(self._fd, n * self.dim * 4, row * self.dim * 4)
+        return np.frombuffer(buf, "<f4").reshape(n, self.dim).astype(np.float32)
 
     def __getstate__(self) -> dict:
         return self.__dict__ | {"_fd": None}

@@ -30,8 +30,8 @@ def _error_line(res: subprocess.CompletedProcess) -> str:
 PACKAGES = {
     "flame": ["standin", "info", "convert", "showcase"],
     "annotator": ["synth", "run", "pretrain-encoder", "preview"],
-    "motionprior": ["fit", "validate", "test", "sample"],
-    "eval": ["bench", "score", "annotation-benchmark", "sample", "prior-benchmark"],
+    "motionprior": ["fit", "validate", "test", "split", "pack", "sample"],
+    "eval": ["bench", "score", "annotation-benchmark", "motion", "sample", "prior-benchmark"],
     "demos": ["quickstart", "app"],
 }
 

@@ -19,7 +19,7 @@ from flame.types import N_EXP, N_SHAPE
 
 __all__ = ["WHICH", "run"]
 
-WHICH = ("flame", "annotation", "prior", "scaling", "metrics", "memory", "all")
+WHICH = ("flame", "annotation", "prior", "scaling", "metrics", "memory", "data", "all")
 
 
 def run(out_dir: str | os.PathLike = "runs/bench", asset_dir: str | os.PathLike = DEFAULT_ASSETS,
@@ -87,6 +87,11 @@ def run(out_dir: str | os.PathLike = "runs/bench", asset_dir: str | os.PathLike 
 
         table, _ = bench_memory(out_dir, Path(asset_dir), Path(encoder_cache))
         parts.append(f"## Peak memory of annotating HD video with overlays\n\n{table}\n")
+    if which == "data":  # generates and packs 11 h of motion: not part of "all"
+        from eval.bench.data_bench import bench_data
+
+        table, _ = bench_data(out_dir, Path(asset_dir))
+        parts.append(f"## Training data at scale: packed shards vs the in-memory loader\n\n{table}\n")
     head = f"# Benchmarks\n\ntorch {torch.__version__}, {torch.get_num_threads()} threads, CPU\n"
     if summary:
         head += "\n## Summary\n\n" + markdown_table(summary, ["what", "ours", "reference (in-process unless noted)", "ratio"]) + "\n"

@@ -60,7 +60,7 @@ def test_streamed_windows_equal_the_in_memory_windows(packed, motion_corpus, sta
     ranks = [PackedWindows(packed, "train", 10, random=False, rank=r, world_size=2) for r in range(2)]
     assert sum(len(list(r)) for r in ranks) == len(items)
     assert {id(s.path) for s in ranks[0].shards}.isdisjoint({id(s.path) for s in ranks[1].shards})
-    assert [s.path.name for s in ranks[0].shards] == ["shard-00000.npy"]
+    assert [s.path.name for s in ranks[0].shards] == ["shard-00000.f32"]
     torch.manual_seed(0)
     random = list(PackedWindows(packed, "train", 10, random=True, length=7, time_reversal=1.0, spec=spec))
     assert len(random) == 7 and all(r["states"].shape == (11, spec.dim) for r in random)
@@ -79,3 +79,49 @@ def test_training_streams_from_a_pack(packed, standin_paths):
     with pytest.raises(ValueError, match="packed with state"):
         lightning_cli(["fit", "--config", str(CONFIGS / "quick.yaml"), "--data.data", str(packed), "--model.n_exp", "10",
                        "--model.flame_model", str(standin_paths.pkl), "--trainer.fast_dev_run", "true"])
+
+
+def test_official_dataset_split_by_identity_and_read_back(tmp_path, standin_paths):
+    """MEAD-layout exports -> a split manifest by identity -> every file read as 7 clips of 30 fps."""
+    import yaml
+
+    from flame.sequence import MEAD_VIEWS, FlameSequence, to_neuface_params
+    from motionprior.splits import identity_of
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "neuface_output" / "MEAD"
+    for actor in ("M003", "M005", "W009", "W011", "M012"):
+        for seq in ("001", "002"):
+            t = 9
+            pose = np.zeros((7, t, 15))
+            pose[..., 6] = rng.uniform(0, 0.2, (7, t))
+            s = FlameSequence.from_params(shape=rng.normal(size=100), expression=rng.normal(size=(7, t, 50)), pose=pose,
+                                          fps=30.0, model="x", model_sha256="unknown", view_names=list(MEAD_VIEWS))
+            to_neuface_params(s, root / f"{actor}_angry_level_1_{seq}" / "flame_params" / "params.npz")
+    out = tmp_path / "splits.yaml"
+    assert main(["split", "--root", str(tmp_path / "neuface_output"), "--preset", "mead", "--out", str(out),
+                 "--fractions", "[0.6, 0.2, 0.2]"]) == 0
+    table = yaml.safe_load(out.read_text())
+    assert table["preset"] == "mead" and [len(table[s]) for s in ("train", "val", "test")] == [6, 2, 2]
+    ids = {s: {identity_of(tmp_path / p, "mead") for p in table[s]} for s in ("train", "val", "test")}
+    assert sum(len(v) for v in ids.values()) == 5 and not ids["train"] & ids["test"]  # no actor in two splits
+    entries = find_sequences(out, "test")
+    seq = entries[0].load()
+    assert seq.n_views == 7 and seq.n_frames == 9 and seq.fps == 30.0 and list(seq.view_names) == list(MEAD_VIEWS)
+    assert identity_of("vox/id00012/x/flame_params/params.npz", "voxceleb2") == "id00012"
+    assert identity_of("c/-0h6_LJnUSUY_3/flame_params/params.npz", "celebv_hq") == "-0h6_LJnUSUY"
+
+
+def test_a_damaged_shard_is_refused_with_the_fix(packed, tmp_path):
+    import shutil
+
+    copy = tmp_path / "pack"
+    shutil.copytree(packed, copy)
+    shard = copy / "val" / "shard-00000.f32"
+    shard.write_bytes(shard.read_bytes()[:-4])
+    with pytest.raises(ValueError, match="shard-00000.f32.*pack this shard again"):
+        PackedWindows(copy, "val", 10, random=False)
+    with pytest.raises(ValueError, match="no test split|has no"):
+        shutil.rmtree(copy / "test")
+        (copy / "pack.json").write_text((copy / "pack.json").read_text().replace('"test": 1', '"test": 0'))
+        PackedWindows(copy, "test", 10, random=False)
