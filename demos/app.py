@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from annotator.pretrain import DEFAULT_ENCODER_CACHE
-from demos.backend import SAMPLES_ROW, DemoBackend, DemoError, Limits
+from demos.backend import REFERENCE_ROW, SAMPLES_ROW, DemoBackend, DemoError, Limits
 from flame.sequence import MOTION_FPS
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,10 @@ METRICS = {
     "jaw_peak_hz": "dominant jaw frequency above 1 Hz",
     "nonfinite_fraction": "samples with NaN / inf",
 }
+
+
+#: column names of the evaluator's sets in the sample tab's table
+SHORT_NAMES = {REFERENCE_ROW: "real, other identities", "real (the set judged against)": "real test clips"}
 
 
 def _number(v) -> float | None:
@@ -129,13 +133,14 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
             raise gr.Error(str(e)) from None
         sets = list(r.metrics)  # the samples, the reference rows, the real clips themselves
         rows = [[k, *(_number(r.metrics[s].get(k)) for s in sets), meaning] for k, meaning in METRICS.items()]
+        names = [SHORT_NAMES.get(s, s) for s in sets]
         m = r.metrics[SAMPLES_ROW]
         summary = (f"{r.samples} samples x {r.horizon_frames / MOTION_FPS:g} s in {r.seconds:.1f} s. APD "
                    f"{m['apd_mean_world']:.2f} cm (head-canonical {m['apd_mean_head_canonical']:.2f} cm); frames out of "
                    f"the real range {m['out_of_range']:.0%}. Scored by the motion evaluator against the real "
                    f"{backend.split} clips; the other columns are real motion scored the same way. Head model: "
                    f"{backend.model_label}.")
-        table = pd.DataFrame(rows, columns=["metric", *sets, "what it says"])
+        table = pd.DataFrame(rows, columns=["metric", *names, "what it says"])
         return (str(r.video), str(r.plot), table, summary,
                 [str(r.sequence), str(r.obj)], str(r.glb))
 

@@ -243,8 +243,8 @@ class FlameSequence:
         data = read_npz(path, "FlameSequence file", SequenceFormatError)
         if "params" in path.name or ("expr" in data and "shapes" in data and "format" not in data):
             raise SequenceFormatError(f"{path}: this is an official NeuFace params.npz; import it with "
-                                      f"flame.sequence.from_neuface_params(path, layout) with a data set preset (mead, voxceleb2, celebv_hq) "
-                                      f"or NeufaceLayout(fps, views)")
+                                      f"flame.sequence.from_neuface_params(path, layout), the layout a data set "
+                                      f"preset (mead, voxceleb2, celebv_hq) or NeufaceLayout(fps, views)")
         if str(data.get("format", "")) != FORMAT_TAG:
             raise SequenceFormatError(f"{path}: not a FlameSequence file (format tag {data.get('format')!r})")
         version = int(data["version"])

@@ -3,10 +3,10 @@
 Where sequences come from: an annotation output, a synthetic corpus (its ground truth - the upper
 bound the annotated sets are compared with), a split manifest or a folder with ``train/ val/ test/``
 (:func:`flame.layout.find_sequences`), read into memory; or a pack folder (``python -m motionprior
-pack``, :mod:`motionprior.pack`) whose windows stream from disk - for data that does not fit in memory. Each view of a multi-view sequence is its own clip (the state is
-in each view's camera-aligned frame). Clips shorter than ``min_seconds`` are dropped; ``trim`` removes
-that fraction from both ends (HuMoR keeps the middle 80 % of mocap clips; annotations need no trimming
-by default).
+pack``, :mod:`motionprior.pack`) whose windows stream from disk - for data that does not fit in memory.
+Each view of a multi-view sequence is its own clip (the state is in each view's camera-aligned frame).
+Clips shorter than ``min_seconds`` are dropped; ``trim`` removes that fraction from both ends (HuMoR
+keeps the middle 80 % of mocap clips; annotations need no trimming by default).
 """
 
 from __future__ import annotations

@@ -96,8 +96,8 @@ def _child(mode: str, data: str, model_file: str, steps: int, batch: int) -> Non
                 self.seconds = time.perf_counter() - self.t0
 
         clock = Clock()
-        model = LitHumorFace(hidden=512, layers=4, latent=48, flame_model=model_file, vertex_stride=8, feedback="flame+velocities",
-                             plot_every_n_epochs=0)
+        model = LitHumorFace(hidden=512, layers=4, latent=48, flame_model=model_file, vertex_stride=8,
+                             feedback="flame+velocities", plot_every_n_epochs=0)
         trainer = L.Trainer(max_steps=steps + 10, logger=False, enable_checkpointing=False, limit_val_batches=0,
                             enable_progress_bar=False, enable_model_summary=False, callbacks=[clock], accelerator="cpu")
         trainer.fit(model, datamodule=dm)

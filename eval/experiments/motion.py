@@ -176,6 +176,10 @@ def _aggregate(label: str, kind: str, runs: list[dict]) -> dict:
     return out
 
 
+def _numbers(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in ("horizon", "spectra")}
+
+
 def score_motion(generated: dict[str, list[list[MotionFeatures]]], real: list[MotionFeatures],
                  references: dict[str, list[MotionFeatures]] | None = None, fps: float = MOTION_FPS) -> dict:
     """Score runs (``{label: [run clips]}``) and reference sets (``{label: clips}``) against ``real``.
@@ -188,7 +192,7 @@ def score_motion(generated: dict[str, list[list[MotionFeatures]]], real: list[Mo
     for label, runs in generated.items():
         scored = [score_set(c, real, fps, real_features) for c in runs]
         for i, s in enumerate(scored):
-            result["runs"].append({"set": label, "run": i} | {k: v for k, v in s.items() if k not in ("horizon", "spectra")})
+            result["runs"].append({"set": label, "run": i} | _numbers(s))
         result["rows"].append(_aggregate(label, "generated", scored))
         n = min(len(s["horizon"]) for s in scored)
         result["horizon"][label] = [_aggregate(label, "generated", [s["horizon"][i] for s in scored]) for i in range(n)]
@@ -198,7 +202,7 @@ def score_motion(generated: dict[str, list[list[MotionFeatures]]], real: list[Mo
         s = score_set(clips, real, fps, real_features)
         kind = "real" if clips is real else "reference"
         result["rows"].append(_aggregate(label, kind, [s]))
-        result["runs"].append({"set": label, "run": 0} | {k: v for k, v in s.items() if k not in ("horizon", "spectra")})
+        result["runs"].append({"set": label, "run": 0} | _numbers(s))
         result["horizon"][label] = s["horizon"]
         result["spectra"][label] = s["spectra"]
     return result
@@ -208,6 +212,8 @@ def _cell(row: dict, key: str) -> str:
     v = row.get(key, float("nan"))
     if not isinstance(v, (int, float)) or not np.isfinite(v):
         return "-"
+    if abs(v) < 1e-9:  # round-off of an exact 0 (e.g. FD of a set against itself)
+        v = 0.0
     fmt = lambda x: f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"  # noqa: E731
     sd = row.get(f"{key}_std", float("nan"))
     return f"{fmt(v)} ± {fmt(sd)}" if row.get("runs", 1) > 1 and np.isfinite(sd) else fmt(v)
@@ -339,8 +345,9 @@ def evaluate_motion(cfg: MotionEvalConfig, layer=None, progress: bool = True) ->
         references["ground truth (reference)"] = load(cfg.truth)
     result = score_motion(generated, load(cfg.real), references)
     result["settings"] = asdict(cfg) | {"model_label": layer.model_label}
-    note = (f"Head model: {layer.model_label}. Generated: {', '.join(f'{k} ({len(v)} runs)' for k, v in generated.items())}; "
-            f"real: `{cfg.real}`" + (f"; reference: `{cfg.reference}`" if cfg.reference else "")
+    runs = ", ".join(f"{k} ({len(v)} runs)" for k, v in generated.items())
+    note = (f"Head model: {layer.model_label}. Generated: {runs}; real: `{cfg.real}`"
+            + (f"; reference: `{cfg.reference}`" if cfg.reference else "")
             + (f"; truth: `{cfg.truth}`" if cfg.truth else "") + ".")
     write_motion_report(result, cfg.out, note=note)
     return result

@@ -34,7 +34,7 @@ def sample_and_score(cfg, reference_split: str | None = "train", progress: bool 
     run = sample_prior(cfg, progress=progress)
     files = [str(Path(cfg.out) / f"{name.replace('/', '_')}.npz") for name in run.info["starts"]]
     reference = f"{cfg.data}@{reference_split}" if reference_split and reference_split != cfg.split else None
-    result = evaluate_motion(MotionEvalConfig(generated=[files], labels=["HuMoR-Face samples"], real=f"{cfg.data}@{cfg.split}",
-                                              reference=reference, truth=f"{truth}@{cfg.split}" if truth else None,
-                                              out=cfg.out), layer=run.layer, progress=progress)
+    settings = MotionEvalConfig(generated=[files], labels=["HuMoR-Face samples"], real=f"{cfg.data}@{cfg.split}",
+                                reference=reference, truth=f"{truth}@{cfg.split}" if truth else None, out=cfg.out)
+    result = evaluate_motion(settings, layer=run.layer, progress=progress)
     return result | {"sampling": run.info}

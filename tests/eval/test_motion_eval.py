@@ -56,8 +56,8 @@ def test_motion_judged_against_itself(real):
 def test_planted_differences_move_the_metric_they_should(layer, real):
     base = score_set([c for i in range(6, 10) for c in sequence_features(talking(layer, i), layer, "g")], real)
     # a drifting head: 60 degrees of yaw over 8 s - pose FD and the out-of-range fraction, not the expression
-    drift = score_set([c for i in range(6, 10) for c in sequence_features(talking(layer, i, yaw_drift_deg=60), layer, "d")],
-                      real)
+    drift = score_set([c for i in range(6, 10)
+                       for c in sequence_features(talking(layer, i, yaw_drift_deg=60), layer, "d")], real)
     assert drift["fd_pose"] > 20 * base["fd_pose"] and drift["out_of_range"] > base["out_of_range"] + 0.3
     assert drift["fd_expression"] == pytest.approx(base["fd_expression"], rel=1e-6)
     assert drift["fd_landmarks"] == pytest.approx(base["fd_landmarks"], rel=0.05)  # head-canonical: the face is unchanged
@@ -107,7 +107,8 @@ def test_mead_params_evaluate_as_seven_clips(layer, tmp_path):
 
 
 def test_cli_aggregates_runs_and_writes_the_report(layer, tmp_path, standin_paths, capsys):
-    for name, seeds in (("real", range(4)), ("ref", range(4, 7)), ("seed0", [7, 8]), ("seed1", [9, 10]), ("seed2", [11, 12])):
+    sets = (("real", range(4)), ("ref", range(4, 7)), ("seed0", [7, 8]), ("seed1", [9, 10]), ("seed2", [11, 12]))
+    for name, seeds in sets:
         for i in seeds:
             talking(layer, i, seconds=3.0).save(tmp_path / name / f"s{i}.npz")
     out = tmp_path / "eval"

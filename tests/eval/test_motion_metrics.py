@@ -78,8 +78,8 @@ def _clip(t: int, head=None, jaw=None, expression=None) -> MotionFeatures:
     z = np.zeros((t, 3))
     head = z if head is None else head
     lm = np.zeros((t, 68, 3))
-    return MotionFeatures("c", "c", head, z if jaw is None else jaw, np.zeros((t, 10)) if expression is None else expression,
-                          lm, lm, 30.0)
+    expression = np.zeros((t, 10)) if expression is None else expression
+    return MotionFeatures("c", "c", head, z if jaw is None else jaw, expression, lm, lm, 30.0)
 
 
 def test_fd_features_blocks_and_fixed_combined_scale():

@@ -202,7 +202,8 @@ def test_file_metrics_agree_with_state_space_metrics(trained_prior, motion_corpu
     real = load_motion_set(f"{motion_corpus}@test", layer, progress=False)
     scored = score_set(gen, real)
     ex = spec.slices["expression"]
-    old_fd = frechet_distance(np.concatenate([c.states[:, ex] for c in real_clips]), states[:, 0, :, ex].reshape(-1, spec.n_exp))
+    old_fd = frechet_distance(np.concatenate([c.states[:, ex] for c in real_clips]),
+                              states[:, 0, :, ex].reshape(-1, spec.n_exp))
     assert scored["fd_expression"] == pytest.approx(old_fd, rel=1e-3)
     lm = states[:, 0, 1:, spec.slices["landmarks"]].reshape(5, 45, 68, 3)
     assert scored["apd_mean_world"] == pytest.approx(apd(lm)["apd_mean"], rel=1e-3)
