@@ -271,8 +271,9 @@ class PackedWindows(IterableDataset):
 
     Each DDP rank reads its own shards (``rank::world_size``; every rank reads all of them when there
     are fewer shards than ranks, with a warning). ``random=True`` (training, as HuMoR): ``length``
-    windows per epoch (default: the number of non-overlapping windows of the rank's shards), each a
-    uniformly chosen clip and start (torch's global generator: seeded by ``seed_everything``, offset per
+    windows per epoch (default: the split's number of non-overlapping windows), shared out equally over
+    the ranks (unequal step counts would leave the ranks waiting for each other), each a uniformly
+    chosen clip and start (torch's global generator: seeded by ``seed_everything``, offset per
     rank by the data module, per worker by the DataLoader), played backwards with probability
     ``time_reversal``. ``random=False``: the non-overlapping windows in order, split over workers.
     """
@@ -287,7 +288,9 @@ class PackedWindows(IterableDataset):
         if n < world_size:
             log.warning("%s: %d %s shards for %d ranks; every rank reads all of them (pack with a smaller "
                         "--sequences_per_shard)", root, n, split, world_size)
-        self.shards = [_Shard(*_shard_paths(Path(root), split, k)) for k in ks]
+        every = [_Shard(*_shard_paths(Path(root), split, k)) for k in range(n)]  # indices only: small
+        self.shards = [every[k] for k in ks]
+        log.info("%s split of %s: rank %d of %d reads shards %s", split, root, rank, world_size, ks)
         self.window, self.random, self.time_reversal, self.spec = window, random, time_reversal, spec
         self.clips = [(s, c) for s, shard in enumerate(self.shards) for c in range(len(shard.lengths))
                       if shard.lengths[c] > window]
@@ -295,7 +298,8 @@ class PackedWindows(IterableDataset):
             raise InputError(f"{root}: no {split} clip is longer than the window ({window + 1} frames at "
                              f"{MOTION_FPS:g} Hz)")
         self.n_windows = sum(int(self.shards[s].lengths[c] - 1) // window for s, c in self.clips)
-        self.length = length if random and length else self.n_windows
+        total = sum(int(max(length_ - 1, 0)) // window for shard in every for length_ in shard.lengths)
+        self.length = max(1, (length or total) // world_size) if random else self.n_windows
 
     def __len__(self) -> int:
         return self.length

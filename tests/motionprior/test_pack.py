@@ -125,3 +125,11 @@ def test_a_damaged_shard_is_refused_with_the_fix(packed, tmp_path):
         shutil.rmtree(copy / "test")
         (copy / "pack.json").write_text((copy / "pack.json").read_text().replace('"test": 1', '"test": 0'))
         PackedWindows(copy, "test", 10, random=False)
+
+
+def test_ranks_draw_equal_numbers_of_training_windows(packed):
+    """Unequal step counts would deadlock DDP: every rank draws the epoch's windows / world size."""
+    one = PackedWindows(packed, "train", 10, random=True)
+    two = [PackedWindows(packed, "train", 10, random=True, rank=r, world_size=2) for r in range(2)]
+    assert len(two[0]) == len(two[1]) == len(one) // 2 and len(one) == one.n_windows
+    assert [len(PackedWindows(packed, "train", 10, random=True, length=64, rank=r, world_size=2)) for r in (0, 1)] == [32, 32]
