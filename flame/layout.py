@@ -51,7 +51,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from flame.errors import InputError
 from flame.files import atomic_write_json, atomic_write_text
@@ -60,7 +60,7 @@ from flame.sequence import NEUFACE_PRESETS, FlameSequence, NeufaceLayout, read_s
 __all__ = ["CORPUS_FORMAT", "CORPUS_INFO", "MANIFEST", "SPLITS", "GT_FILE", "CAPTURE_FILE", "CAMERAS_FILE",
            "CorpusSequence", "Corpus", "is_corpus", "read_corpus", "write_corpus_info", "write_corpus_manifest",
            "annotation_manifest", "append_record", "read_annotations", "is_annotation_output", "find_sequences",
-           "read_jsonl", "SequenceEntry", "parse_shard"]
+           "read_jsonl", "SequenceEntry", "parse_shard", "SplitName"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ CORPUS_FORMAT = "neuface-motion-suite/synthetic-corpus"
 CORPUS_INFO = "corpus.json"
 MANIFEST = "manifest.jsonl"
 SPLITS = ("train", "val", "test")
+#: a split's name, as a type for typed settings
+SplitName = Literal[SPLITS]
 GT_FILE, CAPTURE_FILE, CAMERAS_FILE = "gt.npz", "capture.npz", "cameras.npz"
 
 

@@ -17,7 +17,7 @@ import logging
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["FlameSequence", "SequenceFormatError", "FORMAT_TAG", "FORMAT_VERSION", "MOTION_FPS",
            "from_neuface_params", "to_neuface_params", "sequence_to_params", "resize_coefficients",
            "resample_positions", "resample_pose", "NeufaceLayout", "NEUFACE_PRESETS", "MEAD_VIEWS", "read_sequence",
-           "is_neuface_params", "neuface_layout"]
+           "is_neuface_params", "neuface_layout", "PresetName"]
 
 log = logging.getLogger(__name__)
 FORMAT_TAG = "neuface-motion-suite/flame-sequence"
@@ -350,6 +350,8 @@ NEUFACE_PRESETS: dict[str, NeufaceLayout] = {
     "voxceleb2": NeufaceLayout(25.0),
     "celebv_hq": NeufaceLayout(25.0),
 }
+#: a preset's name, as a type for typed settings (command lines check it)
+PresetName = Literal[tuple(NEUFACE_PRESETS)]
 
 
 def resize_coefficients(a: np.ndarray, n: int, what: str) -> np.ndarray:

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from flame.errors import InputError
 from flame.files import atomic_path, atomic_write_bytes, atomic_write_json
-from flame.layout import SPLITS, find_sequences, parse_shard
+from flame.layout import SPLITS, SplitName, find_sequences, parse_shard
 from flame.sequence import MOTION_FPS
 from flame.types import N_EXP
 from motionprior.state import StateSpec, reverse_states
@@ -118,7 +118,7 @@ class PackConfig:
 
     data: str
     out: str
-    splits: list[str] = ("train", "val", "test")
+    splits: list[SplitName] = SPLITS
     n_exp: int = N_EXP
     neck: bool = False
     eyes: bool = False

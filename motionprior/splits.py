@@ -12,7 +12,8 @@ Expected layout of the downloaded dataset (the official export writes
 The identity of a file (:func:`identity_of`): MEAD - the actor ID before the first ``_``; VoxCeleb2 -
 the ``idNNNNN`` speaker ID in its path or the data name's first ``_`` token; CelebV-HQ has no identity
 labels, so the YouTube video (the data name without its last ``_<clip>``) stands in for the person.
-Identities are shuffled with ``seed`` and cut by ``fractions``; the manifest states the ``preset``
+Identities are shuffled with ``seed`` and cut by ``fractions`` (val and test get at least one identity
+each when there are three or more); the manifest states the ``preset``
 (the layout of every file: :data:`flame.sequence.NEUFACE_PRESETS`) and lists paths relative to itself.
 """
 
@@ -29,7 +30,7 @@ import numpy as np
 from flame.errors import InputError
 from flame.files import atomic_write_text
 from flame.layout import SPLITS
-from flame.sequence import NEUFACE_PRESETS
+from flame.sequence import NEUFACE_PRESETS, PresetName
 
 __all__ = ["SplitConfig", "identity_of", "write_splits"]
 
@@ -68,7 +69,7 @@ class SplitConfig:
     """
 
     root: str
-    preset: str
+    preset: PresetName
     out: str = "splits.yaml"
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
@@ -91,8 +92,10 @@ def write_splits(cfg: SplitConfig) -> dict[str, int]:
         by_id.setdefault(identity_of(f, cfg.preset), []).append(f)
     ids = sorted(by_id)
     np.random.default_rng(cfg.seed).shuffle(ids)
-    cut = np.round(np.cumsum(cfg.fractions) * len(ids)).astype(int)
-    parts = dict(zip(SPLITS, (ids[:cut[0]], ids[cut[0]:cut[1]], ids[cut[1]:])))
+    n = len(ids)
+    # at least one identity in every split with a share, while there are identities to spare
+    n_val, n_test = (max(int(f > 0 and n >= 3), int(round(f * n))) for f in cfg.fractions[1:])
+    parts = dict(zip(SPLITS, (ids[:n - n_val - n_test], ids[n - n_val - n_test:n - n_test], ids[n - n_test:])))
     base = out.resolve().parent
     table = {"preset": cfg.preset} | {
         s: [os.path.relpath(f.resolve(), base) for i in sorted(parts[s]) for f in by_id[i]] for s in SPLITS}

@@ -38,7 +38,8 @@ from eval.metrics.motion import (
 )
 from flame.errors import InputError
 from flame.head import DEFAULT_ASSETS
-from flame.sequence import MOTION_FPS
+from flame.layout import SplitName
+from flame.sequence import MOTION_FPS, PresetName
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,8 @@ class MotionEvalConfig:
     reference: str | list[str] | None = None
     truth: str | list[str] | None = None
     labels: list[str] | None = None
-    split: str = "test"
-    preset: str | None = None
+    split: SplitName = "test"
+    preset: PresetName | None = None
     seconds: float | None = None
     model: str | None = None
     assets: str = DEFAULT_ASSETS
