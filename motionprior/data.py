@@ -179,7 +179,7 @@ class MotionDataModule(L.LightningDataModule):
     def _check_pack(self) -> None:
         from dataclasses import asdict
 
-        from motionprior.pack import read_pack
+        from motionprior.pack import is_complete, read_pack
 
         info = read_pack(self.data)
         if info["state"] != json.loads(json.dumps(asdict(self.spec))):
@@ -189,7 +189,7 @@ class MotionDataModule(L.LightningDataModule):
         if info["model_sha256"] != layer.model_sha256:
             raise InputError(f"{self.data}: packed with head model {info['model']}, but the prior uses "
                              f"{layer.model_label}; pass the same model file (--model.flame_model)")
-        if not info.get("complete"):
+        if not is_complete(self.data):
             raise InputError(f"{self.data}: the pack is incomplete; run the remaining `python -m motionprior pack` "
                              f"shards")
 

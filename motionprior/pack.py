@@ -50,7 +50,7 @@ from flame.sequence import MOTION_FPS
 from flame.types import N_EXP
 from motionprior.state import StateSpec, reverse_states
 
-__all__ = ["PACK_FORMAT", "PACK_INFO", "PackConfig", "pack", "is_pack", "read_pack", "pack_statistics",
+__all__ = ["PACK_FORMAT", "PACK_INFO", "PackConfig", "pack", "is_pack", "read_pack", "is_complete", "pack_statistics",
            "PackedWindows", "statistic_sums", "statistics_from_sums"]
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def _pack_shard(entries, layer, spec: StateSpec, cfg: PackConfig, data_path: Pat
 
 
 def pack(cfg: PackConfig, progress: bool = True) -> dict:
-    """Pack ``cfg.data`` (see the module docstring); returns ``pack.json`` (``complete``: every shard of
+    """Pack ``cfg.data`` (see the module docstring); returns ``pack.json`` with ``complete`` (every shard of
     every split and the statistics exist)."""
     from motionprior.state import prior_layer
 
@@ -214,11 +214,11 @@ def pack(cfg: PackConfig, progress: bool = True) -> dict:
             if not (index_path.is_file() and data_path.is_file()):
                 todo.append((split, k, entries[k * cfg.sequences_per_shard:(k + 1) * cfg.sequences_per_shard]))
     root.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(root / PACK_INFO, info | {"complete": False})
+    atomic_write_json(root / PACK_INFO, info)  # the settings only: every job writes the same
     for split, k, entries in tqdm(todo, desc="pack", unit="shard", disable=not progress):
         _pack_shard(entries, layer, spec, cfg, *_shard_paths(root, split, k), with_sums=split == "train")
     done = all(_shard_paths(root, s, k)[1].is_file() for s, n in info["splits"].items() for k in range(n))
-    if done and not (root / STATISTICS).is_file():
+    if done and not (root / STATISTICS).is_file():  # the job that finishes last merges
         sums = None
         for k in range(info["splits"]["train"]):
             with np.load(_shard_paths(root, "train", k)[1]) as z:
@@ -226,11 +226,18 @@ def pack(cfg: PackConfig, progress: bool = True) -> dict:
         mean, std, scale = statistics_from_sums(sums or {"n": np.array(0.0)}, spec)
         atomic_write_bytes(root / STATISTICS, lambda f: np.savez(f, state_mean=mean.numpy(), state_std=std.numpy(),
                                                                  delta_scale=scale.numpy()))
-    info["complete"] = done
-    atomic_write_json(root / PACK_INFO, info)
     if not done:
         log.info("%s: this job's shards are packed; the others (and the statistics) follow from the other jobs", root)
-    return info
+    return info | {"complete": is_complete(root)}
+
+
+def is_complete(root: str | os.PathLike) -> bool:
+    """Every shard of every split of the pack and the statistics exist (read from the files, not a flag
+    that concurrent jobs could leave stale)."""
+    root = Path(root)
+    info = read_pack(root)
+    shards = all(_shard_paths(root, s, k)[1].is_file() for s, n in info["splits"].items() for k in range(n))
+    return shards and (root / STATISTICS).is_file()
 
 
 def pack_statistics(root: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

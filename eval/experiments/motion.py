@@ -186,7 +186,7 @@ def score_motion(generated: dict[str, list[list[MotionFeatures]]], real: list[Mo
     """Score runs (``{label: [run clips]}``) and reference sets (``{label: clips}``) against ``real``.
 
     Returns ``{"rows": [aggregated row per label, reference rows, the real set itself], "runs": [one
-    row per run], "horizon": {label: [per-second means]}, "spectra": {label: curves}}``.
+    row per run], "horizon": {label: [per-second means]}, "spectra": {label: curves (the runs' mean)}}``.
     """
     real_features = {v: fd_features(real, v) for v in FD_VARIANTS}
     result: dict = {"rows": [], "runs": [], "horizon": {}, "spectra": {}}
@@ -197,7 +197,9 @@ def score_motion(generated: dict[str, list[list[MotionFeatures]]], real: list[Mo
         result["rows"].append(_aggregate(label, "generated", scored))
         n = min(len(s["horizon"]) for s in scored)
         result["horizon"][label] = [_aggregate(label, "generated", [s["horizon"][i] for s in scored]) for i in range(n)]
-        result["spectra"][label] = scored[0]["spectra"]
+        result["spectra"][label] = {part: {"freqs": scored[0]["spectra"][part]["freqs"],  # the runs' mean spectrum
+                                           "power": np.mean([x["spectra"][part]["power"] for x in scored], 0).tolist()}
+                                    for part in scored[0]["spectra"]}
     sets = dict(references or {}) | {"real (the set judged against)": real}
     for label, clips in sets.items():
         s = score_set(clips, real, fps, real_features)

@@ -12,7 +12,7 @@ from flame.head import head_layer
 from flame.layout import find_sequences
 from motionprior.__main__ import main
 from motionprior.data import WindowDataset, compute_statistics, load_clips
-from motionprior.pack import PackedWindows, read_pack
+from motionprior.pack import PackedWindows, is_complete, read_pack
 from motionprior.state import StateSpec
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "motionprior"
@@ -26,9 +26,9 @@ def packed(tmp_path_factory, motion_corpus, standin_paths) -> Path:
             "--sequences_per_shard", "2", "--min_seconds", "0"]
     assert main([*args, "--shard", "0/2"]) == 0
     info = read_pack(out)
-    assert not info["complete"] and not (out / "statistics.npz").exists()  # the other job's shards are missing
+    assert not is_complete(out) and not (out / "statistics.npz").exists()  # the other job's shards are missing
     assert main([*args, "--shard", "1/2"]) == 0
-    assert read_pack(out)["complete"] and info["splits"] == {"train": 2, "val": 1, "test": 1}
+    assert is_complete(out) and info["splits"] == {"train": 2, "val": 1, "test": 1}
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("shard-*")}
     assert main(args) == 0  # resumes: nothing to redo
     assert {p: p.stat().st_mtime_ns for p in out.rglob("shard-*")} == stamps
