@@ -20,6 +20,7 @@ import numpy as np
 
 from annotator.pretrain import DEFAULT_ENCODER_CACHE
 from demos.backend import REFERENCE_ROW, SAMPLES_ROW, DemoBackend, DemoError, Limits
+from eval.experiments.motion import REAL_ROW
 from flame.sequence import MOTION_FPS
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ METRICS = {
 
 
 #: column names of the evaluator's sets in the sample tab's table
-SHORT_NAMES = {REFERENCE_ROW: "real, other identities", "real (the set judged against)": "real test clips"}
+SHORT_NAMES = {REFERENCE_ROW: "real, other identities", REAL_ROW: "real test clips"}
 
 
 def _number(v) -> float | None:

@@ -120,16 +120,20 @@ class DemoBackend:
 
     @property
     def real(self) -> dict:
-        """The motion the samples are scored against (the ``split``'s clips as evaluator features) and the
-        reference rows: real clips of the other splits' identities. Featurized on first use."""
+        """The motion the samples are scored against (``"real"``: the ``split``'s clips as evaluator
+        features) and the rows every request shows beside the samples (``"rows"``: real clips of the
+        other splits' identities and the real clips themselves, scored by the evaluator). Computed on
+        first use, then kept: they do not depend on the request."""
         if self._real is None:
+            from eval.experiments.motion import score_motion
             from eval.motion_features import load_motion_set
             from flame.layout import SPLITS
 
             real = load_motion_set(f"{self.data}@{self.split}", self.layer, progress=False)
             others = [f"{self.data}@{s}" for s in SPLITS if s != self.split]
             reference = [c for src in others for c in self._try_load(src)]
-            self._real = {"real": real, "references": {REFERENCE_ROW: reference} if reference else {}}
+            rows = score_motion({}, real, {REFERENCE_ROW: reference} if reference else {})["rows"]
+            self._real = {"real": real, "rows": rows}
         return self._real
 
     def _try_load(self, source: str) -> list:
@@ -242,7 +246,8 @@ class DemoBackend:
         fig.savefig(out / "curves.png", dpi=80)
         plt.close(fig)
         real = self.real
-        scored = score_motion({SAMPLES_ROW: [sequence_features(seq, self.layer, name)]}, real["real"], real["references"])
+        samples_row = score_motion({SAMPLES_ROW: [sequence_features(seq, self.layer, name)]}, real["real"],
+                                   real_row=False)["rows"]
         k = min(horizon, int(round(mesh_second * MOTION_FPS)))
         params = states_to_params(states[0, 0, k:k + 1], self.model.spec, shape, self.layer.n_exp)
         with torch.no_grad():
@@ -253,7 +258,7 @@ class DemoBackend:
         obj = write_obj(out / f"sample0_{k:04d}.obj", verts, faces, colors, comment=comment)
         glb = write_glb(out / f"sample0_{k:04d}.glb", verts, faces, colors)
         return SampleResult(video=video, plot=out / "curves.png", sequence=seq_path, obj=obj, glb=glb,
-                            metrics={r["set"]: r for r in scored["rows"]}, samples=samples, horizon_frames=horizon,
+                            metrics={r["set"]: r for r in samples_row + real["rows"]}, samples=samples, horizon_frames=horizon,
                             seconds=time.perf_counter() - start)
 
     # ------------------------------------------------------------------ annotate tab

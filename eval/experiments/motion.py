@@ -44,8 +44,9 @@ from flame.sequence import MOTION_FPS, PresetName
 log = logging.getLogger(__name__)
 
 __all__ = ["MotionEvalConfig", "score_set", "score_motion", "evaluate_motion", "write_motion_report",
-           "motion_tables", "TABLES", "HORIZON_METRICS", "APD_MAX_CLIPS"]
+           "motion_tables", "TABLES", "HORIZON_METRICS", "APD_MAX_CLIPS", "REAL_ROW"]
 
+REAL_ROW = "real (the set judged against)"
 HORIZON_METRICS = ("fd_expression", "fd_pose", "fd_landmarks", "out_of_range", "variance_ratio", "jaw_speed_deg_s")
 #: real sets: at most this many clips (evenly spread) enter the pairwise distance between clips
 APD_MAX_CLIPS = 50
@@ -182,11 +183,13 @@ def _numbers(row: dict) -> dict:
 
 
 def score_motion(generated: dict[str, list[list[MotionFeatures]]], real: list[MotionFeatures],
-                 references: dict[str, list[MotionFeatures]] | None = None, fps: float = MOTION_FPS) -> dict:
+                 references: dict[str, list[MotionFeatures]] | None = None, fps: float = MOTION_FPS,
+                 real_row: bool = True) -> dict:
     """Score runs (``{label: [run clips]}``) and reference sets (``{label: clips}``) against ``real``.
 
-    Returns ``{"rows": [aggregated row per label, reference rows, the real set itself], "runs": [one
-    row per run], "horizon": {label: [per-second means]}, "spectra": {label: curves (the runs' mean)}}``.
+    Returns ``{"rows": [aggregated row per label, reference rows, the real set itself (``real_row``)],
+    "runs": [one row per run], "horizon": {label: [per-second means]}, "spectra": {label: curves (the
+    runs' mean)}}``.
     """
     real_features = {v: fd_features(real, v) for v in FD_VARIANTS}
     result: dict = {"rows": [], "runs": [], "horizon": {}, "spectra": {}}
@@ -200,7 +203,7 @@ def score_motion(generated: dict[str, list[list[MotionFeatures]]], real: list[Mo
         result["spectra"][label] = {part: {"freqs": scored[0]["spectra"][part]["freqs"],  # the runs' mean spectrum
                                            "power": np.mean([x["spectra"][part]["power"] for x in scored], 0).tolist()}
                                     for part in scored[0]["spectra"]}
-    sets = dict(references or {}) | {"real (the set judged against)": real}
+    sets = dict(references or {}) | ({REAL_ROW: real} if real_row else {})
     for label, clips in sets.items():
         s = score_set(clips, real, fps, real_features)
         kind = "real" if clips is real else "reference"
