@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from annotator.pretrain import DEFAULT_ENCODER_CACHE
-from demos.backend import REFERENCE_ROW, SAMPLES_ROW, DemoBackend, DemoError, Limits
-from eval.experiments.motion import REAL_ROW
+from demos.backend import SAMPLES_ROW, DemoBackend, DemoError, Limits
+from eval.experiments.motion import REAL_ROW, REFERENCE_ROW
 from flame.sequence import MOTION_FPS
 
 log = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from annotator.pretrain import DEFAULT_ENCODER_CACHE
+from eval.experiments.motion import REFERENCE_ROW
 from flame.errors import InputError
 from flame.sequence import MOTION_FPS
 
@@ -27,7 +28,6 @@ __all__ = ["DemoError", "Limits", "SampleResult", "AnnotateResult", "DemoBackend
 
 
 SAMPLES_ROW = "these samples"
-REFERENCE_ROW = "real clips of other identities (reference)"
 
 
 class DemoError(InputError):

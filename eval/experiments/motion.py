@@ -44,9 +44,11 @@ from flame.sequence import MOTION_FPS, PresetName
 log = logging.getLogger(__name__)
 
 __all__ = ["MotionEvalConfig", "score_set", "score_motion", "evaluate_motion", "write_motion_report",
-           "motion_tables", "TABLES", "HORIZON_METRICS", "APD_MAX_CLIPS", "REAL_ROW"]
+           "motion_tables", "TABLES", "HORIZON_METRICS", "APD_MAX_CLIPS", "REAL_ROW", "REFERENCE_ROW", "TRUTH_ROW"]
 
-REAL_ROW = "real (the set judged against)"
+#: the labels of the rows beside the generated ones
+REAL_ROW, REFERENCE_ROW, TRUTH_ROW = ("real (the set judged against)", "real clips of other identities (reference)",
+                                      "ground truth (reference)")
 HORIZON_METRICS = ("fd_expression", "fd_pose", "fd_landmarks", "out_of_range", "variance_ratio", "jaw_speed_deg_s")
 #: real sets: at most this many clips (evenly spread) enter the pairwise distance between clips
 APD_MAX_CLIPS = 50
@@ -346,9 +348,9 @@ def evaluate_motion(cfg: MotionEvalConfig, layer=None, progress: bool = True) ->
         generated.setdefault(label, []).append(load(run))
     references = {}
     if cfg.reference:
-        references["real clips of other identities (reference)"] = load(cfg.reference)
+        references[REFERENCE_ROW] = load(cfg.reference)
     if cfg.truth:
-        references["ground truth (reference)"] = load(cfg.truth)
+        references[TRUTH_ROW] = load(cfg.truth)
     result = score_motion(generated, load(cfg.real), references)
     result["settings"] = asdict(cfg) | {"model_label": layer.model_label}
     runs = ", ".join(f"{k} ({len(v)} runs)" for k, v in generated.items())
