@@ -100,8 +100,8 @@ class DemoBackend:
                  encoder_cache: str = DEFAULT_ENCODER_CACHE, split: str = "test", limits: Limits = Limits(),
                  encoder=None) -> None:
         from flame.layout import find_sequences
-        from motionprior.data import load_clips
-        from motionprior.lit_module import load_prior
+        from motionprior.clips import load_clips
+        from motionprior.prior_file import load_prior
         from motionprior.state import prior_layer
 
         self.model, config = load_prior(prior)

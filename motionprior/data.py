@@ -1,4 +1,4 @@
-"""Training data for HuMoR-Face: annotated sequences -> per-view state clips -> windows of transitions.
+"""Training data for HuMoR-Face: state clips (:mod:`motionprior.clips`) -> windows of transitions.
 
 Where sequences come from: an annotation output, a synthetic corpus (its ground truth - the upper
 bound the annotated sets are compared with), a split manifest or a folder with ``train/ val/ test/``
@@ -13,83 +13,21 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
-from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from flame.errors import InputError
-from flame.layer import FlameLayer
-from flame.layout import SequenceEntry, find_sequences
-from flame.sequence import MOTION_FPS, resize_coefficients
+from flame.layout import find_sequences
+from flame.sequence import MOTION_FPS
 from flame.types import N_EXP
-from motionprior.state import StateSpec, prior_layer, reverse_states, sequence_to_states
+from motionprior.clips import MotionClip, compute_statistics, load_clips
+from motionprior.state import StateSpec, prior_layer, reverse_states
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MotionClip", "load_clips", "compute_statistics", "WindowDataset", "MotionDataModule"]
-
-
-@dataclass(frozen=True)
-class MotionClip:
-    """One view of one sequence as states.
-
-    Attributes:
-        name: ``<sequence>/<view>``.
-        states: ``(T, dim)`` float32 states at 30 Hz (see :mod:`motionprior.state`).
-        shape: ``(n_shape,)`` FLAME identity of the sequence.
-    """
-
-    name: str
-    states: np.ndarray
-    shape: np.ndarray
-
-
-def load_clips(entries: list[SequenceEntry | Path], layer: FlameLayer, spec: StateSpec, min_seconds: float = 1.0,
-               trim: float = 0.0, progress: bool = True) -> list[MotionClip]:
-    """Featurize every view of every sequence into clips (see the module docstring); ``entries`` from
-    :func:`flame.layout.find_sequences` (or plain paths of FlameSequence files)."""
-    clips, cut_expression = [], set()
-    for entry in tqdm(entries, desc="featurize", unit="seq", disable=not progress or len(entries) < 4):
-        entry = entry if isinstance(entry, SequenceEntry) else SequenceEntry(Path(entry))
-        path, seq = entry.path, entry.load()
-        if seq.model_sha256 not in ("unknown", layer.model_sha256):
-            raise InputError(f"{path}: annotated with model {seq.model} ({seq.model_sha256[:12]}), but the prior uses "
-                             f"{layer.model_label} ({layer.model_sha256[:12]}); pass the same model file (--model)")
-        if seq.n_exp > spec.n_exp and np.any(seq.expression[..., spec.n_exp:]):
-            cut_expression.add(seq.n_exp)
-        shape = np.asarray(resize_coefficients(seq.shape, layer.n_shape, f"{path}: shape (layer: {layer.n_shape})"),
-                           np.float32)
-        for v, view in enumerate(seq.view_names):
-            states = sequence_to_states(seq, layer, spec, view=v).astype(np.float32)
-            cut = int(len(states) * trim)
-            states = states[cut:len(states) - cut]
-            if not np.isfinite(states).all():
-                raise InputError(f"{path} (view {view}): non-finite parameters; re-annotate this sequence")
-            if len(states) < max(2, min_seconds * MOTION_FPS):
-                continue
-            clips.append(MotionClip(f"{Path(path).parent.name}/{Path(path).stem}/{view}", states, shape))
-    if cut_expression:
-        log.warning("the state keeps the first %d of the sequences' %s expression components (n_exp); the rest is "
-                    "not modelled", spec.n_exp, "/".join(map(str, sorted(cut_expression))))
-    return clips
-
-
-def compute_statistics(clips: list[MotionClip], spec: StateSpec) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(state_mean, state_std, delta_scale)`` of the (training) clips, float32: Euclidean channels get
-    the mean and std over all frames, rotation-matrix channels mean 0 / std 1; the decoder's output
-    scale is the RMS of the per-step change (rotations: of the axis-angle of ``R_t R_{t-1}^T``). The same
-    sums as a pack's (:func:`motionprior.pack.statistics_from_sums`)."""
-    from motionprior.pack import statistic_sums, statistics_from_sums
-
-    if not clips:
-        raise InputError("no training clips: the train split is empty or every clip is shorter than min_seconds")
-    sums = [statistic_sums(c.states, spec) for c in clips]
-    return statistics_from_sums({k: sum(s[k] for s in sums) for k in sums[0]}, spec)
+__all__ = ["WindowDataset", "MotionDataModule"]
 
 
 class WindowDataset(Dataset):

@@ -33,9 +33,7 @@ rollout error, and rollout plots.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -46,17 +44,14 @@ from flame.layer import FlameLayer, VertexSubset
 from flame.sequence import MOTION_FPS
 from flame.types import N_EXP
 from motionprior.model import Gaussian, HumorFace
+from motionprior.prior_file import PRIOR_FORMAT
 from motionprior.rollout import FEEDBACK_MODES, make_feedback
 from motionprior.state import ROTATIONS, StateSpec, prior_layer, states_to_params
 from motionprior.steering import check_return_times, steered_target
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LitHumorFace", "WindowPass", "export_prior", "load_prior", "teacher_probability",
-           "kl_weight_at", "PRIOR_FORMAT"]
-
-PRIOR_FORMAT = "humor-face-prior"
-_MODEL_KEYS = ("n_exp", "neck", "eyes", "extra_velocities", "hidden", "layers", "latent", "conditional_prior")
+__all__ = ["LitHumorFace", "WindowPass", "teacher_probability", "kl_weight_at"]
 
 
 def teacher_probability(epoch: int, start: int, end: int) -> float:
@@ -362,42 +357,3 @@ class LitHumorFace(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["prior_format"] = PRIOR_FORMAT
-
-
-# ---------------------------------------------------------------------- standalone prior files
-def export_prior(checkpoint: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """Write the model of a Lightning checkpoint as a small standalone prior file (weights + config)."""
-    from flame.files import atomic_write_bytes
-
-    model, config = load_prior(checkpoint)
-    payload = {"format": PRIOR_FORMAT, "version": 1, "config": config, "state_dict": model.state_dict()}
-    atomic_write_bytes(path, lambda f: torch.save(payload, f))
-    return Path(path)
-
-
-def load_prior(path: str | os.PathLike) -> tuple[HumorFace, dict]:
-    """A trained prior from a Lightning ``.ckpt`` or an exported prior file, loaded strictly
-    (``weights_only``; a missing or unexpected key is an error). Returns the model (eval mode) and its
-    config (the training hyper-parameters, incl. ``flame_model``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such prior checkpoint (train one with `python -m motionprior fit`)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means "not our file"
-        raise ValueError(f"{path}: not a HuMoR-Face checkpoint ({type(e).__name__}: {e})") from None
-    if isinstance(ckpt, dict) and ckpt.get("format") == PRIOR_FORMAT:
-        config, state = dict(ckpt["config"]), ckpt["state_dict"]
-    elif isinstance(ckpt, dict) and "state_dict" in ckpt and "hyper_parameters" in ckpt:
-        config = dict(ckpt["hyper_parameters"])
-        state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    else:
-        raise ValueError(f"{path}: not a HuMoR-Face checkpoint (no {PRIOR_FORMAT!r} format tag or Lightning state_dict)")
-    defaults = {"n_exp": N_EXP, "neck": False, "eyes": False, "extra_velocities": (), "hidden": 1024, "layers": 4,
-                "latent": 48, "conditional_prior": True}
-    kw = {k: config.get(k, defaults[k]) for k in _MODEL_KEYS}
-    spec = StateSpec(n_exp=kw.pop("n_exp"), neck=kw.pop("neck"), eyes=kw.pop("eyes"),
-                     extra_velocities=tuple(kw.pop("extra_velocities")))
-    model = HumorFace(spec, **kw)
-    model.load_state_dict(state, strict=True)
-    return model.eval(), config

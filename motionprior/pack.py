@@ -154,7 +154,7 @@ def _pack_shard(entries, layer, spec: StateSpec, cfg: PackConfig, data_path: Pat
                 with_sums: bool) -> None:
     """Featurize one shard's sequences one at a time, appending their states to the shard file (memory:
     one sequence), then write the index (with the statistics' partial sums for the train split)."""
-    from motionprior.data import load_clips
+    from motionprior.clips import load_clips
 
     starts, lengths, names, shapes, sums, row = [], [], [], [], None, 0
     with atomic_path(data_path) as tmp, open(tmp, "wb") as f:

@@ -88,8 +88,8 @@ def sample_prior(cfg: SampleConfig, progress: bool = True) -> SampleRun:
     """Sample and write the files (see the module docstring)."""
     from flame.files import atomic_write_json
     from flame.layout import find_sequences
-    from motionprior.data import load_clips
-    from motionprior.lit_module import load_prior
+    from motionprior.clips import load_clips
+    from motionprior.prior_file import load_prior
     from motionprior.rollout import plot_rollout, render_samples, sample_states, states_to_sequence
     from motionprior.state import prior_layer
 

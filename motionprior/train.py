@@ -25,7 +25,8 @@ def lightning_cli(args: list[str], run: bool = True):
     from lightning.pytorch.cli import LightningCLI
 
     from motionprior.data import MotionDataModule
-    from motionprior.lit_module import LitHumorFace, export_prior
+    from motionprior.lit_module import LitHumorFace
+    from motionprior.prior_file import export_prior
 
     class PriorCLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from motionprior.data import MotionClip, WindowDataset
+from motionprior.clips import MotionClip
+from motionprior.data import WindowDataset
 from motionprior.state import StateSpec, reverse_states
 
 

@@ -8,8 +8,9 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from flame.rotations import axis_angle_to_matrix
-from motionprior.lit_module import kl_weight_at, load_prior, teacher_probability
+from motionprior.lit_module import kl_weight_at, teacher_probability
 from motionprior.model import Gaussian, HumorFace
+from motionprior.prior_file import load_prior
 from motionprior.state import StateSpec
 
 
@@ -99,3 +100,17 @@ def test_strict_loading(tmp_path):
     with pytest.raises(FileNotFoundError, match="motionprior fit"):
         load_prior(tmp_path / "absent.pt")
     np.testing.assert_equal(cfg["hidden"], 32)
+
+
+def test_the_sampling_path_does_not_import_lightning():
+    """Loading a prior file, featurizing clips, rolling out and writing samples need no Lightning (the
+    demo and the evaluation load fast and run where Lightning is not wanted)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import motionprior.sample, motionprior.prior_file, motionprior.clips, motionprior.rollout, "
+            "motionprior.pack, eval.experiments.motion, eval.motion_features; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')); "
+            "print(bad); sys.exit(1 if bad else 0)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr

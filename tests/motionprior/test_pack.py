@@ -11,7 +11,8 @@ import torch
 from flame.head import head_layer
 from flame.layout import find_sequences
 from motionprior.__main__ import main
-from motionprior.data import WindowDataset, compute_statistics, load_clips
+from motionprior.clips import compute_statistics, load_clips
+from motionprior.data import WindowDataset
 from motionprior.pack import PackedWindows, is_complete, read_pack
 from motionprior.state import StateSpec
 

@@ -13,9 +13,10 @@ from flame.head import head_layer
 from flame.layout import find_sequences
 from flame.rotations import axis_angle_to_matrix
 from flame.sequence import FlameSequence
-from motionprior.data import load_clips
-from motionprior.lit_module import LitHumorFace, load_prior
+from motionprior.clips import load_clips
+from motionprior.lit_module import LitHumorFace
 from motionprior.model import HumorFace
+from motionprior.prior_file import load_prior
 from motionprior.state import StateSpec, states_to_params
 from motionprior.steering import steered_target
 
@@ -187,7 +188,7 @@ def test_file_metrics_agree_with_state_space_metrics(trained_prior, motion_corpu
     from eval.experiments.motion import score_set
     from eval.metrics.motion import apd, frechet_distance
     from eval.motion_features import load_motion_set, sequence_features
-    from motionprior.lit_module import load_prior
+    from motionprior.prior_file import load_prior
     from motionprior.rollout import sample_states, states_to_sequence
     from motionprior.state import prior_layer
 
