@@ -17,8 +17,10 @@ metadata, as ``python -m motionprior sample`` writes it) as their group; other c
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +54,23 @@ def _linear(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return (1.0 - w) * x[lo] + w * x[hi]
 
 
+_FLOAT64: "weakref.WeakKeyDictionary[FlameLayer, FlameLayer]" = weakref.WeakKeyDictionary()
+
+
+def _float64(layer: FlameLayer) -> FlameLayer:
+    """``layer`` in float64, the features' precision whatever the caller's layer (a float32 layer moves
+    landmarks by ~1e-7 m, enough to flip frames at the edge of the real range); copies are kept per layer."""
+    if layer.v_template.dtype == torch.float64:
+        return layer
+    if layer not in _FLOAT64:
+        _FLOAT64[layer] = copy.deepcopy(layer).double()
+    return _FLOAT64[layer]
+
+
 def sequence_features(seq: FlameSequence, layer: FlameLayer, name: str, fps: float = MOTION_FPS) -> list[MotionFeatures]:
-    """One :class:`MotionFeatures` per view of ``seq``, resampled to ``fps`` (see the module docstring)."""
+    """One :class:`MotionFeatures` per view of ``seq``, resampled to ``fps`` (see the module docstring),
+    posed in float64."""
+    layer = _float64(layer)
     if seq.model_sha256 not in ("unknown", layer.model_sha256):
         raise InputError(f"{name}: made with head model {seq.model} ({seq.model_sha256[:12]}), but the evaluation uses "
                          f"{layer.model_label} ({layer.model_sha256[:12]}); pass the same model file (--model)")

@@ -303,9 +303,10 @@ def _layout(entry: dict, default: NeufaceLayout | None, where: str) -> NeufaceLa
         return default
     if "fps" not in entry and default is None:
         raise InputError(f"{where}: views without fps; state fps: <frames per second> too")
+    fps = entry["fps"] if "fps" in entry else default.fps
+    views = entry["views"] if "views" in entry else default.views if default else ("front",)
     try:
-        return NeufaceLayout(float(entry.get("fps", default.fps if default else 0.0)),
-                             tuple(entry.get("views", default.views if default else ("front",))))
+        return NeufaceLayout(float(fps), tuple(views))
     except (TypeError, ValueError) as e:
         raise InputError(f"{where}: {e} (an entry states fps: <number> and views: [names])") from None
 

@@ -28,12 +28,14 @@ from eval.metrics.motion import (
     BANDS,
     FD_VARIANTS,
     MotionFeatures,
+    RealMotion,
     apd,
     band_shares,
     dominant_frequency,
     fd_features,
     frechet_distance,
     motion_health,
+    real_motion,
     spectrum,
 )
 from flame.errors import InputError
@@ -143,19 +145,24 @@ def _fd(clips: list[MotionFeatures], real_features: dict[str, np.ndarray]) -> di
     return out
 
 
+def _real_side(real: list[MotionFeatures], fps: float) -> tuple[dict[str, np.ndarray], RealMotion]:
+    """What every set is judged against, computed once per real set: its FD features and health side."""
+    return {v: fd_features(real, v) for v in FD_VARIANTS}, real_motion(real, fps)
+
+
 def score_set(clips: list[MotionFeatures], real: list[MotionFeatures], fps: float = MOTION_FPS,
-              real_features: dict[str, np.ndarray] | None = None, horizon: bool = True) -> dict:
+              real_side: tuple[dict[str, np.ndarray], RealMotion] | None = None, horizon: bool = True) -> dict:
     """Every metric of one set of clips against ``real`` (see the module docstring): a flat dict, plus
     ``"horizon"`` (one dict of :data:`HORIZON_METRICS` per second) and ``"spectra"`` (jaw / head
-    ``{freqs, power}``) entries. ``real_features``: the real set's FD features, when precomputed."""
+    ``{freqs, power}``) entries. ``real_side``: :func:`_real_side` of ``real``, when precomputed."""
     if not clips or not real:
         raise InputError("a motion set is empty: nothing to score")
     finite = [c for c in clips if c.finite]
-    real_features = real_features or {v: fd_features(real, v) for v in FD_VARIANTS}
+    real_features, reference = real_side or _real_side(real, fps)
     row: dict = {"clips": len(clips), "seconds": float(sum(len(c) for c in clips) / fps)}
     row |= _fd(finite, real_features) if finite else {f"fd_{v}": float("nan") for v in FD_VARIANTS}
     row |= _apd_groups(finite) if finite else {}
-    row |= motion_health(clips, real, fps)
+    row |= motion_health(clips, reference, fps)
     shares, curves = _spectra(finite, fps)
     row |= shares
     row["spectra"] = curves
@@ -164,7 +171,7 @@ def score_set(clips: list[MotionFeatures], real: list[MotionFeatures], fps: floa
         row["horizon"] = []
         for s in range(0, longest - 1, second):
             part = [c.frames(s, s + second) for c in finite if len(c) > s + 1]
-            m = _fd(part, real_features) | motion_health(part, real, fps)
+            m = _fd(part, real_features) | motion_health(part, reference, fps)
             row["horizon"].append({"second": s // second + 1} | {k: m[k] for k in HORIZON_METRICS})
     return row
 
@@ -193,10 +200,10 @@ def score_motion(generated: dict[str, list[list[MotionFeatures]]], real: list[Mo
     "runs": [one row per run], "horizon": {label: [per-second means]}, "spectra": {label: curves (the
     runs' mean)}}``.
     """
-    real_features = {v: fd_features(real, v) for v in FD_VARIANTS}
+    side = _real_side(real, fps)
     result: dict = {"rows": [], "runs": [], "horizon": {}, "spectra": {}}
     for label, runs in generated.items():
-        scored = [score_set(c, real, fps, real_features) for c in runs]
+        scored = [score_set(c, real, fps, side) for c in runs]
         for i, s in enumerate(scored):
             result["runs"].append({"set": label, "run": i} | _numbers(s))
         result["rows"].append(_aggregate(label, "generated", scored))
@@ -207,7 +214,7 @@ def score_motion(generated: dict[str, list[list[MotionFeatures]]], real: list[Mo
                                     for part in scored[0]["spectra"]}
     sets = dict(references or {}) | ({REAL_ROW: real} if real_row else {})
     for label, clips in sets.items():
-        s = score_set(clips, real, fps, real_features)
+        s = score_set(clips, real, fps, side)
         kind = "real" if clips is real else "reference"
         result["rows"].append(_aggregate(label, kind, [s]))
         result["runs"].append({"set": label, "run": 0} | _numbers(s))

@@ -44,7 +44,7 @@ import numpy as np
 from scipy.signal import welch
 from scipy.spatial.transform import Rotation
 
-__all__ = ["MotionFeatures", "frechet_distance", "fd_features", "apd", "motion_health", "spectrum", "band_shares",
+__all__ = ["MotionFeatures", "RealMotion", "real_motion", "frechet_distance", "fd_features", "apd", "motion_health", "spectrum", "band_shares",
            "dominant_frequency", "angular_speed", "FD_VARIANTS", "FD_EXPRESSION", "COMBINED_SCALES", "BANDS",
            "MAX_HEAD_DEG", "MAX_JAW_DEG", "SPECTRUM_WINDOW", "SPECTRUM_NFFT"]
 
@@ -191,9 +191,48 @@ def _cat(arrays) -> np.ndarray:
     return np.concatenate(arrays) if arrays else np.zeros(0)
 
 
-def motion_health(generated: list[MotionFeatures], real: list[MotionFeatures], fps: float) -> dict[str, float]:
-    """Long-horizon health of generated clips against real clips, both at ``fps`` (see the module
-    docstring). Non-finite clips count in ``nonfinite_fraction`` and are left out of the rest."""
+@dataclass(frozen=True)
+class RealMotion:
+    """What the health metrics compare with, computed once per real set (:func:`real_motion`): the world
+    landmarks' per-coordinate range, the head-canonical landmarks' mean / std / variance, the 5th
+    percentile of the 1 s window speeds, and the mean landmark speed, acceleration and head / jaw
+    angular speeds (NaN where the clips are too short)."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    canonical_mean: np.ndarray
+    canonical_std: np.ndarray
+    canonical_var: np.ndarray
+    window_speed_p5: float
+    speed: float
+    acceleration: float
+    head_speed: float
+    jaw_speed: float
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(x.mean()) if len(x) else float("nan")
+
+
+def real_motion(real: list[MotionFeatures], fps: float) -> RealMotion:
+    """The real side of :func:`motion_health` for clips at ``fps``."""
+    world = np.concatenate([c.landmarks.reshape(len(c), -1) for c in real])
+    can = np.concatenate([c.canonical.reshape(len(c), -1) for c in real])
+    speeds = _cat(_window_speed(c.canonical, fps, int(round(fps))) for c in real)
+    va = [_speed_acceleration(c.landmarks, fps) for c in real if len(c) >= 3]
+    return RealMotion(world.min(0), world.max(0), can.mean(0), can.std(0), can.var(0),
+                      float(np.percentile(speeds, 5)) if len(speeds) else float("nan"),
+                      _mean(_cat(v for v, _ in va)), _mean(_cat(a for _, a in va)),
+                      _mean(_cat(angular_speed(c.head, fps) for c in real)),
+                      _mean(_cat(angular_speed(c.jaw, fps) for c in real)))
+
+
+def motion_health(generated: list[MotionFeatures], real: list[MotionFeatures] | RealMotion,
+                  fps: float) -> dict[str, float]:
+    """Long-horizon health of generated clips against real clips (or their :func:`real_motion`, when
+    one real set judges many), both at ``fps`` (see the module docstring). Non-finite clips count in
+    ``nonfinite_fraction`` and are left out of the rest."""
+    ref = real if isinstance(real, RealMotion) else real_motion(real, fps)
     gen = [c for c in generated if c.finite]
     out = {"nonfinite_fraction": 1.0 - len(gen) / max(len(generated), 1)}
     keys = ("out_of_range", "drift_z", "freeze_rate", "variance_ratio", "speed_ratio", "acceleration_ratio",
@@ -201,28 +240,22 @@ def motion_health(generated: list[MotionFeatures], real: list[MotionFeatures], f
     if not gen:
         return out | {k: float("nan") for k in keys}
     window = int(round(fps))
-    real_world = np.concatenate([c.landmarks.reshape(len(c), -1) for c in real])
-    real_can = np.concatenate([c.canonical.reshape(len(c), -1) for c in real])
     gen_world = np.concatenate([c.landmarks.reshape(len(c), -1) for c in gen])
     gen_can = np.concatenate([c.canonical.reshape(len(c), -1) for c in gen])
-    lo, hi = real_world.min(0), real_world.max(0)
-    out["out_of_range"] = float(((gen_world < lo) | (gen_world > hi)).any(-1).mean())
-    last = np.concatenate([c.canonical[-window:].reshape(-1, real_can.shape[1]) for c in gen])
-    out["drift_z"] = float((np.abs(last.mean(0) - real_can.mean(0)) / np.maximum(real_can.std(0), 1e-8)).mean())
-    real_speed = _cat(_window_speed(c.canonical, fps, window) for c in real)
+    out["out_of_range"] = float(((gen_world < ref.lo) | (gen_world > ref.hi)).any(-1).mean())
+    last = np.concatenate([c.canonical[-window:].reshape(-1, gen_can.shape[1]) for c in gen])
+    out["drift_z"] = float((np.abs(last.mean(0) - ref.canonical_mean) / np.maximum(ref.canonical_std, 1e-8)).mean())
     gen_speed = _cat(_window_speed(c.canonical, fps, window) for c in gen)
-    out["freeze_rate"] = (float((gen_speed < np.percentile(real_speed, 5)).mean())
-                          if len(gen_speed) and len(real_speed) else float("nan"))
-    out["variance_ratio"] = float((gen_can.var(0) / np.maximum(real_can.var(0), 1e-12)).mean())
-    real_va = [_speed_acceleration(c.landmarks, fps) for c in real if len(c) >= 3]
+    out["freeze_rate"] = (float((gen_speed < ref.window_speed_p5).mean())
+                          if len(gen_speed) and np.isfinite(ref.window_speed_p5) else float("nan"))
+    out["variance_ratio"] = float((gen_can.var(0) / np.maximum(ref.canonical_var, 1e-12)).mean())
     gen_va = [_speed_acceleration(c.landmarks, fps) for c in gen if len(c) >= 3]
-    ratio = lambda g, r: float(g.mean() / max(r.mean(), 1e-12)) if len(g) and len(r) else float("nan")  # noqa: E731
-    out["speed_ratio"] = ratio(_cat(v for v, _ in gen_va), _cat(v for v, _ in real_va))
-    out["acceleration_ratio"] = ratio(_cat(a for _, a in gen_va), _cat(a for _, a in real_va))
-    for part in ("head", "jaw"):
-        g = _cat(angular_speed(getattr(c, part), fps) for c in gen)
-        r = _cat(angular_speed(getattr(c, part), fps) for c in real)
-        out[f"{part}_speed_deg_s"] = float(g.mean()) if len(g) else float("nan")
+    ratio = lambda g, r: g / max(r, 1e-12) if np.isfinite(g) and np.isfinite(r) else float("nan")  # noqa: E731
+    out["speed_ratio"] = ratio(_mean(_cat(v for v, _ in gen_va)), ref.speed)
+    out["acceleration_ratio"] = ratio(_mean(_cat(a for _, a in gen_va)), ref.acceleration)
+    for part, r in (("head", ref.head_speed), ("jaw", ref.jaw_speed)):
+        g = _mean(_cat(angular_speed(getattr(c, part), fps) for c in gen))
+        out[f"{part}_speed_deg_s"] = g
         out[f"{part}_speed_ratio"] = ratio(g, r)
     head = np.degrees(np.linalg.norm(np.concatenate([c.head for c in gen]), axis=-1))
     jaw = np.degrees(np.linalg.norm(np.concatenate([c.jaw for c in gen]), axis=-1))
