@@ -118,7 +118,7 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
             n = backend.n_frames(name)
         except DemoError as e:
             raise gr.Error(str(e)) from None
-        return gr.Slider(value=0, label=f"start frame (0..{n - 1}, {MOTION_FPS:g} Hz)")
+        return gr.Slider(value=0, label=f"start frame (0..{n - 1}, {backend.fps(name):g} fps)")
 
     def preview(name, frame):
         try:
@@ -126,10 +126,11 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
         except DemoError as e:
             raise gr.Error(str(e)) from None
 
-    def sample(name, frame, samples, seconds, seed, use_mean, mesh_second, progress=gr.Progress()):
-        progress(0.05, desc="rolling out and rendering")
+    def sample(generator, name, frame, samples, seconds, seed, use_mean, mesh_second, progress=gr.Progress()):
+        progress(0.05, desc="generating and rendering")
         try:
-            r = backend.sample(name, frame, samples, seconds, seed, use_mean=bool(use_mean), mesh_second=mesh_second)
+            r = backend.sample(name, frame, samples, seconds, seed, use_mean=bool(use_mean), mesh_second=mesh_second,
+                               generator=generator)
         except DemoError as e:
             raise gr.Error(str(e)) from None
         sets = list(r.metrics)  # the samples, the reference rows, the real clips themselves
@@ -145,6 +146,19 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
         return (str(r.video), str(r.plot), table, summary,
                 [str(r.sequence), str(r.obj)], str(r.glb))
 
+    def inpaint(generator, name, gap_start, gap_seconds, samples, seed, progress=gr.Progress()):
+        progress(0.05, desc="completing the gap and rendering")
+        try:
+            r = backend.inpaint(name, gap_start, gap_seconds, samples, seed, generator=generator)
+        except DemoError as e:
+            raise gr.Error(str(e)) from None
+        a, b = r.gap_frames
+        summary = (f"Frames {a}..{b - 1} ({(b - a) / MOTION_FPS:.2f} s at {MOTION_FPS:g} Hz) removed and completed in "
+                   f"{r.seconds:.1f} s. Tiles: the real clip, linear interpolation, the completions. Errors over the "
+                   f"removed frames against what was removed. Head model: {backend.model_label}.")
+        table = pd.DataFrame(r.table).round(4)
+        return str(r.video), str(r.plot), table, summary, str(r.sequence)
+
     def annotate(video, progress=gr.Progress()):
         try:
             r = backend.annotate(video, progress=lambda f, text: progress(f, desc=text))
@@ -156,22 +170,25 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
         return str(r.overlay), str(r.sequence), table, summary
 
     with gr.Blocks(title="NeuFace Motion Suite", analytics_enabled=False) as app:
-        gr.Markdown(f"# NeuFace Motion Suite\nLong facial motion from a single start frame (HuMoR-Face) and video "
-                    f"annotation (NeuFace).  \n**Head model: {backend.model_label}.** Prior: `{backend.prior_path}`.")
+        gr.Markdown(f"# NeuFace Motion Suite\nLong facial motion from a start frame (HuMoR-Face or the long-context "
+                    f"diffusion family) and video annotation (NeuFace).  \n**Head model: {backend.model_label}.**")
         with gr.Tab("Sample"):
             with gr.Row():
                 with gr.Column(scale=1):
+                    generators = backend.generator_names()
+                    generator = gr.Dropdown(generators, value=generators[0], label="generator")
                     seq = gr.Dropdown(names, value=names[0], label=f"{cfg.split} sequence")
                     n0 = backend.n_frames(names[0])
                     # the widget's server-side bound is the longest sequence; the backend checks the chosen one
                     frame = gr.Slider(0, max(backend.n_frames(n) for n in names) - 1, value=0, step=1,
-                                      label=f"start frame (0..{n0 - 1}, {MOTION_FPS:g} Hz)")
+                                      label=f"start frame (0..{n0 - 1}, {backend.fps(names[0]):g} fps)")
                     start_img = gr.Image(value=backend.preview(names[0], 0), label="start frame", height=256)
                     samples = gr.Slider(1, lim.max_samples, value=min(9, lim.max_samples), step=1, label="samples")
                     seconds = gr.Slider(0.5, lim.max_seconds, value=min(5.0, lim.max_seconds), step=0.5,
                                         label="horizon (s)")
                     seed = gr.Number(0, precision=0, label="seed")
-                    use_mean = gr.Checkbox(False, label="prior mean (deterministic) instead of sampling")
+                    use_mean = gr.Checkbox(False, label="deterministic (HuMoR-Face: the prior's mean; diffusion: no "
+                                                              "noise) instead of sampling")
                     mesh_second = gr.Slider(0, lim.max_seconds, value=0, step=0.1, label="mesh download / 3D view at (s)")
                     go = gr.Button("Sample", variant="primary", elem_id="sample-button")
                 with gr.Column(scale=2):
@@ -183,8 +200,29 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
                     model3d = gr.Model3D(label="sample 0 (GLB)", height=320)
             seq.change(on_sequence, seq, frame, api_name="frames").then(preview, [seq, frame], start_img)
             frame.release(preview, [seq, frame], start_img, api_name="preview")
-            go.click(sample, [seq, frame, samples, seconds, seed, use_mean, mesh_second],
+            go.click(sample, [generator, seq, frame, samples, seconds, seed, use_mean, mesh_second],
                      [video, curves, metrics, summary, files, model3d], api_name="sample")
+        painters = backend.inpainting_names()
+        if painters:
+            with gr.Tab("Inpaint"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        painter = gr.Dropdown(painters, value=painters[0], label="generator (long-context family)")
+                        clip_name = gr.Dropdown(names, value=names[0], label=f"{cfg.split} sequence")
+                        gap_start = gr.Slider(0.1, 20.0, value=2.0, step=0.1, label="gap starts at (s)")
+                        gap_seconds = gr.Slider(0.1, 3.0, value=1.0, step=0.1, label="gap length (s)")
+                        paint_samples = gr.Slider(1, lim.max_samples, value=min(4, lim.max_samples), step=1,
+                                                  label="completions")
+                        paint_seed = gr.Number(0, precision=0, label="seed")
+                        paint = gr.Button("Remove and complete", variant="primary")
+                    with gr.Column(scale=2):
+                        paint_video = gr.Video(label="real | linear interpolation | completions", autoplay=True)
+                        paint_curves = gr.Image(label="jaw opening and head yaw (grey: the gap)")
+                        paint_summary = gr.Markdown()
+                        paint_table = gr.Dataframe(label="errors over the removed frames", interactive=False)
+                        paint_file = gr.File(label="completed FlameSequence (.npz)")
+                paint.click(inpaint, [painter, clip_name, gap_start, gap_seconds, paint_samples, paint_seed],
+                            [paint_video, paint_curves, paint_table, paint_summary, paint_file], api_name="inpaint")
         with gr.Tab("Annotate"):
             with gr.Row():
                 with gr.Column(scale=1):

@@ -24,7 +24,15 @@ from flame.sequence import MOTION_FPS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DemoError", "Limits", "SampleResult", "AnnotateResult", "DemoBackend"]
+__all__ = ["DemoError", "Limits", "SampleResult", "InpaintResult", "AnnotateResult", "DemoBackend"]
+
+
+def _short(path: Path) -> str:
+    """A generator file named by its training run (``runs/prior/quick`` for ``.../lightning_logs/...``)."""
+    parts = path.parts
+    if "lightning_logs" in parts:
+        return str(Path(*parts[:parts.index("lightning_logs")]))
+    return str(path)
 
 
 SAMPLES_ROW = "these samples"
@@ -69,6 +77,19 @@ class SampleResult:
 
 
 @dataclass(frozen=True)
+class InpaintResult:
+    """Files and numbers of one inpainting request: the video grid (real, linear interpolation, the
+    completions), the curves, and ``table`` rows of errors over the removed frames per method."""
+
+    video: Path
+    plot: Path
+    sequence: Path
+    table: list[dict]
+    gap_frames: tuple[int, int]
+    seconds: float
+
+
+@dataclass(frozen=True)
 class AnnotateResult:
     """Files and numbers of one annotation request; ``table`` rows: NeuFace and ``regress``."""
 
@@ -84,10 +105,11 @@ class DemoBackend:
     """The demo's work (see the module docstring).
 
     Args:
-        prior: ``prior.pt`` / ``.ckpt`` of a trained HuMoR-Face prior.
+        prior: generator files (``prior.pt`` / ``.ckpt`` of any family), one path or several (a list, or
+            comma-separated); the user picks one per request. They must share the head model.
         data: where the start frames come from (annotation output, corpus, split manifest).
         workdir: request folders go to ``workdir/requests``.
-        flame_model / assets: head model (default: the one recorded with the prior).
+        flame_model / assets: head model (default: the one recorded with the generators).
         encoder_cache: cached landmark encoders (for the annotate tab).
         split: the split offering start frames and the real motion to compare with.
         limits: per-request limits.
@@ -95,28 +117,50 @@ class DemoBackend:
             pretrained there on first use).
     """
 
-    def __init__(self, prior: str | Path, data: str | Path, workdir: str | Path = "runs/demo",
+    def __init__(self, prior: str | Path | list, data: str | Path, workdir: str | Path = "runs/demo",
                  flame_model: str | None = None, assets: str | None = None,
                  encoder_cache: str = DEFAULT_ENCODER_CACHE, split: str = "test", limits: Limits = Limits(),
                  encoder=None) -> None:
         from flame.layout import find_sequences
-        from motionprior.clips import load_clips
-        from motionprior.prior_file import load_prior
-        from motionprior.state import prior_layer
+        from motionprior.generator import MotionStart, load_generator
 
-        self.model, config = load_prior(prior)
-        self.prior_path = Path(prior)
-        self.layer = prior_layer(self.model.spec, flame_model or config.get("flame_model"),
-                                 assets or config.get("assets"))
-        self.feedback = config.get("feedback", "none")
-        self.clips = load_clips(find_sequences(data, split), self.layer, self.model.spec, min_seconds=0.0, progress=False)
-        if not self.clips:
+        paths = [Path(p) for p in (prior if isinstance(prior, (list, tuple)) else str(prior).split(",")) if str(p)]
+        self.generators = {}
+        for path in paths:
+            gen = load_generator(path, flame_model, assets)
+            self.generators[f"{gen.family}: {_short(path)}"] = gen
+        self.prior_path = paths[0]
+        self.layer = next(iter(self.generators.values())).layer
+        for label, gen in self.generators.items():
+            if gen.layer.model_sha256 != self.layer.model_sha256:
+                raise DemoError(f"{label} uses head model {gen.layer.model_label}, the others {self.layer.model_label}; "
+                                f"pass generators trained on the same head model")
+        self.starts = {}
+        for entry in find_sequences(data, split):
+            seq = entry.load()
+            for v, view in enumerate(seq.view_names):
+                name = f"{entry.path.parent.name}/{entry.path.stem}/{view}"
+                self.starts[name] = MotionStart(seq, 0, v, name=name)
+        if not self.starts:
             raise DemoError(f"{data}: no {split} sequences to start from; point --data to an annotation output or corpus")
-        self.by_name = {c.name: c for c in self.clips}
         self.data, self.split = data, split
         self._real = None
         self.workdir, self.limits, self.encoder_cache = Path(workdir), limits, encoder_cache
         self._encoder = encoder
+
+    def generator_names(self) -> list[str]:
+        return list(self.generators)
+
+    def inpainting_names(self) -> list[str]:
+        """The generators that can complete a clip with a gap (the diffusion family)."""
+        return [k for k, g in self.generators.items() if hasattr(g, "inpaint")]
+
+    def generator(self, label: str | None):
+        if label is None:
+            return next(iter(self.generators.values()))
+        if label not in self.generators:
+            raise DemoError(f"unknown generator {label!r}; pick one of {list(self.generators)}")
+        return self.generators[label]
 
     @property
     def real(self) -> dict:
@@ -153,22 +197,26 @@ class DemoBackend:
         return f"FLAME ({self.layer.model_name})"
 
     def sequence_names(self) -> list[str]:
-        return list(self.by_name)
+        return list(self.starts)
 
-    def clip(self, name: str):
-        if name not in self.by_name:
-            raise DemoError(f"unknown sequence {name!r}; pick one of the list ({len(self.by_name)} test sequences)")
-        return self.by_name[name]
+    def start(self, name: str, frame: int = 0):
+        """The start ``name`` at ``frame`` (its own frame index), validated."""
+        from dataclasses import replace
 
-    def n_frames(self, name: str) -> int:
-        return len(self.clip(name).states)
-
-    def _frame(self, name: str, frame) -> int:
-        n = self.n_frames(name)
+        if name not in self.starts:
+            raise DemoError(f"unknown sequence {name!r}; pick one of the list ({len(self.starts)} test sequences)")
+        start = self.starts[name]
+        n = start.sequence.n_frames
         if frame is None or not np.isfinite(float(frame)) or not 0 <= int(frame) < n:
             raise DemoError(f"start frame {frame} is outside sequence {name!r} (frames 0..{n - 1} at "
-                            f"{MOTION_FPS:g} Hz)")
-        return int(frame)
+                            f"{start.sequence.fps:g} fps)")
+        return replace(start, frame=int(frame))
+
+    def n_frames(self, name: str) -> int:
+        return self.start(name).sequence.n_frames
+
+    def fps(self, name: str) -> float:
+        return float(self.start(name).sequence.fps)
 
     def _request_dir(self) -> Path:
         root = self.workdir / "requests"
@@ -182,40 +230,39 @@ class DemoBackend:
 
     # ------------------------------------------------------------------ sample tab
     def preview(self, name: str, frame: int, size: int = 256) -> np.ndarray:
-        """``(size, size, 3)`` uint8 render of a start frame (front camera, labelled)."""
+        """``(size, size, 3)`` uint8 render of a start frame (the whole head, labelled)."""
         from flame.camera import OrthoCamera
         from flame.draw import put_text, to_uint8
         from flame.render import render_mesh
-        from motionprior.rollout import FRONT_CAMERA
-        from motionprior.state import states_to_params
+        from flame.sequence import sequence_to_params
+        from motionprior.figures import head_camera
 
-        clip = self.clip(name)
-        t = self._frame(name, frame)
-        params = states_to_params(torch.as_tensor(clip.states[t:t + 1]), self.model.spec,
-                                  torch.as_tensor(clip.shape)[None], self.layer.n_exp)
+        start = self.start(name, frame)
+        params = sequence_to_params(start.sequence, self.layer, start.view, slice(start.index, start.index + 1))
         with torch.no_grad():
             verts = self.layer(params).vertices
-        cam = OrthoCamera(torch.tensor([FRONT_CAMERA]), size)
+        cam = OrthoCamera(head_camera(self.layer, start.sequence.shape), size)
         img = to_uint8(render_mesh(verts, self.layer.faces, cam, (size, size), colors=self.layer.vertex_colors)[0])
-        img = put_text(img, f"{name} frame {t}", (4, 4), scale=max(1, size // 256))
+        img = put_text(img, f"{name} frame {start.index}", (4, 4), scale=max(1, size // 256))
         if self.layer.is_standin:
             img = put_text(img, "STAND-IN, NOT FLAME", (4, size - 12), color=(150, 0, 0), scale=max(1, size // 256))
         return img
 
     def sample(self, name: str, frame: int, samples: int, seconds: float, seed: int, use_mean: bool = False,
-               mesh_second: float = 0.0, size: int = 128) -> SampleResult:
-        """Roll out ``samples`` motions of ``seconds`` from a start frame; renders, plot, files, metrics."""
+               mesh_second: float = 0.0, size: int = 160, generator: str | None = None) -> SampleResult:
+        """``samples`` motions of ``seconds`` from a start frame with the chosen generator; renders, plot,
+        files, metrics."""
         import matplotlib.pyplot as plt
 
         from eval.experiments.motion import score_motion
         from eval.motion_features import sequence_features
         from flame.mesh_io import write_glb, write_obj
-        from motionprior.rollout import plot_rollout, render_samples, sample_states, states_to_sequence
-        from motionprior.state import states_to_params
+        from flame.types import FlameParams
+        from motionprior.figures import plot_samples, render_samples
 
         lim = self.limits
-        clip = self.clip(name)
-        t0 = self._frame(name, frame)
+        gen = self.generator(generator)
+        start_clip = self.start(name, frame)
         try:
             samples, seconds, seed = int(samples), float(seconds), int(seed)
         except (TypeError, ValueError):
@@ -230,26 +277,22 @@ class DemoBackend:
             raise DemoError(f"mesh time must be within the horizon 0..{seconds:g} s (got {mesh_second})")
         start = time.perf_counter()
         out = self._request_dir()
-        horizon = max(1, int(round(seconds * MOTION_FPS)))
-        x0 = torch.as_tensor(clip.states[t0:t0 + 1])
-        shape = torch.as_tensor(clip.shape)[None]
-        states = sample_states(self.model, x0, horizon, samples, use_mean=use_mean, seed=seed, feedback=self.feedback,
-                               layer=self.layer, shape=shape)
-        seq = states_to_sequence(states[:, 0], self.model.spec, clip.shape, self.layer,
-                                 metadata={"start": name, "start_frame": t0, "seed": seed, "use_mean": use_mean,
-                                           "checkpoint": str(self.prior_path), "feedback": self.feedback})
+        seq = gen.sample([start_clip], samples, seconds, seed=seed, mean=use_mean)[0]
+        horizon = seq.n_frames - 1
         seq_path = seq.save(out / "samples.npz")
         video = render_samples(self.layer, seq, out / "samples.mp4", size=size, max_samples=min(samples, 9),
                                progress=False)
-        fig = plot_rollout(states[:min(samples, 8), 0], self.model.spec, real=torch.as_tensor(clip.states[t0:]),
-                           title=f"{name} from frame {t0} ({'prior mean' if use_mean else 'sampled'}; {self.model_label})")
+        fig = plot_samples(seq, start_clip.sequence, start_clip.view, start_clip.index,
+                           title=f"{name} from frame {start_clip.index} ({'deterministic' if use_mean else 'sampled'}; "
+                                 f"{gen.family}; {self.model_label})")
         fig.savefig(out / "curves.png", dpi=80)
         plt.close(fig)
         real = self.real
         samples_row = score_motion({SAMPLES_ROW: [sequence_features(seq, self.layer, name)]}, real["real"],
                                    real_row=False)["rows"]
         k = min(horizon, int(round(mesh_second * MOTION_FPS)))
-        params = states_to_params(states[0, 0, k:k + 1], self.model.spec, shape, self.layer.n_exp)
+        params = FlameParams(torch.as_tensor(seq.shape)[None], torch.as_tensor(seq.expression[0, k:k + 1]),
+                             torch.as_tensor(seq.pose[0, k:k + 1]))
         with torch.no_grad():
             verts = self.layer(params).vertices[0].numpy()
         faces = self.layer.faces.numpy()
@@ -260,6 +303,87 @@ class DemoBackend:
         return SampleResult(video=video, plot=out / "curves.png", sequence=seq_path, obj=obj, glb=glb,
                             metrics={r["set"]: r for r in samples_row + real["rows"]}, samples=samples, horizon_frames=horizon,
                             seconds=time.perf_counter() - start)
+
+    # ------------------------------------------------------------------ inpaint tab
+    def inpaint(self, name: str, gap_start: float, gap_seconds: float, samples: int, seed: int,
+                generator: str | None = None, size: int = 160) -> InpaintResult:
+        """Remove ``gap_seconds`` from view ``name`` (at 30 Hz) from ``gap_start`` on, complete them with a
+        long-context generator, and compare with what was removed and with linear interpolation."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from eval.experiments.inpainting import clip_at_motion_rate, gap_errors, linear_fill, params_to_features
+        from eval.motion_features import sequence_features
+        from motionprior.figures import pose_curves, render_samples
+
+        names = self.inpainting_names()
+        if not names:
+            raise DemoError("no loaded generator can inpaint; start the demo with a long-context (motion-diffusion) "
+                            "generator in --prior")
+        label = generator if generator is not None else names[0]
+        if label not in names:
+            raise DemoError(f"{label!r} cannot inpaint; pick one of {names}")
+        gen = self.generators[label]
+        try:
+            gap_start, gap_seconds, samples, seed = float(gap_start), float(gap_seconds), int(samples), int(seed)
+        except (TypeError, ValueError):
+            raise DemoError("gap start, gap length, samples and seed must be numbers") from None
+        if not 1 <= samples <= self.limits.max_samples:
+            raise DemoError(f"samples must be between 1 and {self.limits.max_samples} (got {samples})")
+        if not 0 <= seed < 2**31:
+            raise DemoError(f"seed must be between 0 and 2^31 - 1 (got {seed})")
+        start = self.start(name)
+        clip = clip_at_motion_rate(start.sequence, start.view, self.layer)
+        t = clip.n_frames
+        a, b = int(round(gap_start * MOTION_FPS)), int(round((gap_start + gap_seconds) * MOTION_FPS))
+        if not (np.isfinite(gap_start) and np.isfinite(gap_seconds) and 1 <= a < b <= t - 1):
+            raise DemoError(f"the gap must lie inside the clip with a frame on each side: 0 < start, start + length < "
+                            f"{(t - 1) / MOTION_FPS:.2f} s (got {gap_start:g} + {gap_seconds:g} s)")
+        began = time.perf_counter()
+        out = self._request_dir()
+        known = np.ones(t, bool)
+        known[a:b] = False
+        done = gen.inpaint(clip, known, n_samples=samples, seed=seed)
+        truth = sequence_features(clip, self.layer, name)[0]
+        head, jaw, expr = linear_fill(truth.head, truth.jaw, truth.expression, a, b)
+        linear = params_to_features(head, jaw, expr, clip, self.layer, name)
+        completed = sequence_features(done, self.layer, name)
+        table = [{"method": "linear interpolation"} | gap_errors(truth, linear, a, b)]
+        table += [{"method": f"completion {i + 1}"} | gap_errors(truth, f, a, b) for i, f in enumerate(completed)]
+        seq_path = done.save(out / "completed.npz")
+        pose = np.concatenate([clip.pose, np.zeros_like(clip.pose), done.pose])
+        pose[1, :, 0:3], pose[1, :, 6:9] = linear.head, linear.jaw
+        n_exp = done.expression.shape[-1]
+        lin_expr = np.zeros((1, t, n_exp), np.float32)
+        lin_expr[0, :, :min(n_exp, expr.shape[1])] = expr[:, :n_exp]
+        grid = done.replace(view_names=np.array(["real", "linear", *done.view_names]), pose=pose.astype(np.float32),
+                            expression=np.concatenate([clip.expression[:, :, :n_exp], lin_expr, done.expression]),
+                            cam=np.concatenate([done.cam[:1]] * 2 + [done.cam]),
+                            crop_tform=np.concatenate([done.crop_tform[:1]] * 2 + [done.crop_tform]),
+                            landmarks2d=np.concatenate([done.landmarks2d[:1]] * 2 + [done.landmarks2d]),
+                            valid=np.concatenate([done.valid[:1]] * 2 + [done.valid]),
+                            image_size=np.concatenate([done.image_size[:1]] * 2 + [done.image_size]))
+        shown = min(grid.n_views, 9)
+        video = render_samples(self.layer, grid, out / "inpainting.mp4", size=size, max_samples=shown, progress=False,
+                               labels=["real", "linear"] + [f"#{i + 1}" for i in range(shown - 2)])
+        curves = pose_curves(grid.pose)
+        fig, axes = plt.subplots(1, 2, figsize=(10, 2.8), constrained_layout=True)
+        time_s = np.arange(t) / MOTION_FPS
+        for ax, key, title in ((axes[0], "jaw", "jaw opening (deg)"), (axes[1], "yaw", "head yaw (deg)")):
+            ax.axvspan(a / MOTION_FPS, (b - 1) / MOTION_FPS, color="0.9")
+            for i in range(2, grid.n_views):
+                ax.plot(time_s, curves[key][i], lw=0.8, alpha=0.8)
+            ax.plot(time_s, curves[key][1], color="0.4", ls="--", lw=1.0, label="linear")
+            ax.plot(time_s, curves[key][0], color="k", lw=1.2, label="real")
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("s", fontsize=8)
+        axes[0].legend(fontsize=7)
+        fig.savefig(out / "inpainting.png", dpi=80)
+        plt.close(fig)
+        return InpaintResult(video=video, plot=out / "inpainting.png", sequence=seq_path, table=table,
+                             gap_frames=(a, b), seconds=time.perf_counter() - began)
 
     # ------------------------------------------------------------------ annotate tab
     def _check_video(self, path) -> dict:

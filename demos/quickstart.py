@@ -114,7 +114,7 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
 
     t1 = time.perf_counter()
     prior = fit_or_resume(prior_config, out_dir / "prior", ["--data.data", str(out_dir / "annotations" / "neuface" / "wild"),
-                                                             "--model.flame_model", str(model_path), *(prior_overrides or [])])
+                                                             "--model.head.flame_model", str(model_path), *(prior_overrides or [])])
     times["prior"] = round(time.perf_counter() - t1, 1)
     print(f"[6/8] HuMoR-Face prior: {prior} ({times['prior']} s); TensorBoard: tensorboard --logdir {out_dir / 'prior'}")
 

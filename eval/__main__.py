@@ -94,6 +94,14 @@ def _prior_benchmark(argv: list[str]) -> None:
     print((Path(cfg.out) / "prior_benchmark.md").read_text())
 
 
+def _inpainting(argv: list[str]) -> None:
+    from eval.experiments import inpainting
+
+    cfg = parse_settings(inpainting.InpaintingConfig, argv, f"{PROG} inpainting", inpainting.__doc__)
+    inpainting.run_inpainting(cfg)
+    print((Path(cfg.out) / "inpainting.md").read_text())
+
+
 COMMANDS = {
     "bench": Command("speed and memory benchmarks with in-process reference ratios", _bench),
     "score": Command("score annotations against a synthetic corpus's ground truth (MPVE, CVD, NME, MSI)", _score),
@@ -101,9 +109,11 @@ COMMANDS = {
                                     _annotation_benchmark),
     "motion": Command("score motion files (any generator, annotations, ground truth) against real motion: FD, APD, "
                       "health, horizon curves, spectra", _motion),
-    "sample": Command("roll out a trained prior from test start frames and score the samples", _sample),
-    "prior-benchmark": Command("the paper's Table S3 on synthetic data: priors trained on mocap / lab / wild sets",
-                               _prior_benchmark),
+    "sample": Command("sample a trained generator from test start frames and score the samples", _sample),
+    "prior-benchmark": Command("the paper's Table S3 on synthetic data: both generator families trained on mocap / "
+                               "lab / wild sets, three seeds, 10 s and 30 s", _prior_benchmark),
+    "inpainting": Command("complete clips with a removed gap (long-context family) vs linear interpolation and "
+                          "HuMoR-Face: --diffusion GEN --data DIR [--humor GEN]", _inpainting),
 }
 
 

@@ -1,4 +1,4 @@
-"""Training data for HuMoR-Face: state clips (:mod:`motionprior.clips`) -> windows of transitions.
+"""Training data for the generators: state clips (:mod:`motionprior.clips`) -> windows of transitions.
 
 Where sequences come from: an annotation output, a synthetic corpus (its ground truth - the upper
 bound the annotated sets are compared with), a split manifest or a folder with ``train/ val/ test/``
@@ -21,9 +21,9 @@ from torch.utils.data import DataLoader, Dataset
 from flame.errors import InputError
 from flame.layout import find_sequences
 from flame.sequence import MOTION_FPS
-from flame.types import N_EXP
 from motionprior.clips import MotionClip, compute_statistics, load_clips
-from motionprior.state import StateSpec, prior_layer, reverse_states
+from motionprior.settings import HeadModel, as_block
+from motionprior.state import StateSpec, reverse_states
 
 log = logging.getLogger(__name__)
 
@@ -89,21 +89,17 @@ class MotionDataModule(L.LightningDataModule):
         time_reversal: probability that a training window is played backwards (0 = HuMoR; see
             :class:`WindowDataset`).
         num_workers: DataLoader workers.
-        flame_model / assets / n_exp / neck / eyes / extra_velocities: the head model and the state
-            layout; linked to the model's settings by the command line.
+        state / head: the state layout and the head model; the command line passes the model's.
     """
 
     def __init__(self, data: str, window: int = 10, batch_size: int = 64, val_split: str = "val",
                  min_seconds: float = 1.0, trim: float = 0.0, epoch_windows: int | None = None, time_reversal: float = 0.0,
-                 num_workers: int = 0, flame_model: str | None = None,
-                 assets: str | None = None, n_exp: int = N_EXP, neck: bool = False, eyes: bool = False,
-                 extra_velocities: tuple[str, ...] = ()) -> None:
+                 num_workers: int = 0, state: StateSpec = StateSpec(), head: HeadModel = HeadModel()) -> None:
         super().__init__()
         self.data, self.window, self.batch_size, self.val_split = data, window, batch_size, val_split
         self.min_seconds, self.trim, self.num_workers = min_seconds, trim, num_workers
         self.epoch_windows, self.time_reversal = epoch_windows, time_reversal
-        self.flame_model, self.assets = flame_model, assets
-        self.spec = StateSpec(n_exp=n_exp, neck=neck, eyes=eyes, extra_velocities=tuple(extra_velocities))
+        self.spec, self.head = as_block(StateSpec, state), as_block(HeadModel, head)
         self.clips: dict[str, list[MotionClip]] = {}
         self.statistics: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
@@ -123,10 +119,10 @@ class MotionDataModule(L.LightningDataModule):
         if info["state"] != json.loads(json.dumps(asdict(self.spec))):
             raise InputError(f"{self.data}: packed with state {info['state']}, but the prior's is {asdict(self.spec)}; "
                              f"pack again with the prior's n_exp / neck / eyes / extra_velocities")
-        layer = prior_layer(self.spec, self.flame_model, self.assets)
+        layer = self.head.layer(self.spec)
         if info["model_sha256"] != layer.model_sha256:
             raise InputError(f"{self.data}: packed with head model {info['model']}, but the prior uses "
-                             f"{layer.model_label}; pass the same model file (--model.flame_model)")
+                             f"{layer.model_label}; pass the same model file (--model.head.flame_model)")
         if not is_complete(self.data):
             raise InputError(f"{self.data}: the pack is incomplete; run the remaining `python -m motionprior pack` "
                              f"shards")
@@ -148,7 +144,7 @@ class MotionDataModule(L.LightningDataModule):
 
     def _split(self, split: str) -> list[MotionClip]:
         if split not in self.clips:
-            layer = prior_layer(self.spec, self.flame_model, self.assets)
+            layer = self.head.layer(self.spec)
             paths = find_sequences(self.data, split)
             if not paths:
                 raise InputError(f"{self.data}: the {split} split has no sequences (use --data.val_split test, or "

@@ -23,7 +23,24 @@ from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle, orthonor
 from flame.sequence import MOTION_FPS
 from motionprior.state import ROTATIONS, StateSpec
 
-__all__ = ["MLP", "HumorFace", "Gaussian"]
+__all__ = ["MLP", "HumorFace", "HumorNetwork", "Gaussian"]
+
+
+@dataclass(frozen=True)
+class HumorNetwork:
+    """Size of the HuMoR-Face CVAE.
+
+    Attributes:
+        hidden: width of the hidden layers (HuMoR: 1024).
+        layers: hidden layers per network (HuMoR: 4).
+        latent: latent size (HuMoR: 48).
+        conditional_prior: learned ``p(z | x_{t-1})``; otherwise ``N(0, I)``.
+    """
+
+    hidden: int = 1024
+    layers: int = 4
+    latent: int = 48
+    conditional_prior: bool = True
 
 
 @dataclass(frozen=True)
@@ -78,17 +95,16 @@ class HumorFace(nn.Module):
 
     Args:
         spec: state layout.
-        hidden: width of the hidden layers (HuMoR: 1024).
-        layers: hidden layers per network (HuMoR: 4).
-        latent: latent size (HuMoR: 48).
-        conditional_prior: learned ``p(z | x_{t-1})``; otherwise ``N(0, I)``.
+        network: sizes (:class:`HumorNetwork`).
         logvar_range: clamp of the predicted log-variances (HuMoR leaves them free).
     """
 
-    def __init__(self, spec: StateSpec = StateSpec(), hidden: int = 1024, layers: int = 4, latent: int = 48,
-                 conditional_prior: bool = True, logvar_range: tuple[float, float] = (-10.0, 10.0)) -> None:
+    def __init__(self, spec: StateSpec = StateSpec(), network: HumorNetwork = HumorNetwork(),
+                 logvar_range: tuple[float, float] = (-10.0, 10.0)) -> None:
         super().__init__()
-        self.spec, self.latent, self.conditional_prior = spec, latent, conditional_prior
+        hidden, layers, latent = network.hidden, network.layers, network.latent
+        conditional_prior = network.conditional_prior
+        self.spec, self.network, self.latent, self.conditional_prior = spec, network, latent, conditional_prior
         self.logvar_range = logvar_range
         d, o = spec.dim, spec.out_dim
         self.encoder = MLP([d + o] + [hidden] * layers + [2 * latent])

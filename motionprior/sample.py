@@ -1,14 +1,15 @@
-"""``python -m motionprior sample``: long rollouts from start frames of a data split.
+"""``python -m motionprior sample``: long motions from start frames of a data split, with any generator.
 
-For each of ``starts`` clips of the split (evenly spread over the clips, first ``start_frame``), roll out
-``samples`` motions of ``seconds`` at 30 Hz and write, into ``out``:
+For each of ``starts`` clips of the split (evenly spread over the clips; each view of a sequence is a
+clip), from frame ``start_frame`` of the clip (its own frame index; the frames before it are the given
+past), generate ``samples`` motions of ``seconds`` at 30 Hz (:mod:`motionprior.generator`) and write,
+into ``out``:
 
-* ``<start>.npz``: a FlameSequence with one view per sample (identity from the start frame);
+* ``<start>.npz``: a FlameSequence with one view per sample (identity from the start);
 * ``<start>.mp4``: a video grid of the first ``render`` samples (0: no video), ``<start>_pose.png``;
 * ``samples.json``: the settings, the start clips and the timings.
 
-The metrics of the samples (FD, APD, health) are computed by ``python -m eval sample``, which runs
-this and scores the result (:mod:`eval.experiments.sampling`).
+``python -m eval sample`` runs this and scores the files with the motion evaluator.
 """
 
 from __future__ import annotations
@@ -19,14 +20,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import Tensor
-
-from flame.sequence import MOTION_FPS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SampleConfig", "SampleRun", "sample_prior"]
+__all__ = ["SampleConfig", "SampleRun", "sample_prior", "pick_starts"]
 
 
 @dataclass
@@ -34,19 +31,16 @@ class SampleConfig:
     """Settings of a sampling run.
 
     Attributes:
-        checkpoint: ``prior.pt`` or a Lightning ``.ckpt`` of ``python -m motionprior fit``.
+        checkpoint: the generator: ``prior.pt`` or a Lightning ``.ckpt`` of ``python -m motionprior fit``.
         data: the data the start frames come from (annotation output, corpus, split manifest...).
         out: output folder.
         split: which split of ``data``.
         starts: number of start clips; start_frame: frame of each clip to start from.
-        samples: K rollouts per start; seconds: horizon (30 Hz steps).
-        seed: seed of the latent samples.
-        use_mean: take the prior's mean z (deterministic) instead of sampling.
-        feedback: correction of each generated state before it is fed back (``none``, ``flame``,
-            ``velocities``, ``flame+velocities``; see :func:`motionprior.rollout.make_feedback`); default:
-            the mode the prior was trained with.
+        samples: motions per start; seconds: horizon (30 Hz).
+        seed: seed of every random draw.
+        use_mean: each family's deterministic mode instead of sampling.
         render: samples per video grid (0: no videos); size: tile size in pixels.
-        flame_model / assets: override the head model recorded in the checkpoint.
+        flame_model / assets: override the head model recorded in the generator.
     """
 
     checkpoint: str
@@ -59,7 +53,6 @@ class SampleConfig:
     seconds: float = 10.0
     seed: int = 0
     use_mean: bool = False
-    feedback: str | None = None
     render: int = 9
     size: int = 160
     flame_model: str | None = None
@@ -68,67 +61,71 @@ class SampleConfig:
 
 @dataclass(frozen=True)
 class SampleRun:
-    """What :func:`sample_prior` generated.
+    """What :func:`sample_prior` generated: ``sequences`` (one FlameSequence per start), the start names,
+    the generator, the files written and ``info`` (``samples.json``)."""
 
-    Attributes:
-        states: ``(K, B, H + 1, dim)`` generated states at 30 Hz (start state first), the prior's units.
-        starts: the B start clips; clips: every clip of the split (the real motion to compare with).
-        spec: the state layout; layer: the head model; info: settings and timings (``samples.json``).
-    """
-
-    states: Tensor
-    starts: list
-    clips: list
-    spec: object
-    layer: object
+    sequences: list
+    starts: list[str]
+    generator: object
+    files: list[Path]
     info: dict
+
+    @property
+    def layer(self):
+        return self.generator.layer
+
+
+def pick_starts(data: str, split: str, count: int, frame: int = 0) -> list:
+    """``count`` starts (:class:`motionprior.generator.MotionStart`) evenly spread over the clips (views of
+    sequences) of ``split`` in ``data`` that are longer than ``frame`` frames; named ``<folder>/<file>/<view>``."""
+    from flame.errors import InputError
+    from flame.layout import find_sequences
+    from motionprior.generator import MotionStart
+
+    clips = []
+    for entry in find_sequences(data, split):
+        seq = entry.load()
+        if seq.n_frames > frame:
+            clips += [(entry.path, seq, v) for v in range(seq.n_views)]
+    if not clips:
+        raise InputError(f"{data}: no {split} clip has more than {frame} frames")
+    picks = np.unique(np.linspace(0, len(clips) - 1, min(count, len(clips))).round().astype(int))
+    return [MotionStart(seq, frame, v, name=f"{path.parent.name}/{path.stem}/{seq.view_names[v]}")
+            for path, seq, v in (clips[i] for i in picks)]
 
 
 def sample_prior(cfg: SampleConfig, progress: bool = True) -> SampleRun:
     """Sample and write the files (see the module docstring)."""
+    import matplotlib.pyplot as plt
+
     from flame.files import atomic_write_json
-    from flame.layout import find_sequences
-    from motionprior.clips import load_clips
-    from motionprior.prior_file import load_prior
-    from motionprior.rollout import plot_rollout, render_samples, sample_states, states_to_sequence
-    from motionprior.state import prior_layer
+    from motionprior.figures import plot_samples, render_samples
+    from motionprior.generator import load_generator
 
     if cfg.samples < 1 or cfg.seconds <= 0 or cfg.starts < 1:
         raise ValueError(f"need samples >= 1, seconds > 0 and starts >= 1 (got {cfg.samples}, {cfg.seconds}, {cfg.starts})")
-    model, config = load_prior(cfg.checkpoint)
-    spec = model.spec
-    layer = prior_layer(spec, cfg.flame_model or config.get("flame_model"), cfg.assets or config.get("assets"))
-    clips = load_clips(find_sequences(cfg.data, cfg.split), layer, spec, min_seconds=0.0, progress=progress)
-    clips = [c for c in clips if len(c.states) > cfg.start_frame]
-    if not clips:
-        raise ValueError(f"{cfg.data}: no {cfg.split} clip has more than {cfg.start_frame} frames")
-    picks = np.unique(np.linspace(0, len(clips) - 1, min(cfg.starts, len(clips))).round().astype(int))
-    chosen = [clips[i] for i in picks]
-    x0 = torch.as_tensor(np.stack([c.states[cfg.start_frame] for c in chosen]))
-    shapes = torch.as_tensor(np.stack([c.shape for c in chosen]))
-    horizon = int(round(cfg.seconds * MOTION_FPS))
-    feedback = cfg.feedback or config.get("feedback", "none")
+    gen = load_generator(cfg.checkpoint, cfg.flame_model, cfg.assets)
+    starts = pick_starts(cfg.data, cfg.split, cfg.starts, cfg.start_frame)
     t0 = time.perf_counter()
-    states = sample_states(model, x0, horizon, cfg.samples, use_mean=cfg.use_mean, seed=cfg.seed, feedback=feedback,
-                           layer=layer, shape=shapes)
-    rollout_s = time.perf_counter() - t0
+    seqs = gen.sample(starts, cfg.samples, cfg.seconds, seed=cfg.seed, mean=cfg.use_mean)
+    seconds = time.perf_counter() - t0
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    info = asdict(cfg) | {"model": layer.model_label, "feedback": feedback, "horizon_frames": horizon,
-                          "starts": [c.name for c in chosen], "rollout_seconds": round(rollout_s, 3),
-                          "rollout_frames_per_second": round(cfg.samples * len(chosen) * horizon / rollout_s, 1)}
-    for b, clip in enumerate(chosen):
-        name = clip.name.replace("/", "_")
-        seq = states_to_sequence(states[:, b], spec, clip.shape, layer,
-                                 metadata={"start": clip.name, "start_frame": cfg.start_frame,
-                                           "checkpoint": str(cfg.checkpoint), "use_mean": cfg.use_mean,
-                                           "feedback": feedback, "seed": cfg.seed})
-        seq.save(out_dir / f"{name}.npz")
-        fig = plot_rollout(states[:min(cfg.samples, 8), b], spec, real=torch.as_tensor(clip.states[cfg.start_frame:]),
-                           title=f"{clip.name} ({layer.model_label})")
+    horizon = seqs[0].n_frames - 1
+    info = asdict(cfg) | {"model": gen.layer.model_label, "generator": gen.family, "horizon_frames": horizon,
+                          "starts": [s.label for s in starts], "rollout_seconds": round(seconds, 3),
+                          "rollout_frames_per_second": round(cfg.samples * len(starts) * horizon / seconds, 1)}
+    files = []
+    for start, seq in zip(starts, seqs):
+        name = start.label.replace("/", "_")
+        files.append(seq.save(out_dir / f"{name}.npz"))
+        fig = plot_samples(seq, start.sequence, start.view, start.index, title=f"{start.label} ({gen.family}, "
+                           f"{gen.layer.model_label})")
         fig.savefig(out_dir / f"{name}_pose.png", dpi=90)
+        plt.close(fig)
         if cfg.render:
-            render_samples(layer, seq, out_dir / f"{name}.mp4", size=cfg.size, max_samples=cfg.render, progress=progress)
+            render_samples(gen.layer, seq, out_dir / f"{name}.mp4", size=cfg.size, max_samples=cfg.render,
+                           progress=progress)
     atomic_write_json(out_dir / "samples.json", info)
-    log.info("wrote %d x %d samples of %d frames to %s", len(chosen), cfg.samples, horizon + 1, out_dir)
-    return SampleRun(states=states, starts=chosen, clips=clips, spec=spec, layer=layer, info=info)
+    log.info("wrote %d x %d samples of %d frames to %s", len(starts), cfg.samples, horizon + 1, out_dir)
+    return SampleRun(sequences=seqs, starts=info["starts"], generator=gen, files=files, info=info)

@@ -20,8 +20,8 @@ with a critically damped spring of time constant ``return_time`` (seconds):
   ground truth's whatever the drifted state was doing, so it cannot be predicted from the input and
   such a part loses its momentum in training (measured on the jaw; see ``StateSpec.extra_velocities``).
 
-``part_return_times`` sets a part's own time (measured on the quickstart corpus: 0.05 s for the jaw and
-expression with 0.25 s for the head lets the face keep moving without shaking the head; see the README).
+The return time is one number for every part or a number per part (what each choice did:
+``docs/experiments/``).
 
 With no drift the target is ``x_t``. Rotations use left-multiplied axis-angles, world frame, as the
 state's angular velocity does.
@@ -29,21 +29,72 @@ state's angular velocity does.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 from torch import Tensor
 
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from flame.sequence import MOTION_FPS
 from motionprior.state import ROTATIONS, StateSpec
 
-__all__ = ["steered_target", "check_return_times"]
+__all__ = ["DriftControl", "FEEDBACK_MODES", "steered_target", "return_times", "teacher_probability"]
+
+#: what is done to a generated state before it is fed back (:func:`motionprior.rollout.make_feedback`)
+FEEDBACK_MODES = ("none", "velocities", "flame", "flame+velocities")
 
 
-def steered_target(spec: StateSpec, drifted: Tensor, prev: Tensor, nxt: Tensor, return_time: float,
-                   fps: float = MOTION_FPS, part_return_times: dict[str, float] | None = None) -> Tensor:
+@dataclass(frozen=True)
+class DriftControl:
+    """How HuMoR-Face learns to stay on the data in long rollouts.
+
+    Attributes:
+        sched_sampling: epochs (start, end) of the teacher-forcing -> autoregressive ramp (HuMoR: 10, 20).
+        feedback: what is done to a prediction before it is fed back, in training and sampling: ``none``
+            (HuMoR), ``flame`` (landmarks from FLAME of the predicted parameters, HuMoR-Qual),
+            ``velocities`` (recomputed from the step) or ``flame+velocities``.
+        prior_feedback: fraction of the fed-back predictions (per window row and step) made with a sample
+            of the learned prior instead of the posterior. 0: HuMoR (the rollout tracks the ground truth,
+            since the posterior sees it); 1: every fed-back state drifts as in sampling.
+        return_time: seconds over which the target of a step from a fed-back (drifted) input steers back
+            to the ground truth (:func:`steered_target`): one number, or one per part without a velocity
+            (e.g. ``{root_orient: 0.25, jaw: 0.05, expression: 0.05, landmarks: 0.25}``); ``None``: the
+            target is the ground truth (HuMoR: all drift undone in one step).
+    """
+
+    sched_sampling: tuple[int, int] = (10, 20)
+    feedback: str = "none"
+    prior_feedback: float = 0.0
+    return_time: float | dict[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sched_sampling", tuple(self.sched_sampling))
+        if self.feedback not in FEEDBACK_MODES:
+            raise ValueError(f"feedback {self.feedback!r}: choose one of {FEEDBACK_MODES}")
+        if not 0.0 <= self.prior_feedback <= 1.0:
+            raise ValueError(f"prior_feedback {self.prior_feedback}: a fraction in [0, 1]")
+
+    def check(self, spec: StateSpec) -> None:
+        """Errors for settings that do not fit the state ``spec``."""
+        if "flame" in self.feedback and spec.n_exp == 0:
+            raise ValueError("feedback 'flame' needs the expression in the state (n_exp > 0)")
+        if self.return_time is not None:
+            return_times(spec, self.return_time)
+
+
+def teacher_probability(epoch: int, start: int, end: int) -> float:
+    """Probability of feeding the ground truth at ``epoch`` (1 until ``start``, linear to 0 at ``end``)."""
+    if end <= start:
+        return 1.0 if epoch < start else 0.0
+    return float(np.clip(1.0 - (epoch - start) / (end - start), 0.0, 1.0))
+
+
+def steered_target(spec: StateSpec, drifted: Tensor, prev: Tensor, nxt: Tensor,
+                   return_time: float | dict[str, float], fps: float = MOTION_FPS) -> Tensor:
     """The target ``(..., dim)`` for input ``drifted (..., dim)`` of a step whose ground truth goes
-    ``prev -> nxt`` (both ``(..., dim)``; see the module docstring). ``part_return_times`` overrides
-    ``return_time`` for the named parts (a velocity follows its part)."""
-    times = check_return_times(spec, return_time, part_return_times)
+    ``prev -> nxt`` (both ``(..., dim)``; see the module docstring). ``return_time``: seconds, one for
+    every part or one per part (a velocity follows its part)."""
+    times = return_times(spec, return_time)
     dt = 1.0 / fps
     out = nxt.clone()
     for part in spec.parts:
@@ -75,15 +126,19 @@ def steered_target(spec: StateSpec, drifted: Tensor, prev: Tensor, nxt: Tensor, 
     return out
 
 
-def check_return_times(spec: StateSpec, return_time: float, part_return_times: dict[str, float] | None = None
-                       ) -> dict[str, float]:
-    """Seconds per (non-velocity) part: ``return_time``, overridden by ``part_return_times``; all > 0."""
+def return_times(spec: StateSpec, return_time: float | dict[str, float]) -> dict[str, float]:
+    """Seconds per part without a velocity of its own: ``return_time`` for all, or a dict naming every
+    such part; all > 0."""
     parts = [p for p in spec.parts if p not in spec.velocity_of.values()]
-    unknown = set(part_return_times or {}) - set(parts)
-    if unknown:
-        raise ValueError(f"part_return_times: unknown parts {sorted(unknown)}; choose among {parts}")
-    times = {p: float((part_return_times or {}).get(p, return_time)) for p in parts}
+    if isinstance(return_time, dict):
+        unknown, missing = set(return_time) - set(parts), set(parts) - set(return_time)
+        if unknown or missing:
+            raise ValueError(f"return_time per part: unknown {sorted(unknown)}, missing {sorted(missing)}; name each of "
+                             f"{parts} (or give one number for all)")
+        times = {p: float(return_time[p]) for p in parts}
+    else:
+        times = dict.fromkeys(parts, float(return_time))
     bad = {p: t for p, t in times.items() if not t > 0}
     if bad:
-        raise ValueError(f"return_time / part_return_times must be > 0 seconds, got {bad}")
+        raise ValueError(f"return_time must be > 0 seconds, got {bad}")
     return times

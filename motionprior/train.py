@@ -1,9 +1,11 @@
-"""Training HuMoR-Face through LightningCLI (``python -m motionprior fit / validate / test``).
+"""Training a generator through LightningCLI (``python -m motionprior fit / validate / test``).
 
-The best (``val/selection_loss``: the validation loss of the autoregressive epochs) and last
+The config's ``model.class_path`` names the family (:class:`motionprior.lit_humor.LitHumorFace`,
+:class:`motionprior.lit_diffusion.LitMotionDiffusion`); the data module receives the model's state
+layout and head model (they are set once, in the model's blocks). The best (``val/selection_loss``: the validation loss of the autoregressive epochs) and last
 checkpoints are kept in ``<default_root_dir>/lightning_logs/version_N/checkpoints``; ``--ckpt_path
 .../last.ckpt`` resumes (into a new ``version_N+1``). After ``fit`` the best model is exported as a
-small standalone ``prior.pt`` next to the checkpoints. :func:`fit_or_resume` is the same for pipelines
+small standalone generator file ``prior.pt`` (:mod:`motionprior.generator`) next to the checkpoints. :func:`fit_or_resume` is the same for pipelines
 (the quickstart, the prior benchmark).
 """
 
@@ -21,17 +23,18 @@ log = logging.getLogger(__name__)
 def lightning_cli(args: list[str], run: bool = True):
     """LightningCLI on ``args``: a subcommand and its options (``run``), or only options, to build the
     model, data module and trainer without running anything (``run=False``). Returns the CLI object."""
+    from lightning.pytorch import LightningModule
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.cli import LightningCLI
 
     from motionprior.data import MotionDataModule
-    from motionprior.lit_module import LitHumorFace
-    from motionprior.prior_file import export_prior
+    from motionprior.generator import export_generator
 
     class PriorCLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:
-            for key in ("n_exp", "neck", "eyes", "extra_velocities", "flame_model", "assets"):
-                parser.link_arguments(f"model.{key}", f"data.{key}")
+            for key in ("spec", "head"):  # the state layout and head model have one home: the model's blocks
+                parser.link_arguments("model", f"data.{'state' if key == 'spec' else key}",
+                                      compute_fn=lambda m, key=key: getattr(m, key), apply_on="instantiate")
             # best by validation loss, and the latest epoch (Lightning's save_last only follows new bests)
             parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
             parser.set_defaults({"checkpoint.monitor": "val/selection_loss", "checkpoint.mode": "min",
@@ -44,13 +47,13 @@ def lightning_cli(args: list[str], run: bool = True):
             cb = self.trainer.checkpoint_callback
             best = cb.best_model_path if cb is not None else ""
             if best and self.trainer.is_global_zero:
-                path = export_prior(best, Path(best).parent / "prior.pt")
+                path = export_generator(best, Path(best).parent / "prior.pt")
                 log.info("best checkpoint %s exported to %s", best, path)
                 print(f"prior: {path}")
 
     from_command_line = args == sys.argv[1:]  # LightningCLI warns when it is given its own command line
-    return PriorCLI(LitHumorFace, MotionDataModule, args=None if from_command_line else args, run=run,
-                    seed_everything_default=0, save_config_kwargs={"overwrite": True}, subclass_mode_model=False)
+    return PriorCLI(LightningModule, MotionDataModule, args=None if from_command_line else args, run=run,
+                    seed_everything_default=0, save_config_kwargs={"overwrite": True}, subclass_mode_model=True)
 
 
 def fit_or_resume(config: str | Path, root: str | Path, overrides: list[str] = ()) -> Path:

@@ -66,7 +66,17 @@ def layer32_small_encoder(standin_paths, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_prior_args() -> list[str]:
     """``fit`` overrides for a seconds-long HuMoR-Face training on the quick config (pipeline tests)."""
-    return ["--trainer.max_epochs", "2", "--model.hidden", "64", "--model.layers", "2", "--model.latent", "8",
-            "--model.vertex_stride", "32", "--model.sched_sampling", "[0, 1]", "--model.milestones", "[5]",
+    return ["--trainer.max_epochs", "2", "--model.network.hidden", "64", "--model.network.layers", "2", "--model.network.latent", "8",
+            "--model.losses.vertex_stride", "32", "--model.drift.sched_sampling", "[0, 1]", "--model.optim.milestones", "[5]",
             "--data.epoch_windows", "64", "--data.batch_size", "32", "--trainer.enable_progress_bar", "false",
             "--model.plot_every_n_epochs", "0"]
+
+
+@pytest.fixture(scope="session")
+def tiny_diffusion_args() -> list[str]:
+    """``fit`` overrides for a seconds-long training of the long-context family (windows of 24 frames)."""
+    return ["--trainer.max_epochs", "2", "--model.network.window", "24", "--model.network.context", "12",
+            "--model.network.width", "32", "--model.network.layers", "1", "--model.network.sampling_steps", "4",
+            "--data.window", "23", "--data.epoch_windows", "64", "--data.batch_size", "32",
+            "--trainer.enable_progress_bar", "false", "--model.training.statistics_batches", "2",
+            "--trainer.check_val_every_n_epoch", "1"]

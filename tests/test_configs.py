@@ -23,7 +23,7 @@ def tiny_wild(tmp_path_factory, standin_paths) -> Path:
     """4 identities x 40 frames at 25 fps: train 2, val 1, test 1."""
     from annotator.synthetic.builder import SynthConfig, build_corpus
 
-    return build_corpus(SynthConfig(domain="wild", identities=4, sequences=1, frames=40, seed=3,
+    return build_corpus(SynthConfig(domain="wild", identities=4, sequences=1, frames=60, seed=3,
                                     out=str(tmp_path_factory.mktemp("configs") / "wild"), model=str(standin_paths.pkl),
                                     split_fractions=(0.5, 0.25, 0.25)), progress=False)
 
@@ -32,13 +32,13 @@ def _prior_cli(configs: list[Path | str], extra: list[str], standin_paths, run: 
     """LightningCLI built from ``configs`` (``fit`` when ``run``), with the stand-in as head model."""
     from motionprior.train import lightning_cli
 
-    args = [a for c in configs for a in ("--config", str(c))] + ["--model.flame_model", str(standin_paths.pkl), *extra]
+    args = [a for c in configs for a in ("--config", str(c))] + ["--model.head.flame_model", str(standin_paths.pkl), *extra]
     return lightning_cli(["fit", *args] if run else args, run=run)
 
 
 def _check_prior_settings(prior_config: str, overrides: list[str], standin_paths) -> None:
     """A pipeline's prior config and overrides build the model it will train."""
-    from motionprior.lit_module import LitHumorFace
+    from motionprior.lit_humor import LitHumorFace
 
     cli = _prior_cli([CONFIGS.parent / prior_config], [*overrides, "--data.data", "unused"], standin_paths)
     assert isinstance(cli.model, LitHumorFace)
@@ -54,7 +54,12 @@ def test_training_config_takes_a_step(path, tiny_wild, standin_paths, tmp_path):
                               "--trainer.fast_dev_run", "true", "--trainer.enable_progress_bar", "false"],
                      standin_paths, run=True)
     want = yaml.safe_load(path.read_text())["model"]
-    assert cli.model.hparams.hidden == want["hidden"] and cli.model.hparams.kl_weight == want["kl_weight"]
+    assert type(cli.model).__name__ == want["class_path"].rsplit(".", 1)[1]
+    for block, settings in want["init_args"].items():  # the YAML's settings reach the model's blocks
+        if block == "head":  # the test's stand-in replaces the config's head model
+            continue
+        got = cli.model.hparams[block]
+        assert {k: got[k] for k in settings} == settings if isinstance(settings, dict) else got == settings
     assert cli.trainer.global_step == 1
     assert math.isfinite(float(cli.trainer.callback_metrics["train/loss"]))
     assert all(torch.isfinite(p).all() for p in cli.model.parameters())

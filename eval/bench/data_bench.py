@@ -70,7 +70,7 @@ def _child(mode: str, data: str, model_file: str, steps: int, batch: int) -> Non
         print(json.dumps(out))
         return
     torch.manual_seed(0)
-    dm = MotionDataModule(data, batch_size=batch, epoch_windows=batch * (steps + 10), flame_model=model_file)
+    dm = MotionDataModule(data, batch_size=batch, epoch_windows=batch * (steps + 10), head={"flame_model": model_file})
     t0 = time.perf_counter()
     dm.setup("fit")
     out["setup_seconds"] = time.perf_counter() - t0
@@ -85,7 +85,10 @@ def _child(mode: str, data: str, model_file: str, steps: int, batch: int) -> Non
             n += len(b["states"])
         out["windows_per_s"] = n / (time.perf_counter() - t0)
     else:
-        from motionprior.lit_module import LitHumorFace
+        from motionprior.lit_humor import LitHumorFace
+        from motionprior.model import HumorNetwork
+        from motionprior.settings import HeadModel
+        from motionprior.steering import DriftControl
 
         class Clock(L.Callback):
             def on_train_batch_start(self, trainer, module, batch, i):
@@ -96,8 +99,8 @@ def _child(mode: str, data: str, model_file: str, steps: int, batch: int) -> Non
                 self.seconds = time.perf_counter() - self.t0
 
         clock = Clock()
-        model = LitHumorFace(hidden=512, layers=4, latent=48, flame_model=model_file, vertex_stride=8,
-                             feedback="flame+velocities", plot_every_n_epochs=0)
+        model = LitHumorFace(head=HeadModel(model_file), network=HumorNetwork(hidden=512), losses={"vertex_stride": 8},
+                             drift=DriftControl(feedback="flame+velocities"), plot_every_n_epochs=0)
         trainer = L.Trainer(max_steps=steps + 10, logger=False, enable_checkpointing=False, limit_val_batches=0,
                             enable_progress_bar=False, enable_model_summary=False, callbacks=[clock], accelerator="cpu")
         trainer.fit(model, datamodule=dm)

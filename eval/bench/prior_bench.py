@@ -1,10 +1,10 @@
-"""HuMoR-Face speed on CPU: training transitions per second and rollout frames per second.
+"""Generator speed on CPU, both families through the generator interface.
 
-Rollout: K = 50 samples x 300 steps (10 s at 30 Hz) from one start state (goal: under 5 s), against the
-same rollouts done one sample at a time (the in-process reference: what batching the K samples buys),
-and with the FLAME-landmark feedback. Training: optimizer steps on batches of 64 windows of 10
-transitions, teacher-forced (all steps batched) and autoregressive (steps in sequence), FLAME losses on.
-Timings do not depend on the weights, so untrained models with the stand-in's statistics are used.
+Sampling: 50 samples x 10 s (300 frames at 30 Hz) from one start (goal: under 10 s per family), with
+the sizes of ``configs/motionprior/quick.yaml`` (HuMoR-Face, also at HuMoR's published width) and
+``configs/motionprior/diffusion.yaml`` (the long-context family); the in-process reference is
+HuMoR-Face sampling one sample at a time. Training: one optimizer step on a batch of 64 windows of
+each family's length. Timings do not depend on the weights, so untrained networks are used.
 """
 
 from __future__ import annotations
@@ -12,82 +12,104 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+import yaml
 
 from eval.report import markdown_table
 from flame.head import resolve_model_file
 
-GOAL_ROLLOUT_S = 5.0
+GOAL_SAMPLE_S = 10.0
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "motionprior"
 
 
-def _model(hidden: int, pkl: Path):
-    from motionprior.lit_module import LitHumorFace
+def _lit(config: str, model_file: Path, **network):
+    """The LightningModule of a training config (its ``init_args``), with the given network overrides."""
+    import importlib
 
+    spec = yaml.safe_load((CONFIGS / config).read_text())["model"]
+    module, name = spec["class_path"].rsplit(".", 1)
+    args = dict(spec["init_args"], head={"flame_model": str(model_file)})
+    args["network"] = dict(args["network"], **network)
     torch.manual_seed(0)
-    return LitHumorFace(hidden=hidden, flame_model=str(pkl), vertex_stride=8)
+    return getattr(importlib.import_module(module), name)(**args)
 
 
-def _start(lit) -> tuple[torch.Tensor, torch.Tensor]:
-    from flame.types import FlameParams
+def _generator(lit):
+    from motionprior.generator import _family_class
 
-    layer = lit.flame(torch.zeros(()))[0]
-    spec = lit.spec
-    with torch.no_grad():
-        lm = layer.landmarks(FlameParams.zeros((1,), layer.n_shape, layer.n_exp, like=layer.v_template)).landmarks3d
-    x = torch.zeros(1, spec.dim)
-    for part in spec.rotations:
-        x[:, spec.slices[part]] = torch.eye(3).repeat(1, spec.parts[part] // 9).flatten()[None]
-    x[:, spec.slices["landmarks"]] = lm.flatten(1) * 100.0  # cm
-    return x, torch.zeros(1, layer.n_shape)
+    config = {k: v for k, v in lit.hparams.items() if not k.startswith("_")}
+    cls = _family_class(lit.family)
+    return cls(lit.model, config, lit.head.layer(lit.spec))
 
 
-def bench_prior(asset_dir: Path, samples: int = 50, steps: int = 300) -> tuple[str, list[dict]]:
-    from motionprior.rollout import sample_states
+def _start(layer, frames: int = 30):
+    """A still neutral head of ``frames`` frames at 30 fps (the start's past)."""
+    from motionprior.generator import MotionStart, params_to_sequence
 
+    pose = torch.zeros(1, frames, 15)
+    seq = params_to_sequence(pose, torch.zeros(1, frames, layer.n_exp), np.zeros(layer.n_shape), layer,
+                             {"name": "neutral"})
+    return MotionStart(seq)
+
+
+def bench_prior(asset_dir: Path, samples: int = 50, seconds: float = 10.0) -> tuple[str, list[dict]]:
     pkl = resolve_model_file(assets=asset_dir)
-    rows, records = [], []
-    for hidden in (1024, 512):
-        lit = _model(hidden, pkl)
-        model, layer = lit.model.eval(), lit.flame(torch.zeros(()))[0]
-        x0, shape = _start(lit)
-        timings = {}
-        for name, fn in {
-            f"rollout {samples} x {steps}": lambda: sample_states(model, x0, steps, samples),
-            "  one sample at a time (reference)": lambda: [sample_states(model, x0, steps, 1, seed=k) for k in range(5)],
-            "  with FLAME + velocity feedback": lambda: sample_states(model, x0, steps, samples, feedback="flame+velocities",
-                                                                   layer=layer, shape=shape),
-        }.items():
-            sample_states(model, x0, 5, samples)  # warm-up
+    cases = {"HuMoR-Face, quick (hidden 512)": _lit("quick.yaml", pkl),
+             "HuMoR-Face, hidden 1024 (HuMoR)": _lit("quick.yaml", pkl, hidden=1024),
+             "long-context diffusion": _lit("diffusion.yaml", pkl)}
+    frames = int(round(seconds * 30))
+    rows, records, ref_s = [], [], None
+    for name, lit in cases.items():
+        gen = _generator(lit)
+        start = _start(gen.layer)
+        gen.sample([start], samples, 0.5)  # warm-up
+        if ref_s is None:  # the reference: one sample at a time (5, extrapolated)
             t = time.perf_counter()
-            fn()
-            timings[name] = time.perf_counter() - t
-        ref_s = timings["  one sample at a time (reference)"] / 5 * samples
-        for name, s in timings.items():
-            ref = name.endswith("(reference)")
-            total = ref_s if ref else s
-            rows.append([f"hidden {hidden}: {name}", f"{total:.2f}" + (" (extrapolated from 5)" if ref else ""),
-                         f"{samples * steps / total:,.0f}", "1.00x" if ref else f"{ref_s / s:.1f}x",
-                         ("yes" if s < GOAL_ROLLOUT_S else "no") if name.startswith("rollout") else ""])
-            records.append({"what": name.strip(), "hidden": hidden, "seconds": total, "frames_per_s": samples * steps / total})
-        batch = torch.zeros(64, 11, lit.spec.dim) + x0
-        batch = batch + 0.01 * torch.randn_like(batch) * lit.spec.euclidean_mask()
-        shapes = shape.expand(64, -1)
-        opt = torch.optim.Adamax(lit.parameters(), 1e-4)
-        lit.train()
-        for mode, p in (("teacher-forced", 1.0), ("autoregressive", 0.0)):
-            def step():
-                w = lit.run_window(batch, p)
-                loss = lit.total(lit.losses(w.pred, w.targets, shapes, w.post, w.prior), 4e-4)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            step()
-            t = time.perf_counter()
-            for _ in range(3):
-                step()
-            s = (time.perf_counter() - t) / 3
-            rows.append([f"hidden {hidden}: training step, 64 x 10 transitions, {mode}", f"{s:.3f}",
-                         f"{640 / s:,.0f} transitions/s", "", ""])
-            records.append({"what": f"train {mode}", "hidden": hidden, "seconds": s, "transitions_per_s": 640 / s})
-    table = markdown_table(rows, ["case", "seconds", "frames/s", "vs one at a time", f"< {GOAL_ROLLOUT_S:.0f} s"])
+            for k in range(5):
+                gen.sample([start], 1, seconds, seed=k)
+            ref_s = (time.perf_counter() - t) / 5 * samples
+            rows.append([f"{name}: one sample at a time (reference)", f"{ref_s:.2f} (extrapolated from 5)",
+                         f"{samples * frames / ref_s:,.0f}", "1.00x", ""])
+            records.append({"what": "reference", "generator": name, "seconds": ref_s})
+        t = time.perf_counter()
+        gen.sample([start], samples, seconds, seed=0)
+        s = time.perf_counter() - t
+        rows.append([f"{name}: {samples} x {seconds:g} s", f"{s:.2f}", f"{samples * frames / s:,.0f}",
+                     f"{ref_s / s:.2f}x", "yes" if s < GOAL_SAMPLE_S else "no"])
+        records.append({"what": "sample", "generator": name, "seconds": s, "frames_per_s": samples * frames / s})
+        s_train = _train_step_seconds(lit)
+        rows.append([f"{name}: training step, 64 windows", f"{s_train:.3f}", "", "", ""])
+        records.append({"what": "train step", "generator": name, "seconds": s_train})
+    table = markdown_table(rows, ["case", "seconds", "frames/s", "vs reference", f"< {GOAL_SAMPLE_S:.0f} s"])
     return table, records
+
+
+def _train_step_seconds(lit, batch: int = 64) -> float:
+    """Seconds of one optimizer step on ``batch`` windows (HuMoR-Face: autoregressive, 10 transitions)."""
+    spec, layer = lit.spec, lit.head.layer(lit.spec)
+    from motionprior.state import sequence_to_states
+
+    window = lit.network.window if lit.family == "motion-diffusion" else 11
+    seq = _start(layer, window).sequence
+    x = torch.as_tensor(sequence_to_states(seq, layer, spec), dtype=torch.float32)[None].repeat(batch, 1, 1)
+    x = x + 0.01 * torch.randn_like(x) * spec.euclidean_mask()
+    data = {"states": x, "shape": torch.zeros(batch, layer.n_shape)}
+    opt = torch.optim.Adam(lit.model.parameters(), 1e-4)
+    lit.train()
+
+    def step():
+        if lit.family == "motion-diffusion":
+            loss = lit._loss(data)
+        else:
+            w = lit.run_window(x, 0.0, shape=data["shape"])
+            loss = lit.total(lit.losses(w.pred, w.targets, data["shape"], w.post, w.prior), 4e-4)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()
+    t = time.perf_counter()
+    for _ in range(3):
+        step()
+    return (time.perf_counter() - t) / 3

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from eval.bench.common import interleaved_median
 from eval.report import markdown_table
@@ -37,10 +36,9 @@ def bench_scaling(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tuple[
     from annotator.neuface import AnnotateConfig, annotate
     from annotator.pretrain import load_or_pretrain
     from annotator.synthetic.builder import SynthConfig, build_corpus
+    from eval.bench.prior_bench import _generator, _lit, _start
     from flame.head import head_layer, resolve_model_file
     from flame.layout import read_corpus
-    from motionprior.lit_module import LitHumorFace
-    from motionprior.rollout import sample_states
 
     model = resolve_model_file(assets=asset_dir)
     layer = head_layer(model)
@@ -72,15 +70,11 @@ def bench_scaling(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tuple[
     rows += _growth_rows("NeuFace, 100 frames, views", views, secs, "views")
     records += [{"case": "annotation vs views", "size": v, "seconds": s} for v, s in zip(views, secs)]
 
-    torch.manual_seed(0)
-    lit = LitHumorFace(hidden=1024, flame_model=str(model), vertex_stride=8)
-    prior = lit.model.eval()
-    x0 = torch.zeros(1, lit.spec.dim)
-    for part in lit.spec.rotations:
-        x0[:, lit.spec.slices[part]] = torch.eye(3).flatten()
+    gen = _generator(_lit("quick.yaml", model, hidden=1024))
+    start = _start(gen.layer)
     counts = [10, 50, 200]
-    sample_states(prior, x0, 5, 10)  # warm-up
-    secs = [_timed(lambda k=k: sample_states(prior, x0, 300, k)) for k in counts]
+    gen.sample([start], 10, 5 / 30)  # warm-up
+    secs = [_timed(lambda k=k: gen.sample([start], k, 10.0)) for k in counts]
     rows += _growth_rows("rollout, 300 steps, hidden 1024, samples", counts, secs, "samples")
     records += [{"case": "rollout vs samples", "size": k, "seconds": s} for k, s in zip(counts, secs)]
     table = markdown_table(rows, ["case", "size", "seconds", "cost growth", "work growth"])

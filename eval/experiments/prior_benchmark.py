@@ -1,5 +1,5 @@
-"""The prior benchmark (the paper's Table S3 on our synthetic data): what the training data does to
-HuMoR-Face.
+"""The generator benchmark (the paper's Table S3 on our synthetic data, for both generator families):
+what the training data does to a generator, and how the families compare.
 
 Training sets, built to differ the way the paper's do, each annotated with NeuFace:
 
@@ -8,13 +8,15 @@ Training sets, built to differ the way the paper's do, each annotated with NeuFa
 * ``wild`` - a large in-the-wild set (1 moving view, large head motion; VoxCeleb2-like);
 
 and, on the ``wild`` set, the ground truth and the per-frame ``regress`` annotations, to measure what
-annotation quality does to the learned prior (the paper's central claim). Every prior is trained with
-the same config and the same number of optimizer steps (epochs of a fixed number of windows), and is
-evaluated on the held-out ``wild`` test identities: ``samples`` rollouts of ``seconds`` from each of
-``starts`` test start frames, written as FlameSequence files and scored by the motion evaluator
-(:mod:`eval.experiments.motion`: FD, APD, health, horizon curves, spectra) against the test ground
-truth, with a reference row of real ``wild`` train clips scored the same way (``eval/motion.md``).
-Every stage resumes (corpora, annotations, priors, samples).
+annotation quality does to the learned generator (the paper's central claim). Every generator family
+(``generators``: label -> training config) is trained on every set with each training seed (``seeds``;
+``--seed_everything``), the same config and number of optimizer steps per family, and evaluated on the
+held-out ``wild`` test identities: ``samples`` motions from each of ``starts`` test start frames over the
+longest horizon, written as FlameSequence files and scored by the motion evaluator
+(:mod:`eval.experiments.motion`) at every horizon (the first seconds of the same samples) against the
+test ground truth, with a reference row of real ``wild`` train clips. A row aggregates its seeds (mean
+± sample std). The goals of the generator issue are checked per seed on the ``wild / NeuFace`` rows.
+Every stage resumes (corpora, annotations, generators, samples).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import torch
 
 from annotator.pretrain import DEFAULT_ENCODER_CACHE, PretrainConfig
 from annotator.synthetic.builder import CorpusSize
-from eval.experiments.motion import LEGEND, score_motion, write_motion_report
+from eval.experiments.motion import LEGEND, REAL_ROW, score_motion, write_motion_report
 from eval.motion_features import load_motion_set
 from eval.report import markdown_table, write_csv
 from flame.errors import InputError
@@ -42,7 +44,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["TRAINING_SETS", "PriorBenchmarkConfig", "run_prior_benchmark", "reading"]
 
-#: row name -> (corpus domain, annotation: neuface / regress / gt)
+#: training set -> (corpus domain, annotation: neuface / regress / gt)
 TRAINING_SETS: dict[str, tuple[str, str]] = {
     "mocap / NeuFace": ("mocap", "neuface"),
     "lab / NeuFace": ("lab", "neuface"),
@@ -50,11 +52,14 @@ TRAINING_SETS: dict[str, tuple[str, str]] = {
     "wild / ground truth": ("wild", "gt"),
     "wild / regress": ("wild", "regress"),
 }
-COLUMNS = ["training set", "train_clips", "train_minutes", "annotation_mpve_mm", "fd_expression", "fd_pose",
-           "fd_landmarks", "fd_combined", "apd_mean_world", "apd_mean_head_canonical", "variance_ratio", "out_of_range",
-           "drift_z", "freeze_rate", "acceleration_ratio", "jaw_speed_deg_s", "jaw_3-6Hz", "nonfinite_fraction",
+GENERATORS = {"HuMoR-Face": "configs/motionprior/quick.yaml",
+              "long-context diffusion": "configs/motionprior/diffusion.yaml"}
+METRICS = ["fd_expression", "fd_pose", "fd_landmarks", "fd_combined", "apd_mean_head_canonical", "out_of_range",
+           "freeze_rate", "acceleration_ratio", "jaw_speed_deg_s", "jaw_3-6Hz"]
+COLUMNS = ["training set", "generator", "seeds", "train_clips", "train_minutes", "annotation_mpve_mm", *METRICS,
            "train_seconds"]
 REFERENCE = "real wild train clips (reference)"
+GOAL_ROW = "wild / NeuFace"
 
 
 @dataclass
@@ -62,13 +67,15 @@ class PriorBenchmarkConfig:
     """Settings of ``python -m eval prior-benchmark``.
 
     Attributes:
-        out: output folder (corpora, annotations, priors, evaluations, report).
+        out: output folder (corpora, annotations, generators, samples, evaluations, report).
         model: FLAME model file (default: the stand-in built in ``assets``).
         assets / encoder_cache: stand-in and landmark-encoder caches.
         mocap / lab / wild: corpus sizes (identities split 60/20/20 into train / val / test).
         seed: seed of the corpora (each domain offset) and of the samples.
-        prior_config / prior_overrides: HuMoR-Face training config and extra ``fit`` arguments.
-        starts / samples / seconds: wild test start frames, rollouts per start, horizon (30 Hz).
+        generators: label -> training config of each family; overrides: label -> extra ``fit`` arguments.
+        seeds: training seeds of every (training set, generator).
+        starts / samples: wild test start frames and motions per start.
+        horizons: seconds scored (the first seconds of samples of the longest horizon).
         rows: training sets to run (default all of :data:`TRAINING_SETS`).
         pretrain: landmark-encoder pretraining settings (default: the annotator's).
     """
@@ -81,11 +88,12 @@ class PriorBenchmarkConfig:
     lab: CorpusSize = CorpusSize(10, 2, 120)
     wild: CorpusSize = CorpusSize(40, 2, 150)
     seed: int = 200
-    prior_config: str = "configs/motionprior/quick.yaml"
-    prior_overrides: list[str] = field(default_factory=list)
+    generators: dict[str, str] = field(default_factory=lambda: dict(GENERATORS))
+    overrides: dict[str, list[str]] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     starts: int = 8
     samples: int = 50
-    seconds: float = 10.0
+    horizons: list[float] = field(default_factory=lambda: [10.0, 30.0])
     rows: list[str] | None = None
     pretrain: PretrainConfig | None = None
 
@@ -126,94 +134,175 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
                                           cfg.pretrain or PretrainConfig(), layer64, split="train")
         data[name], annotation_mpve[name] = target, mean["mpve_mm"]
 
-    priors, train_seconds = {}, {}
-    for name in names:
-        t0 = time.perf_counter()
-        priors[name] = fit_or_resume(cfg.prior_config, out / "priors" / _slug(name),
-                                     ["--data.data", str(data[name]), "--model.flame_model", str(model_path),
-                                      *cfg.prior_overrides])
-        train_seconds[name] = time.perf_counter() - t0
-    # samples from held-out wild test starts, scored with the motion evaluator against the test ground truth
-    generated, train_stats = {}, {}
-    for name in names:
-        files = _sample_row(cfg, priors[name], corpora["wild"], model_path, out / "samples" / _slug(name))
-        generated[name] = [load_motion_set(files, layer64, progress=False)]
-        train = load_motion_set(f"{data[name]}@train", layer64, progress=False)
-        train_stats[name] = {"train_clips": len(train), "train_minutes": sum(len(c) for c in train) / MOTION_FPS / 60}
+    unknown = set(cfg.overrides) - set(cfg.generators)
+    if unknown:
+        raise InputError(f"overrides: unknown generators {sorted(unknown)}; the generators are {list(cfg.generators)}")
     real = load_motion_set(f"{corpora['wild']}@test", layer64, progress=False)
     reference = load_motion_set(f"{corpora['wild']}@train", layer64, progress=False)
-    result = score_motion(generated, real, {REFERENCE: reference})
-    write_motion_report(result, out / "eval", title="Prior benchmark: the motion evaluator's report",
-                        note=f"Samples from {cfg.starts} held-out wild test starts; real: the wild test ground truth.")
-    by = {r["set"]: r for r in result["rows"]}
-    table = [{"training set": name, **train_stats[name], "annotation_mpve_mm": annotation_mpve[name],
-              "train_seconds": train_seconds[name]} | {k: by[name].get(k, float("nan")) for k in COLUMNS[4:-1]}
-             for name in names]
-    table.append({"training set": REFERENCE, "train_clips": len(reference)}
-                 | {k: by[REFERENCE].get(k, float("nan")) for k in COLUMNS[4:-1]})
-    _write(out, cfg, table, result)
-    return table
+    longest = max(cfg.horizons)
+    runs, train_seconds, train_stats = {}, {}, {}
+    for name in names:
+        train = load_motion_set(f"{data[name]}@train", layer64, progress=False)
+        train_stats[name] = {"train_clips": len(train), "train_minutes": sum(len(c) for c in train) / MOTION_FPS / 60}
+        for gen, config in cfg.generators.items():
+            row = (name, gen)
+            runs[row], times = [], []
+            for seed in cfg.seeds:
+                folder = out / "generators" / _slug(name) / _slug(gen) / f"seed{seed}"
+                t0 = time.perf_counter()
+                prior = fit_or_resume(config, folder, ["--data.data", str(data[name]), "--model.head.flame_model",
+                                                       str(model_path), "--seed_everything", str(seed),
+                                                       *cfg.overrides.get(gen, [])])
+                times.append(time.perf_counter() - t0)
+                files = _sample_row(cfg, prior, corpora["wild"], model_path, longest,
+                                    out / "samples" / _slug(name) / _slug(gen) / f"seed{seed}")
+                runs[row].append(load_motion_set(files, layer64, progress=False))
+            train_seconds[row] = float(np.mean(times))
+    tables, results = {}, {}
+    for h in cfg.horizons:
+        n = int(round(h * MOTION_FPS)) + 1
+        generated = {_label(*row): [[c.frames(0, n) for c in run] for run in seeds] for row, seeds in runs.items()}
+        results[h] = score_motion(generated, real, {REFERENCE: reference})
+        write_motion_report(results[h], out / f"eval_{h:g}s", title=f"Generator benchmark at {h:g} s",
+                            note=f"Samples from {cfg.starts} held-out wild test starts; real: the wild test ground "
+                                 f"truth; rows: mean ± std over training seeds {cfg.seeds}.")
+        by = {r["set"]: r for r in results[h]["rows"]}
+        tables[h] = [{"training set": name, "generator": gen, "seeds": len(cfg.seeds), **train_stats[name],
+                      "annotation_mpve_mm": annotation_mpve[name], "train_seconds": train_seconds[(name, gen)]}
+                     | {k: by[_label(name, gen)].get(k, float("nan")) for k in METRICS}
+                     | {f"{k}_std": by[_label(name, gen)].get(f"{k}_std", float("nan")) for k in METRICS}
+                     for name, gen in runs]
+        tables[h].append({"training set": REFERENCE, "generator": "-", "train_clips": len(reference)}
+                         | {k: by[REFERENCE].get(k, float("nan")) for k in METRICS})
+    goals = goal_check(runs, real, reference, cfg) if GOAL_ROW in names else []
+    _write(out, cfg, tables, results, goals)
+    return tables[cfg.horizons[0]]
 
 
-def _sample_row(cfg: PriorBenchmarkConfig, prior: Path, wild: Path, model_path: Path, folder: Path) -> list[Path]:
-    """The sample files of one prior (rolled out unless ``samples.json`` says they were)."""
+def _label(name: str, gen: str) -> str:
+    return f"{name} · {gen}"
+
+
+def goal_check(runs: dict, real: list, reference: list, cfg: PriorBenchmarkConfig) -> list[dict]:
+    """Per generator and training seed on the ``wild / NeuFace`` rows: the issue's goals against the wild
+    test ground truth (10 s, or the shortest horizon, for the 10 s goals; every second of the longest for
+    out-of-range). Returns one row per (generator, seed) with the measured values and pass / fail."""
+    short, longest = min(cfg.horizons), max(cfg.horizons)
+    rows = []
+    for (name, gen), seeds in runs.items():
+        if name != GOAL_ROW:
+            continue
+        for seed, run in zip(cfg.seeds, seeds):
+            n = int(round(short * MOTION_FPS)) + 1
+            res = score_motion({"g": [[c.frames(0, n) for c in run]]}, real, {REFERENCE: reference})
+            by = {r["set"]: r for r in res["rows"]}
+            g, truth, ref = by["g"], by[REAL_ROW], by[REFERENCE]
+            per_second = score_motion({"g": [run]}, real, real_row=False)["horizon"]["g"]
+            oor = max(r["out_of_range"] for r in per_second[:int(longest)])
+            rows.append({
+                "generator": gen, "seed": seed,
+                "jaw_3-6Hz": g["jaw_3-6Hz"], "jaw_3-6Hz_truth": truth["jaw_3-6Hz"],
+                "jaw_speed_ratio": g["jaw_speed_deg_s"] / truth["jaw_speed_deg_s"],
+                "acceleration_ratio": g["acceleration_ratio"], "freeze_rate": g["freeze_rate"],
+                "freeze_limit": truth["freeze_rate"] + 0.05, "max_out_of_range_per_s": oor,
+                "out_of_range_limit": truth["out_of_range"] + 0.05,
+                "fd_expression_vs_ref": g["fd_expression"] / ref["fd_expression"],
+                "fd_pose_vs_ref": g["fd_pose"] / ref["fd_pose"],
+                "apd_vs_real": g["apd_mean_head_canonical"] / truth["apd_mean_head_canonical"]})
+    for r in rows:
+        r["pass"] = {"rhythm": abs(r["jaw_3-6Hz"] / r["jaw_3-6Hz_truth"] - 1) <= 0.25
+                     and 0.8 <= r["jaw_speed_ratio"] <= 1.25,
+                     "liveliness": 0.8 <= r["acceleration_ratio"] <= 1.25 and r["freeze_rate"] <= r["freeze_limit"],
+                     "range": r["max_out_of_range_per_s"] <= r["out_of_range_limit"]
+                     and r["fd_expression_vs_ref"] <= 1.5 and r["fd_pose_vs_ref"] <= 1.5,
+                     "diversity": r["apd_vs_real"] >= 0.5}
+    return rows
+
+
+def _sample_row(cfg: PriorBenchmarkConfig, prior: Path, wild: Path, model_path: Path, seconds: float,
+                folder: Path) -> list[Path]:
+    """The sample files of one generator (generated unless ``samples.json`` says they were)."""
     from motionprior.sample import SampleConfig, sample_prior
 
     if not (folder / "samples.json").is_file():
         sample_prior(SampleConfig(checkpoint=str(prior), data=str(wild), out=str(folder), split="test", starts=cfg.starts,
-                                  samples=cfg.samples, seconds=cfg.seconds, seed=cfg.seed, render=0,
+                                  samples=cfg.samples, seconds=seconds, seed=cfg.seed, render=0,
                                   flame_model=str(model_path)), progress=False)
     starts = json.loads((folder / "samples.json").read_text())["starts"]
     return [folder / f"{s.replace('/', '_')}.npz" for s in starts]
 
 
-def _write(out: Path, cfg: PriorBenchmarkConfig, table: list[dict], result: dict) -> None:
-    write_csv(out / "prior_benchmark.csv", table, COLUMNS)
+GOAL_COLUMNS = ["generator", "seed", "jaw_3-6Hz", "jaw_3-6Hz_truth", "jaw_speed_ratio", "acceleration_ratio",
+                "freeze_rate", "freeze_limit", "max_out_of_range_per_s", "out_of_range_limit", "fd_expression_vs_ref",
+                "fd_pose_vs_ref", "apd_vs_real", "passes"]
+
+
+def _write(out: Path, cfg: PriorBenchmarkConfig, tables: dict, results: dict, goals: list[dict]) -> None:
     sizes = ", ".join(f"{d} {s.identities} identities x {s.sequences} x {s.frames} frames"
                       for d, s in (("mocap", cfg.mocap), ("lab", cfg.lab), ("wild", cfg.wild)))
-    text = (f"# Prior benchmark (Table S3 on synthetic data)\n\nCorpora ({sizes}; identities split 60/20/20, seed "
-            f"{cfg.seed}). Each prior: `{cfg.prior_config}` {' '.join(cfg.prior_overrides)}, the same optimizer steps. "
-            f"Evaluation (`python -m eval motion`'s metrics): {cfg.samples} samples x {cfg.seconds:g} s from "
-            f"{cfg.starts} start frames of the held-out wild test identities, against the wild test ground truth; "
-            f"the reference row is real motion of the train identities scored the same way.\n\n"
-            + markdown_table(table, COLUMNS) + "\n\n"
-            "train_minutes: training motion at 30 Hz (each view of a lab capture is a clip); annotation_mpve_mm: MPVE "
-            "of the training annotations against the ground truth (train split). " + LEGEND + "\n\n"
-            "Every metric, the horizon curves and the spectra: [eval/motion.md](eval/motion.md).\n\n"
-            "![metrics over the horizon](eval/horizon.png)\n\n![spectra](eval/spectra.png)\n\n## Reading\n\n"
-            + reading(table, result["horizon"]) + "\n")
-    atomic_write_text(out / "prior_benchmark.md", text)
+    gens = "; ".join(f"{g}: `{c}` {' '.join(cfg.overrides.get(g, []))}" for g, c in cfg.generators.items())
+    parts = [f"# Generator benchmark (Table S3 on synthetic data)\n\nCorpora ({sizes}; identities split 60/20/20, "
+             f"seed {cfg.seed}). Generators: {gens}; training seeds {cfg.seeds}. Evaluation (`python -m eval motion`'s "
+             f"metrics): {cfg.samples} samples from {cfg.starts} start frames of the held-out wild test identities, "
+             f"against the wild test ground truth; rows: mean ± std over the seeds; the reference row is real motion "
+             f"of the train identities scored the same way.\n"]
+    for h, table in tables.items():
+        write_csv(out / f"prior_benchmark_{h:g}s.csv", table, COLUMNS + [f"{k}_std" for k in METRICS])
+        shown = [{k: (f"{r[k]:.3g} ± {r[k + '_std']:.2g}" if isinstance(r.get(k), float) and np.isfinite(r.get(k))
+                      and np.isfinite(r.get(k + "_std", np.nan)) else r.get(k, "")) for k in COLUMNS} for r in table]
+        parts.append(f"## {h:g} s\n\n" + markdown_table(shown, COLUMNS) + f"\n\nEvery metric, the horizon curves and "
+                     f"the spectra: [eval_{h:g}s/motion.md](eval_{h:g}s/motion.md).\n\n![horizon](eval_{h:g}s/horizon.png)"
+                     f"\n\n![spectra](eval_{h:g}s/spectra.png)\n")
+    parts.append("train_minutes: training motion at 30 Hz (each view of a lab capture is a clip); annotation_mpve_mm: "
+                 "MPVE of the training annotations against the ground truth (train split); train_seconds: mean per "
+                 "seed. " + LEGEND + "\n")
+    if goals:
+        for g in goals:
+            g["passes"] = ", ".join(k for k, ok in g["pass"].items() if ok) or "none"
+        write_csv(out / "goals.csv", goals, GOAL_COLUMNS)
+        parts.append("## Goals (wild / NeuFace, per training seed)\n\n" + markdown_table(goals, GOAL_COLUMNS) +
+                     "\n\nrhythm: jaw_3-6Hz within 25 % of the truth's and jaw speed 0.8-1.25x; liveliness: "
+                     "acceleration 0.8-1.25x and freeze rate at most the truth's + 0.05; range: out-of-range in every "
+                     "second of the longest horizon at most the truth's + 0.05, FD_expression and FD_pose at most 1.5x "
+                     "the reference row's; diversity: head-canonical APD at least half the test clips' mutual "
+                     f"distance. Short goals at {min(cfg.horizons):g} s.\n")
+    first = min(tables)
+    parts.append("## Reading\n\n" + reading(tables[first], results[first]["horizon"]) + "\n")
+    atomic_write_text(out / "prior_benchmark.md", "\n".join(parts))
 
 
 def reading(table: list[dict], horizon: dict[str, list[dict]] | None = None) -> str:
-    """Which of the paper's orderings reproduce, stated from the numbers: over the whole horizon and,
-    with the evaluator's ``horizon`` curves, over the first second (before long-horizon drift dominates FD)."""
-    by = {r["training set"]: r for r in table}
+    """Which of the paper's orderings reproduce, per generator, stated from the numbers (seed means): over
+    the whole horizon and, with the evaluator's ``horizon`` curves, over the first second (before
+    long-horizon drift dominates FD)."""
     first = {name: rows[0] for name, rows in (horizon or {}).items() if rows}
     lines = []
+    ref = next((r for r in table if r["training set"] == REFERENCE), None)
+    for gen in dict.fromkeys(r["generator"] for r in table if r is not ref):
+        by = {r["training set"]: r for r in table if r["generator"] == gen}
+        lines.append(f"**{gen}**")
 
-    def cmp(a: str, b: str, key: str) -> str | None:
-        if a not in by or b not in by or not (np.isfinite(by[a][key]) and np.isfinite(by[b][key])):
-            return None
-        x, y = by[a][key], by[b][key]
-        return f"{key} {x:.3g} vs {y:.3g} ({'yes' if x < y else 'no'})"
+        def cmp(a: str, b: str, key: str) -> str | None:
+            if a not in by or b not in by or not (np.isfinite(by[a][key]) and np.isfinite(by[b][key])):
+                return None
+            x, y = by[a][key], by[b][key]
+            return f"{key} {x:.3g} vs {y:.3g} ({'yes' if x < y else 'no'})"
 
-    for a, b, claim in (("wild / NeuFace", "lab / NeuFace", "large wild data beats large lab data on wild motion"),
-                        ("wild / NeuFace", "mocap / NeuFace", "large wild data beats small lab data"),
-                        ("wild / NeuFace", "wild / regress", "NeuFace annotations beat per-frame regression"),
-                        ("wild / ground truth", "wild / NeuFace", "ground truth is an upper bound for NeuFace")):
-        parts = [c for c in (cmp(a, b, k) for k in ("fd_expression", "fd_pose", "fd_landmarks", "fd_combined")) if c]
-        if parts:
-            lines.append(f"- {claim} - {a} < {b}? " + "; ".join(parts) + ".")
-        if a in first and b in first:
-            early = [f"{k} {first[a][k]:.3g} vs {first[b][k]:.3g} ({'yes' if first[a][k] < first[b][k] else 'no'})"
-                     for k in ("fd_expression", "fd_pose") if k in first[a] and k in first[b]]
-            lines.append("  first second only: " + "; ".join(early) + ".")
-    ref = next((r for r in table if "reference" in r["training set"]), None)
-    if ref:
-        limit = 1.5 * ref["out_of_range"] + 0.05
-        healthy = [r["training set"] for r in table if r is not ref and np.isfinite(r["out_of_range"])
-                   and r["out_of_range"] <= limit]
-        lines.append(f"- long-horizon health: out-of-range at most 1.5x the real reference ({ref['out_of_range']:.2f}) "
-                     f"+ 0.05 = {limit:.2f} for {', '.join(healthy) or 'no prior'}.")
+        for a, b, claim in (("wild / NeuFace", "lab / NeuFace", "large wild data beats large lab data on wild motion"),
+                            ("wild / NeuFace", "mocap / NeuFace", "large wild data beats small lab data"),
+                            ("wild / NeuFace", "wild / regress", "NeuFace annotations beat per-frame regression"),
+                            ("wild / ground truth", "wild / NeuFace", "ground truth is an upper bound for NeuFace")):
+            parts = [c for c in (cmp(a, b, k) for k in ("fd_expression", "fd_pose", "fd_landmarks", "fd_combined")) if c]
+            if parts:
+                lines.append(f"- {claim} - {a} < {b}? " + "; ".join(parts) + ".")
+            la, lb = _label(a, gen), _label(b, gen)
+            if la in first and lb in first:
+                early = [f"{k} {first[la][k]:.3g} vs {first[lb][k]:.3g} ({'yes' if first[la][k] < first[lb][k] else 'no'})"
+                         for k in ("fd_expression", "fd_pose") if k in first[la] and k in first[lb]]
+                lines.append("  first second only: " + "; ".join(early) + ".")
+        if ref:
+            limit = 1.5 * ref["out_of_range"] + 0.05
+            healthy = [n for n, r in by.items() if np.isfinite(r["out_of_range"]) and r["out_of_range"] <= limit]
+            lines.append(f"- long-horizon health: out-of-range at most 1.5x the real reference "
+                         f"({ref['out_of_range']:.2f}) + 0.05 = {limit:.2f} for {', '.join(healthy) or 'no training set'}.")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Sampling a trained HuMoR-Face prior and scoring the samples: ``python -m eval sample``.
+"""Sampling a trained generator and scoring the samples: ``python -m eval sample``.
 
 Runs ``motionprior.sample`` (FlameSequence files, videos, pose plots) and scores the written files with
 the motion evaluator (:mod:`eval.experiments.motion`) into the same folder (``motion.md`` / ``.json`` /
@@ -10,7 +10,6 @@ scores) and, with ``truth`` (a synthetic corpus folder), the ground truth of the
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from flame.errors import InputError
 
@@ -32,9 +31,9 @@ def sample_and_score(cfg, reference_split: str | None = "train", progress: bool 
         raise InputError(f"truth {truth}: not a synthetic corpus folder; pass the corpus the annotations in {cfg.data} "
                          f"were made from")
     run = sample_prior(cfg, progress=progress)
-    files = [str(Path(cfg.out) / f"{name.replace('/', '_')}.npz") for name in run.info["starts"]]
+    files = [str(f) for f in run.files]
     reference = f"{cfg.data}@{reference_split}" if reference_split and reference_split != cfg.split else None
-    settings = MotionEvalConfig(generated=[files], labels=["HuMoR-Face samples"], real=f"{cfg.data}@{cfg.split}",
+    settings = MotionEvalConfig(generated=[files], labels=[f"{run.generator.family} samples"], real=f"{cfg.data}@{cfg.split}",
                                 reference=reference, truth=f"{truth}@{cfg.split}" if truth else None, out=cfg.out)
     result = evaluate_motion(settings, layer=run.layer, progress=progress)
     return result | {"sampling": run.info}

@@ -17,7 +17,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def demo_prior(tmp_path_factory, standin_paths, tiny_prior_args) -> dict:
+def demo_prior(tmp_path_factory, standin_paths, tiny_prior_args, tiny_diffusion_args) -> dict:
     """A wild corpus (6 identities x 40 frames) and a prior trained on it for seconds."""
     from annotator.synthetic.builder import SynthConfig, build_corpus
     from motionprior.train import fit_or_resume
@@ -27,8 +27,12 @@ def demo_prior(tmp_path_factory, standin_paths, tiny_prior_args) -> dict:
                                       model=str(standin_paths.pkl), seed=21, split_fractions=(0.5, 0.2, 0.3)),
                           progress=False)
     prior = fit_or_resume(CONFIGS / "motionprior" / "quick.yaml", root / "prior",
-                          ["--data.data", str(corpus), "--model.flame_model", str(standin_paths.pkl), *tiny_prior_args])
-    return {"prior": prior, "data": corpus, "root": root}
+                          ["--data.data", str(corpus), "--model.head.flame_model", str(standin_paths.pkl), *tiny_prior_args])
+    diffusion = fit_or_resume(CONFIGS / "motionprior" / "diffusion.yaml", root / "diffusion",
+                              ["--data.data", str(corpus), "--model.head.flame_model", str(standin_paths.pkl),
+                               *tiny_diffusion_args])
+    return {"prior": prior, "diffusion": diffusion, "data": corpus, "root": root}
+
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +43,7 @@ def demo_server(demo_prior, layer32_small_encoder, tmp_path_factory):
 
     work = tmp_path_factory.mktemp("demo_work")
     limits = Limits(max_samples=6, max_seconds=4.0, max_video_seconds=6.0, max_video_frames=80, max_upload_mb=5.0)
-    cfg = DemoConfig(prior=str(demo_prior["prior"]), data=str(demo_prior["data"]), workdir=str(work), port=free_port(),
+    cfg = DemoConfig(prior=f"{demo_prior['prior']},{demo_prior['diffusion']}", data=str(demo_prior["data"]), workdir=str(work), port=free_port(),
                      limits=limits)
     backend = DemoBackend(cfg.prior, cfg.data, workdir=work, limits=limits, encoder=layer32_small_encoder[1])
     app = build_app(backend, cfg)

@@ -41,7 +41,10 @@ def test_sample_tab(client, demo_server, capsys):
     _, backend = demo_server
     name = backend.sequence_names()[0]
     t = time.perf_counter()
-    video, curves, metrics, summary, files, glb = client.predict(name, 3, 4, 2.0, 7, False, 1.0, api_name="/sample")
+    gen = backend.generator_names()[0]
+    assert gen.startswith("humor-face") and backend.generator_names()[1].startswith("motion-diffusion")
+    video, curves, metrics, summary, files, glb = client.predict(gen, name, 3, 4, 2.0, 7, False, 1.0,
+                                                                 api_name="/sample")
     took = time.perf_counter() - t
     with capsys.disabled():
         print(f"\n[demo] sample 4 x 2 s via the API: {took:.1f} s")
@@ -65,7 +68,7 @@ def test_sample_tab(client, demo_server, capsys):
     mesh = read_glb(_path(glb))
     assert len(mesh["faces"]) == len(backend.layer.faces)
     # same seed, same motion; the prior mean is deterministic
-    again = client.predict(name, 3, 4, 2.0, 7, False, 1.0, api_name="/sample")
+    again = client.predict(gen, name, 3, 4, 2.0, 7, False, 1.0, api_name="/sample")
     a, b = (FlameSequence.load(next(_path(f) for f in r[4] if _path(f).suffix == ".npz"))
             for r in ((video, curves, metrics, summary, files), again))
     np.testing.assert_array_equal(a.pose, b.pose)
@@ -80,9 +83,46 @@ def test_sample_tab(client, demo_server, capsys):
 ])
 def test_sample_tab_rejects_bad_input(client, demo_server, args, message):
     _, backend = demo_server
-    args = (backend.sequence_names()[0] if args[0] == "<first>" else args[0], *args[1:])
+    args = (backend.generator_names()[0], backend.sequence_names()[0] if args[0] == "<first>" else args[0], *args[1:])
     with pytest.raises(Exception, match=message):
         client.predict(*args, api_name="/sample")
+
+
+def test_sample_tab_with_the_long_context_family(client, demo_server):
+    from flame.sequence import FlameSequence
+
+    _, backend = demo_server
+    gen = backend.generator_names()[1]
+    name = backend.sequence_names()[0]
+    out = client.predict(gen, name, 20, 3, 1.0, 0, False, 0.0, api_name="/sample")
+    seq = FlameSequence.load(next(_path(f) for f in out[4] if _path(f).suffix == ".npz"))
+    assert seq.n_views == 3 and seq.n_frames == 31 and seq.metadata["generator"] == "motion-diffusion"
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict("no such generator", name, 0, 2, 1.0, 0, False, 0.0, api_name="/sample")
+
+
+def test_inpaint_tab(client, demo_server):
+    """A 0.4 s gap in a test clip, completed: the known frames come back unchanged, the errors are finite, and
+    linear interpolation is the row to beat."""
+    from flame.sequence import FlameSequence
+
+    _, backend = demo_server
+    name = backend.sequence_names()[0]
+    video, curves, table, summary, completed = client.predict(backend.inpainting_names()[0], name, 0.5, 0.4, 2, 3,
+                                                              api_name="/inpaint")
+    assert _path(video).stat().st_size > 1000 and _path(curves).stat().st_size > 1000
+    rows = {r[0]: dict(zip(table["headers"], r)) for r in table["data"]}
+    assert set(rows) == {"linear interpolation", "completion 1", "completion 2"}
+    assert all(np.isfinite(r["landmarks_cm"]) and r["landmarks_cm"] >= 0 for r in rows.values())
+    assert "Frames 15..26" in summary
+    seq = FlameSequence.load(_path(completed))
+    start = backend.start(name)
+    assert seq.n_views == 2 and seq.fps == 30.0
+    # the frames before the gap are the clip's own (frame 0 at 30 Hz = frame 0 of the 25 fps clip)
+    np.testing.assert_allclose(seq.pose[:, 0, 6:9], np.broadcast_to(start.sequence.pose[start.view, 0, 6:9], (2, 3)),
+                               atol=1e-5)
+    with pytest.raises(Exception, match="inside the clip"):
+        client.predict(backend.inpainting_names()[0], name, 0.5, 3.0, 2, 3, api_name="/inpaint")
 
 
 def test_backend_validates_what_the_widgets_cannot(demo_server):

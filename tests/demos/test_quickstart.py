@@ -37,9 +37,9 @@ def test_quickstart_small(tmp_path, layer32_small_encoder, tiny_prior_args):
     sampling = json.loads((tmp_path / "samples" / "samples.json").read_text())
     assert sampling["samples"] == 4 and sampling["horizon_frames"] == 30
     rows = {r["set"]: r for r in metrics["rows"]}  # scored by the motion evaluator, with the reference rows
-    assert set(rows) == {"HuMoR-Face samples", "real clips of other identities (reference)", "ground truth (reference)",
+    assert set(rows) == {"humor-face samples", "real clips of other identities (reference)", "ground truth (reference)",
                          "real (the set judged against)"}
-    assert rows["HuMoR-Face samples"]["nonfinite_fraction"] == 0 and rows["HuMoR-Face samples"]["clips"] == 4
+    assert rows["humor-face samples"]["nonfinite_fraction"] == 0 and rows["humor-face samples"]["clips"] == 4
     assert len(list((tmp_path / "samples").glob("*.mp4"))) == 1
     report = (tmp_path / "REPORT.md").read_text()
     assert "stand-in" in report and "| lab | neuface |" in report and "| ground truth (reference) |" in report

@@ -7,37 +7,40 @@ import math
 import pytest
 
 from annotator.synthetic.builder import CorpusSize
-from eval.experiments.prior_benchmark import TRAINING_SETS, PriorBenchmarkConfig, run_prior_benchmark
+from eval.experiments.prior_benchmark import GENERATORS, TRAINING_SETS, PriorBenchmarkConfig, run_prior_benchmark
 
-pytestmark = pytest.mark.slow  # trains five priors end to end
+pytestmark = pytest.mark.slow  # trains ten tiny generators end to end
 
 
-def test_prior_benchmark_tiny(tmp_path, standin_paths, layer32_small_encoder, tiny_prior_args):
+def test_prior_benchmark_tiny(tmp_path, standin_paths, layer32_small_encoder, tiny_prior_args, tiny_diffusion_args):
     _, _, pretrain, cache = layer32_small_encoder
     cfg = PriorBenchmarkConfig(out=str(tmp_path), model=str(standin_paths.pkl), encoder_cache=str(cache),
                                pretrain=pretrain, mocap=CorpusSize(3, 1, 60), lab=CorpusSize(3, 1, 30),
-                               wild=CorpusSize(6, 1, 40), prior_overrides=tiny_prior_args, starts=2, samples=4,
-                               seconds=2.0)
+                               wild=CorpusSize(6, 1, 40), seeds=[0], starts=2, samples=4, horizons=[1.0, 1.5],
+                               overrides={"HuMoR-Face": tiny_prior_args, "long-context diffusion": tiny_diffusion_args})
     table = run_prior_benchmark(cfg)
-    names = [r["training set"] for r in table]
-    assert names[:-1] == list(TRAINING_SETS) and "reference" in names[-1]
+    rows = [(r["training set"], r["generator"]) for r in table]
+    assert rows[:-1] == [(t, g) for t in TRAINING_SETS for g in GENERATORS] and "reference" in rows[-1][0]
     for row in table[:-1]:
-        for key in ("fd_expression", "fd_pose", "fd_landmarks", "fd_combined", "apd_mean_world", "variance_ratio",
-                    "out_of_range", "jaw_3-6Hz"):
-            assert math.isfinite(row[key]), (row["training set"], key)
-        assert row["train_clips"] > 0 and row["train_minutes"] > 0 and row["nonfinite_fraction"] == 0
-    by = {r["training set"]: r for r in table}
-    assert by["wild / ground truth"]["annotation_mpve_mm"] == 0
-    assert by["wild / regress"]["annotation_mpve_mm"] > 0 and by["lab / NeuFace"]["annotation_mpve_mm"] > 0
-    assert by["lab / NeuFace"]["train_clips"] % 7 == 0  # each view of a lab capture is a clip
-    assert by["wild / ground truth"]["train_clips"] == by["wild / NeuFace"]["train_clips"]
+        for key in ("fd_expression", "fd_pose", "fd_landmarks", "fd_combined", "apd_mean_head_canonical", "out_of_range",
+                    "jaw_3-6Hz"):
+            assert math.isfinite(row[key]), (row["training set"], row["generator"], key)
+        assert row["train_clips"] > 0 and row["train_minutes"] > 0 and row["seeds"] == 1
+    by = {(r["training set"], r["generator"]): r for r in table}
+    assert by[("wild / ground truth", "HuMoR-Face")]["annotation_mpve_mm"] == 0
+    assert by[("wild / regress", "HuMoR-Face")]["annotation_mpve_mm"] > 0
+    assert by[("lab / NeuFace", "long-context diffusion")]["train_clips"] % 7 == 0  # each view of a lab capture
     md = (tmp_path / "prior_benchmark.md").read_text()
-    assert "| wild / regress |" in md and "## Reading" in md and "NeuFace annotations beat" in md
-    assert (tmp_path / "eval" / "horizon.png").stat().st_size > 1000 and "jaw_3-6Hz" in md
-    horizon = (tmp_path / "eval" / "horizon.csv").read_text().splitlines()
-    assert len(horizon) == 1 + 2 * (len(TRAINING_SETS) + 2)  # header + 2 seconds per set (and reference, real)
-    # a rerun reuses corpora, annotations, priors and samples
-    stamp = (tmp_path / "samples" / "wild_regress" / "samples.json").stat().st_mtime_ns
+    assert "## 1 s" in md and "## 1.5 s" in md and "## Goals" in md and "## Reading" in md
+    assert "**long-context diffusion**" in md and "NeuFace annotations beat" in md
+    goals = (tmp_path / "goals.csv").read_text().splitlines()
+    assert len(goals) == 1 + len(GENERATORS)  # header + one row per generator and seed
+    assert (tmp_path / "eval_1.5s" / "horizon.png").stat().st_size > 1000
+    horizon = [line.split(",")[0] for line in (tmp_path / "eval_1s" / "horizon.csv").read_text().splitlines()[1:]]
+    for t in TRAINING_SETS:  # the 1 s horizon: one second per generated set
+        assert all(horizon.count(f"{t} · {g}") == 1 for g in GENERATORS), t
+    # a rerun reuses corpora, annotations, generators and samples
+    stamp = (tmp_path / "samples" / "wild_regress" / "humor-face" / "seed0" / "samples.json").stat().st_mtime_ns
     again = run_prior_benchmark(cfg)
-    assert (tmp_path / "samples" / "wild_regress" / "samples.json").stat().st_mtime_ns == stamp
+    assert (tmp_path / "samples" / "wild_regress" / "humor-face" / "seed0" / "samples.json").stat().st_mtime_ns == stamp
     assert [r["fd_pose"] for r in again] == [r["fd_pose"] for r in table]

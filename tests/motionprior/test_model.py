@@ -1,17 +1,18 @@
-"""The CVAE's pieces: Gaussian KL against torch.distributions, residual rotations, rollout, strict loading."""
+"""The CVAE's pieces: Gaussian KL against torch.distributions, residual rotations, rollout, schedules."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
 from flame.rotations import axis_angle_to_matrix
-from motionprior.lit_module import kl_weight_at, teacher_probability
-from motionprior.model import Gaussian, HumorFace
-from motionprior.prior_file import load_prior
+from motionprior.losses import kl_weight_at
+from motionprior.model import Gaussian, HumorFace, HumorNetwork
 from motionprior.state import StateSpec
+from motionprior.steering import teacher_probability
+
+TINY = HumorNetwork(hidden=32, layers=2, latent=8)
 
 
 def random_states(spec: StateSpec, n: int, seed: int = 0) -> torch.Tensor:
@@ -35,7 +36,7 @@ def test_gaussian_kl_matches_torch_distributions():
 def test_decoder_left_multiplies_rotation_deltas():
     spec = StateSpec(n_exp=4)
     torch.manual_seed(0)
-    model = HumorFace(spec, hidden=32, layers=2, latent=8)
+    model = HumorFace(spec, TINY)
     last = model.decoder.linears[-1]
     delta = torch.randn(spec.out_dim) * 0.1
     with torch.no_grad():
@@ -53,7 +54,7 @@ def test_decoder_left_multiplies_rotation_deltas():
 def test_rollout_shapes_seeds_and_orthonormality():
     spec = StateSpec(n_exp=4)
     torch.manual_seed(0)
-    model = HumorFace(spec, hidden=32, layers=2, latent=8).eval()
+    model = HumorFace(spec, TINY).eval()
     x0 = random_states(spec, 2)
     run = lambda seed: model.rollout(x0, 50, n_samples=3, generator=torch.Generator().manual_seed(seed))  # noqa: E731
     a, b, c = run(1), run(1), run(2)
@@ -76,40 +77,15 @@ def test_schedules_as_configured():
     assert kl_weight_at(0, 1.0, 0) == 1.0
 
 
-def test_strict_loading(tmp_path):
-    spec = StateSpec(n_exp=4)
-    model = HumorFace(spec, hidden=32, layers=2, latent=8)
-    config = {"n_exp": 4, "hidden": 32, "layers": 2, "latent": 8}
-    torch.save({"format": "humor-face-prior", "version": 1, "config": config, "state_dict": model.state_dict()},
-               tmp_path / "ok.pt")
-    loaded, cfg = load_prior(tmp_path / "ok.pt")
-    for k, v in model.state_dict().items():
-        torch.testing.assert_close(loaded.state_dict()[k], v)
-    state = model.state_dict()
-    state.pop("delta_scale")
-    torch.save({"format": "humor-face-prior", "version": 1, "config": config, "state_dict": state}, tmp_path / "missing.pt")
-    with pytest.raises(RuntimeError, match="delta_scale"):
-        load_prior(tmp_path / "missing.pt")
-    torch.save({"format": "humor-face-prior", "config": dict(config, hidden=64), "state_dict": model.state_dict()},
-               tmp_path / "wrong.pt")
-    with pytest.raises(RuntimeError, match="size mismatch"):
-        load_prior(tmp_path / "wrong.pt")
-    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a HuMoR-Face checkpoint"):
-        load_prior(tmp_path / "junk.pt")
-    with pytest.raises(FileNotFoundError, match="motionprior fit"):
-        load_prior(tmp_path / "absent.pt")
-    np.testing.assert_equal(cfg["hidden"], 32)
-
-
 def test_the_sampling_path_does_not_import_lightning():
     """Loading a prior file, featurizing clips, rolling out and writing samples need no Lightning (the
     demo and the evaluation load fast and run where Lightning is not wanted)."""
     import subprocess
     import sys
 
-    code = ("import sys; import motionprior.sample, motionprior.prior_file, motionprior.clips, motionprior.rollout, "
-            "motionprior.pack, eval.experiments.motion, eval.motion_features; "
+    code = ("import sys; import motionprior.sample, motionprior.generator, motionprior.clips, motionprior.rollout, "
+            "motionprior.diffusion, motionprior.figures, motionprior.pack, eval.experiments.motion, "
+            "eval.motion_features; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')); "
             "print(bad); sys.exit(1 if bad else 0)")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -71,15 +71,15 @@ def test_training_streams_from_a_pack(packed, standin_paths):
     from motionprior.train import lightning_cli
 
     cli = lightning_cli(["fit", "--config", str(CONFIGS / "quick.yaml"), "--data.data", str(packed),
-                         "--model.flame_model", str(standin_paths.pkl), "--trainer.fast_dev_run", "true",
-                         "--trainer.enable_progress_bar", "false", "--model.hidden", "64", "--model.plot_every_n_epochs",
+                         "--model.head.flame_model", str(standin_paths.pkl), "--trainer.fast_dev_run", "true",
+                         "--trainer.enable_progress_bar", "false", "--model.network.hidden", "64", "--model.plot_every_n_epochs",
                          "0"])
     assert cli.trainer.state.finished and cli.datamodule.packed
     with np.load(packed / "statistics.npz") as z:
         np.testing.assert_allclose(cli.model.model.state_mean.numpy(), z["state_mean"])
     with pytest.raises(ValueError, match="packed with state"):
-        lightning_cli(["fit", "--config", str(CONFIGS / "quick.yaml"), "--data.data", str(packed), "--model.n_exp", "10",
-                       "--model.flame_model", str(standin_paths.pkl), "--trainer.fast_dev_run", "true"])
+        lightning_cli(["fit", "--config", str(CONFIGS / "quick.yaml"), "--data.data", str(packed), "--model.state.n_exp", "10",
+                       "--model.head.flame_model", str(standin_paths.pkl), "--trainer.fast_dev_run", "true"])
 
 
 def test_official_dataset_split_by_identity_and_read_back(tmp_path, standin_paths):

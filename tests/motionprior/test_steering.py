@@ -110,20 +110,24 @@ def test_a_part_with_an_extra_velocity_keeps_its_momentum():
     torch.testing.assert_close(SPEC.get(no_vel, "jaw"), SPEC.get(base[2], "jaw"))
 
 
-def test_part_return_times_override_the_return_time():
-    """The expression steered with its own 0.1 s, the landmarks with the common 0.5 s (hand-computed as in
-    ``test_hand_computed_target_of_a_drifted_state``); unknown parts and non-positive times are errors."""
+def test_return_time_per_part():
+    """The expression steered with its own 0.1 s, the landmarks with 0.5 s (hand-computed as in
+    ``test_hand_computed_target_of_a_drifted_state``); unknown or missing parts and non-positive times are
+    errors."""
     gt = _trajectory(3)
     drifted = gt[1].clone()
     drifted[SPEC.slices["expression"]] += 0.3
     drifted[SPEC.slices["landmarks"]] += 1.0
-    y = steered_target(SPEC, drifted, gt[1], gt[2], 0.5, part_return_times={"expression": 0.1})
+    times = {"root_orient": 0.5, "jaw": 0.5, "expression": 0.1, "landmarks": 0.5}
+    y = steered_target(SPEC, drifted, gt[1], gt[2], times)
     exp, ls, vs = SPEC.slices["expression"], SPEC.slices["landmarks"], SPEC.slices["landmarks_vel"]
     torch.testing.assert_close(y[exp], drifted[exp] + (gt[2, exp] - gt[1, exp]) - 0.3 * DT / 0.1)
     dv = DT * (1 / 0.5 ** 2) * -1.0
     torch.testing.assert_close(y[vs], gt[2, vs] + dv)
     torch.testing.assert_close(y[ls], drifted[ls] + (gt[2, ls] - gt[1, ls]) + DT * dv)
-    with pytest.raises(ValueError, match="unknown parts"):
-        steered_target(SPEC, drifted, gt[1], gt[2], 0.5, part_return_times={"landmarks_vel": 0.1})
+    with pytest.raises(ValueError, match="unknown"):
+        steered_target(SPEC, drifted, gt[1], gt[2], times | {"landmarks_vel": 0.1})
+    with pytest.raises(ValueError, match="missing"):
+        steered_target(SPEC, drifted, gt[1], gt[2], {"jaw": 0.1})
     with pytest.raises(ValueError, match="> 0"):
-        steered_target(SPEC, drifted, gt[1], gt[2], 0.5, part_return_times={"jaw": 0.0})
+        steered_target(SPEC, drifted, gt[1], gt[2], times | {"jaw": 0.0})

@@ -14,16 +14,31 @@ from flame.layout import find_sequences
 from flame.rotations import axis_angle_to_matrix
 from flame.sequence import FlameSequence
 from motionprior.clips import load_clips
-from motionprior.lit_module import LitHumorFace
-from motionprior.model import HumorFace
-from motionprior.prior_file import load_prior
+from motionprior.generator import load_generator
+from motionprior.lit_humor import LitHumorFace
+from motionprior.losses import HumorLosses
+from motionprior.model import HumorFace, HumorNetwork
+from motionprior.settings import HeadModel
 from motionprior.state import StateSpec, states_to_params
-from motionprior.steering import steered_target
+from motionprior.steering import DriftControl, steered_target
+
+TINY = HumorNetwork(hidden=32, layers=2, latent=8)
+
+
+def tiny_lit(standin_paths, n_exp: int = 4, **blocks) -> LitHumorFace:
+    """A small HuMoR-Face on the stand-in, with the given blocks."""
+    return LitHumorFace(state=blocks.pop("state", StateSpec(n_exp=n_exp)), head=HeadModel(str(standin_paths.pkl)),
+                        network=TINY, **blocks)
+
+
+def load_prior(path):
+    """The HuMoR-Face network of a generator file."""
+    return load_generator(path).network
 
 
 def test_scheduled_sampling_feeds_back_detached_predictions(standin_paths, motion_corpus):
     torch.manual_seed(0)
-    lit = LitHumorFace(n_exp=4, hidden=32, layers=2, latent=8, flame_model=str(standin_paths.pkl))
+    lit = tiny_lit(standin_paths)
     layer = head_layer(standin_paths.pkl)
     clips = load_clips(find_sequences(motion_corpus, "train"), layer, lit.spec, progress=False)
     states = torch.as_tensor(np.stack([c.states[:6] for c in clips]))
@@ -47,27 +62,31 @@ def test_scheduled_sampling_feeds_back_detached_predictions(standin_paths, motio
     assert all(torch.isfinite(v) for v in terms.values())
 
 
-def test_part_return_times_are_checked(standin_paths):
-    kw = dict(hidden=32, layers=2, latent=8, flame_model=str(standin_paths.pkl))
-    LitHumorFace(return_time=0.25, part_return_times={"jaw": 0.05, "expression": 0.05}, **kw)
-    with pytest.raises(ValueError, match="needs return_time"):
-        LitHumorFace(part_return_times={"jaw": 0.05}, **kw)
-    with pytest.raises(ValueError, match="unknown parts"):
-        LitHumorFace(return_time=0.25, part_return_times={"mouth": 0.05}, **kw)
+def test_return_times_are_checked(standin_paths):
+    tiny_lit(standin_paths, drift=DriftControl(return_time={"root_orient": 0.25, "jaw": 0.05, "expression": 0.05,
+                                                            "landmarks": 0.25}))
+    with pytest.raises(ValueError, match="missing"):
+        tiny_lit(standin_paths, drift=DriftControl(return_time={"jaw": 0.05}))
+    with pytest.raises(ValueError, match="unknown"):
+        tiny_lit(standin_paths, drift=DriftControl(return_time={"mouth": 0.05, "root_orient": 0.25, "jaw": 0.05,
+                                                                "expression": 0.05, "landmarks": 0.25}))
 
 
 def test_unknown_loss_weight_is_an_error(standin_paths):
     with pytest.raises(ValueError, match="landmark_vel"):
-        LitHumorFace(hidden=32, layers=2, flame_model=str(standin_paths.pkl), recon_weights={"landmark_vel": 2.0})
+        tiny_lit(standin_paths, losses=HumorLosses(recon_weights={"landmark_vel": 2.0}))
+    with pytest.raises(ValueError, match="unknown settings"):
+        LitHumorFace(network={"hiden": 3})
 
 
 @pytest.mark.slow
 def test_training_writes_checkpoints_and_a_strictly_loadable_prior(trained_prior):
     ckpts = trained_prior["ckpts"]
     assert (ckpts / "last.ckpt").is_file() and list(ckpts.glob("best-epoch=*.ckpt")) and trained_prior["prior"].is_file()
-    model, config = load_prior(trained_prior["prior"])
-    same, _ = load_prior(ckpts / "last.ckpt")  # Lightning checkpoints load too (weights_only)
-    assert config["hidden"] == 128 and model.spec == StateSpec()
+    gen = load_generator(trained_prior["prior"])
+    model, config = gen.network, gen.config
+    load_generator(ckpts / "last.ckpt")  # Lightning checkpoints load too (weights_only)
+    assert gen.family == "humor-face" and config["network"]["hidden"] == 128 and model.spec == StateSpec()
     assert float(model.state_std[model.spec.slices["landmarks"]].mean()) != 1.0  # train statistics stored
     events = list((trained_prior["root"] / "lightning_logs" / "version_0").glob("events.out.tfevents*"))
     assert events, "TensorBoard logs"
@@ -75,7 +94,7 @@ def test_training_writes_checkpoints_and_a_strictly_loadable_prior(trained_prior
 
 @pytest.mark.slow
 def test_posterior_reconstruction_beats_holding_the_previous_frame(trained_prior, motion_corpus, standin_paths):
-    model, _ = load_prior(trained_prior["prior"])
+    model = load_prior(trained_prior["prior"])
     spec = model.spec
     clips = load_clips(find_sequences(motion_corpus, "train"), head_layer(standin_paths.pkl), spec, progress=False)
     prev = torch.as_tensor(np.concatenate([c.states[:-1] for c in clips]))  # transitions within each clip
@@ -106,29 +125,32 @@ def test_config_typo_fails_loudly(trained_prior, capsys):
     from motionprior.__main__ import main
 
     with pytest.raises(SystemExit) as e:
-        main([*trained_prior["args"], "--model.hiden", "3"])
+        main([*trained_prior["args"], "--model.network.hiden", "3"])
     assert e.value.code != 0 and "hiden" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_extra_velocities_through_the_command_line(motion_corpus, standin_paths, tiny_prior_args, tmp_path):
-    """``--model.extra_velocities`` reaches the data (linked), the checkpoint and the loaded prior, whose
-    rollouts keep the velocities equal to the steps they make."""
+    """``--model.state.extra_velocities`` reaches the data (from the model), the checkpoint and the loaded
+    generator, whose rollouts keep the velocities equal to the steps they make."""
     from motionprior.__main__ import main
-    from motionprior.rollout import sample_states
+    from motionprior.generator import MotionStart
 
     config = str(Path(__file__).resolve().parents[2] / "configs/motionprior/quick.yaml")
-    assert main(["fit", "--config", config, "--data.data", str(motion_corpus), "--model.flame_model",
+    assert main(["fit", "--config", config, "--data.data", str(motion_corpus), "--model.head.flame_model",
                  str(standin_paths.pkl), "--trainer.default_root_dir", str(tmp_path), *tiny_prior_args,
-                 "--model.extra_velocities", "[jaw, expression]"]) == 0
-    model, _ = load_prior(tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "prior.pt")
-    spec = model.spec
+                 "--model.state.extra_velocities", "[jaw, expression]"]) == 0
+    gen = load_generator(tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "prior.pt")
+    model, spec = gen.network, gen.spec
     assert spec == StateSpec(extra_velocities=("jaw", "expression")) and model.state_std.shape == (spec.dim,)
     assert float(model.state_std[spec.slices["jaw_vel"]].mean()) != 1.0  # train statistics of the new channels
-    layer = head_layer(standin_paths.pkl)
-    clip = load_clips(find_sequences(motion_corpus, "test"), layer, spec, progress=False)[0]
-    x = sample_states(model, torch.as_tensor(clip.states[:1]), 5, 2, feedback="flame+velocities", layer=layer,
-                      shape=torch.as_tensor(clip.shape[None]))[:, 0]  # (K, T, dim)
+    assert gen.feedback == "flame+velocities"
+    seq = FlameSequence.load(find_sequences(motion_corpus, "test")[0].path)
+    captured = []
+    rollout = model.rollout
+    model.rollout = lambda *a, **k: captured.append(rollout(*a, **k)) or captured[-1]
+    gen.sample([MotionStart(seq, 0)], n_samples=2, seconds=5 / 30)
+    x = captured[0][:, 0]  # (K, T, dim)
     steps = model.step(x[:, :-1], x[:, 1:]) * 30.0
     torch.testing.assert_close(x[:, 1:, spec.slices["jaw_vel"]], steps[..., spec.out_slices["jaw"]],
                                atol=1e-4, rtol=1e-4)
@@ -140,10 +162,9 @@ def test_sample_command(trained_prior, motion_corpus, tmp_path):
 
     out = tmp_path / "samples"
     assert main(["sample", "--checkpoint", str(trained_prior["prior"]), "--data", str(motion_corpus), "--out", str(out),
-                 "--starts", "2", "--samples", "6", "--seconds", "2", "--render", "4", "--size", "64",
-                 "--feedback", "flame+velocities"]) == 0
+                 "--starts", "2", "--samples", "6", "--seconds", "2", "--render", "4", "--size", "64"]) == 0
     info = json.loads((out / "samples.json").read_text())
-    assert len(info["starts"]) == 2 and info["horizon_frames"] == 60 and info["feedback"] == "flame+velocities"
+    assert len(info["starts"]) == 2 and info["horizon_frames"] == 60 and info["generator"] == "humor-face"
     seqs = sorted(out.glob("*.npz"))
     seq = FlameSequence.load(seqs[0])
     assert seq.n_views == 6 and seq.n_frames == 61 and seq.fps == 30.0 and "stand-in" in seq.model
@@ -159,10 +180,9 @@ def test_eval_sample_command_scores_the_samples(trained_prior, motion_corpus, tm
                  "--starts", "2", "--samples", "6", "--seconds", "2", "--render", "0", "--truth", str(motion_corpus)]) == 0
     result = json.loads((out / "motion.json").read_text())  # the motion evaluator's report on the written files
     info = json.loads((out / "samples.json").read_text())
-    assert len(info["starts"]) == 2 and info["horizon_frames"] == 60
-    assert info["feedback"] == "flame+velocities"  # the mode the prior was trained with (quick.yaml)
+    assert len(info["starts"]) == 2 and info["horizon_frames"] == 60 and info["generator"] == "humor-face"
     rows = {r["set"]: r for r in result["rows"]}
-    h = rows["HuMoR-Face samples"]
+    h = rows["humor-face samples"]
     assert h["clips"] == 12 and h["nonfinite_fraction"] == 0 and h["rotation_invalid"] == 0 and h["apd_mean_world"] > 0
     assert np.isfinite([h["fd_expression"], h["fd_pose"], h["fd_landmarks"], h["fd_combined"]]).all()
     ref = rows["real clips of other identities (reference)"]  # real train clips scored like the samples
@@ -188,17 +208,19 @@ def test_file_metrics_agree_with_state_space_metrics(trained_prior, motion_corpu
     from eval.experiments.motion import score_set
     from eval.metrics.motion import apd, frechet_distance
     from eval.motion_features import load_motion_set, sequence_features
-    from motionprior.prior_file import load_prior
-    from motionprior.rollout import sample_states, states_to_sequence
-    from motionprior.state import prior_layer
+    from motionprior.generator import MotionStart
 
-    model, _ = load_prior(trained_prior["prior"])
-    spec = model.spec
-    layer = prior_layer(spec, str(standin_paths.pkl))
+    generator = load_generator(trained_prior["prior"])
+    model, spec = generator.network, generator.spec
+    generator.config["drift"]["feedback"] = "flame"  # landmarks in the state = FLAME's of the sampled parameters
+    layer = generator.layer
     real_clips = load_clips(find_sequences(motion_corpus, "test"), layer, spec, min_seconds=0.0, progress=False)
-    states = sample_states(model, torch.as_tensor(real_clips[0].states[:1]), 45, 5, seed=3, feedback="flame",
-                           layer=layer, shape=torch.as_tensor(real_clips[0].shape)[None]).double().numpy()
-    seq = states_to_sequence(torch.as_tensor(states[:, 0]), spec, real_clips[0].shape, layer, metadata={"start": "s"})
+    captured = []
+    rollout = model.rollout
+    model.rollout = lambda *a, **k: captured.append(rollout(*a, **k)) or captured[-1]
+    seq = generator.sample([MotionStart(FlameSequence.load(find_sequences(motion_corpus, "test")[0].path), 0,
+                                        name="s")], n_samples=5, seconds=45 / 30, seed=3)[0]
+    states = captured[0].double().numpy()
     gen = sequence_features(FlameSequence.load(seq.save(tmp_path / "s.npz")), layer, "s")
     real = load_motion_set(f"{motion_corpus}@test", layer, progress=False)
     scored = score_set(gen, real)
@@ -228,22 +250,9 @@ def constant_turn(spec: StateSpec, rate: float = 0.8, n: int = 12) -> tuple[torc
     return x, v
 
 
-def test_velocity_consistency_is_zero_for_consistent_motion(standin_paths):
-    lit = LitHumorFace(n_exp=0, hidden=32, layers=2, latent=8, flame_model=str(standin_paths.pkl),
-                       velocity_consistency_weight=1.0)
-    rate = 0.8
-    x, _ = constant_turn(lit.spec, rate)
-    assert lit.velocity_consistency(x[1:], x[:-1]) < 1e-6
-    wrong = x.clone()
-    wrong[:, lit.spec.slices["root_orient_vel"]] *= 3.0  # the state claims a faster turn than it makes
-    # unit output scales: the y rate is off by 2 * rate rad/s = 2 * rate / 30 per step, one channel of three
-    expected = (2 * rate / 30) ** 2 / 3
-    assert float(lit.velocity_consistency(wrong[1:], x[:-1])) == pytest.approx(expected, rel=1e-3)
-
-
 def test_project_velocities_recovers_the_step():
     spec = StateSpec(n_exp=0)
-    model = HumorFace(spec, hidden=32, layers=2, latent=8)
+    model = HumorFace(spec, TINY)
     x, v = constant_turn(spec, rate=0.8)
     wrong = x.clone()
     wrong[:, spec.slices["root_orient_vel"]] = torch.tensor([1.0, -4.0, 2.0])
@@ -257,12 +266,11 @@ def test_project_velocities_recovers_the_step():
         torch.testing.assert_close(fixed[:, spec.slices[part]], wrong[1:, spec.slices[part]])
 
 
-def test_project_velocities_and_consistency_cover_the_extra_velocities(standin_paths):
+def test_project_velocities_cover_the_extra_velocities():
     """A jaw opening at 1.5 rad/s about x and an expression rising at 0.6 /s: their velocities are recovered
-    from the step, and a state that claims other ones is inconsistent."""
-    lit = LitHumorFace(n_exp=4, extra_velocities=("jaw", "expression"), hidden=32, layers=2, latent=8,
-                       flame_model=str(standin_paths.pkl), velocity_consistency_weight=1.0)
-    spec, model = lit.spec, lit.model
+    from the step."""
+    spec = StateSpec(n_exp=4, extra_velocities=("jaw", "expression"))
+    model = HumorFace(spec, TINY)
     x, _ = constant_turn(spec, rate=0.8)
     t = torch.arange(len(x)) / 30.0
     jaw = torch.zeros(len(x), 3)
@@ -271,12 +279,9 @@ def test_project_velocities_and_consistency_cover_the_extra_velocities(standin_p
     x[:, spec.slices["jaw_vel"]] = torch.tensor([1.5, 0.0, 0.0])
     x[:, spec.slices["expression"]] = 0.6 * t[:, None]
     x[:, spec.slices["expression_vel"]] = 0.6
-    assert lit.velocity_consistency(x[1:], x[:-1]) < 1e-6
     wrong = x.clone()
     wrong[:, spec.slices["jaw_vel"]] = torch.tensor([-3.0, 1.0, 0.5])
     wrong[:, spec.slices["expression_vel"]] = 5.0
-    expected = (4.5 ** 2 + 1.0 + 0.25) / 3 / 30 ** 2 + 4.4 ** 2 / 30 ** 2  # unit output scales, per 30 Hz step
-    assert float(lit.velocity_consistency(wrong[1:], x[:-1])) == pytest.approx(expected, rel=1e-3)
     fixed = model.project_velocities(x[:-1], wrong[1:])
     torch.testing.assert_close(fixed[:, spec.slices["jaw_vel"]], x[1:, spec.slices["jaw_vel"]], atol=1e-5, rtol=0)
     torch.testing.assert_close(fixed[:, spec.slices["expression_vel"]], x[1:, spec.slices["expression_vel"]],
@@ -286,7 +291,7 @@ def test_project_velocities_and_consistency_cover_the_extra_velocities(standin_p
 @pytest.mark.parametrize("mode", ["velocities", "flame+velocities"])
 def test_training_feeds_back_the_corrected_prediction(standin_paths, motion_corpus, mode):
     torch.manual_seed(0)
-    lit = LitHumorFace(n_exp=4, hidden=32, layers=2, latent=8, flame_model=str(standin_paths.pkl), feedback=mode)
+    lit = tiny_lit(standin_paths, drift=DriftControl(feedback=mode))
     layer = head_layer(standin_paths.pkl)
     clips = load_clips(find_sequences(motion_corpus, "train"), layer, lit.spec, progress=False)
     states = torch.as_tensor(np.stack([c.states[:5] for c in clips]))
@@ -302,7 +307,7 @@ def test_training_feeds_back_the_corrected_prediction(standin_paths, motion_corp
         expected = m.project_velocities(inputs[:, t - 1], expected)
         torch.testing.assert_close(inputs[:, t], expected, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="feedback"):
-        LitHumorFace(hidden=32, layers=2, flame_model=str(standin_paths.pkl), feedback="flame+velocity")
+        DriftControl(feedback="flame+velocity")
 
 
 def test_autoregressive_phase_can_feed_back_prior_samples(standin_paths, motion_corpus):
@@ -310,8 +315,7 @@ def test_autoregressive_phase_can_feed_back_prior_samples(standin_paths, motion_
     in the validation pass), corrected by the feedback; the predictions scored stay the posterior's, and
     with ``return_time`` the targets of steps from fed-back inputs are steered, not the ground truth."""
     torch.manual_seed(0)
-    lit = LitHumorFace(n_exp=4, hidden=32, layers=2, latent=8, flame_model=str(standin_paths.pkl),
-                       feedback="velocities", prior_feedback=1.0, return_time=0.3)
+    lit = tiny_lit(standin_paths, drift=DriftControl(feedback="velocities", prior_feedback=1.0, return_time=0.3))
     layer = head_layer(standin_paths.pkl)
     clips = load_clips(find_sequences(motion_corpus, "train"), layer, lit.spec, progress=False)
     states = torch.as_tensor(np.stack([c.states[:5] for c in clips]))
@@ -331,9 +335,9 @@ def test_autoregressive_phase_can_feed_back_prior_samples(standin_paths, motion_
         assert (w.targets[:, 1:] - states[:, 2:]).abs().max() > 1e-4
         torch.testing.assert_close(post.mean, m.encode(inputs, w.targets).mean, atol=1e-4, rtol=1e-4)  # sees the targets
     with pytest.raises(ValueError, match="prior_feedback"):
-        LitHumorFace(hidden=32, layers=2, flame_model=str(standin_paths.pkl), prior_feedback=1.5)
+        DriftControl(prior_feedback=1.5)
     with pytest.raises(ValueError, match="return_time"):
-        LitHumorFace(hidden=32, layers=2, flame_model=str(standin_paths.pkl), return_time=0.0)
+        tiny_lit(standin_paths, drift=DriftControl(return_time=0.0))
 
 
 @pytest.mark.slow
@@ -345,9 +349,9 @@ def test_ddp_training_on_two_cpu_processes(motion_corpus, standin_paths, small_t
 
     configs = Path(__file__).resolve().parents[2] / "configs" / "motionprior"
     cmd = [sys.executable, "-m", "motionprior", "fit", "--config", str(configs / "quick.yaml"), "--config",
-           str(configs / "ddp.yaml"), "--data.data", str(motion_corpus), "--model.flame_model", str(standin_paths.pkl),
+           str(configs / "ddp.yaml"), "--data.data", str(motion_corpus), "--model.head.flame_model", str(standin_paths.pkl),
            "--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs", "2", *small_train_args,
-           "--model.sched_sampling", "[0, 1]", "--data.batch_size", "16"]
+           "--model.drift.sched_sampling", "[0, 1]", "--data.batch_size", "16"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[2])
     assert res.returncode == 0, res.stderr[-3000:]
     log = res.stdout + res.stderr

@@ -1,0 +1,181 @@
+"""Completing motion with a gap: the long-context family's inpainting against simple baselines.
+
+``python -m eval inpainting``: from each clip of a split (at 30 Hz), frames ``[a, a + gap)`` are removed
+(``a``: the middle of the clip minus half the gap) and completed by
+
+* **the long-context family** (:meth:`motionprior.diffusion.DiffusionGenerator.inpaint`: the frames on
+  both sides of the gap are known) - ``samples`` completions, scored one by one;
+* **linear interpolation** between the last frame before and the first after the gap (head and jaw
+  rotations by slerp, expression linearly);
+* **HuMoR-Face rolled forward** from the last frame before the gap (it cannot see the frames after it),
+  ``samples`` rollouts (with ``humor``).
+
+Errors against what was removed, over the gap frames: 68 landmarks in cm (world, through the head
+model), head and jaw rotation in degrees (geodesic), expression RMSE; mean over clips and samples (and
+the best of the samples per clip, as inpainting papers report). Written to ``inpainting.md`` / ``.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation, Slerp
+
+from eval.motion_features import sequence_features
+from eval.report import markdown_table
+from flame.errors import InputError
+from flame.files import atomic_write_json, atomic_write_text
+from flame.sequence import MOTION_FPS, FlameSequence
+from motionprior.generator import params_to_sequence
+
+log = logging.getLogger(__name__)
+
+__all__ = ["InpaintingConfig", "run_inpainting", "gap_errors", "linear_fill", "clip_at_motion_rate", "params_to_features"]
+
+COLUMNS = ["method", "landmarks_cm", "landmarks_cm_best", "head_deg", "jaw_deg", "expression_rmse", "clips"]
+
+
+@dataclass
+class InpaintingConfig:
+    """Settings of ``python -m eval inpainting``.
+
+    Attributes:
+        diffusion: a long-context generator file; humor: a HuMoR-Face file (optional baseline).
+        data: the clips (a corpus, annotation output, split manifest...); split: which split.
+        gap: seconds removed from the middle of each clip; samples: completions per clip; seed.
+        clips: at most this many clips (evenly spread); out: output folder.
+        flame_model / assets: override the head model recorded in the generators.
+    """
+
+    diffusion: str
+    data: str
+    humor: str | None = None
+    split: str = "test"
+    gap: float = 1.0
+    samples: int = 10
+    seed: int = 0
+    clips: int = 16
+    out: str = "runs/inpainting"
+    flame_model: str | None = None
+    assets: str | None = None
+
+
+def linear_fill(head: np.ndarray, jaw: np.ndarray, expression: np.ndarray, a: int, b: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frames ``[a, b)`` of axis-angle ``head``, ``jaw (T, 3)`` and ``expression (T, E)`` replaced by slerp /
+    linear interpolation between frames ``a - 1`` and ``b``."""
+    head, jaw, expression = head.copy(), jaw.copy(), expression.copy()
+    t = np.arange(a, b)
+    for rot in (head, jaw):
+        rot[a:b] = Slerp([a - 1, b], Rotation.from_rotvec(rot[[a - 1, b]]))(t).as_rotvec()
+    w = ((t - (a - 1)) / (b - (a - 1)))[:, None]
+    expression[a:b] = (1 - w) * expression[a - 1] + w * expression[b]
+    return head, jaw, expression
+
+
+def _angle_deg(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Geodesic angle between axis-angle rotations ``(..., 3)``, degrees."""
+    rel = Rotation.from_rotvec(x.reshape(-1, 3)).inv() * Rotation.from_rotvec(y.reshape(-1, 3))
+    return np.degrees(rel.magnitude()).reshape(x.shape[:-1])
+
+
+def gap_errors(truth, pred, a: int, b: int) -> dict[str, float]:
+    """Errors of :class:`~eval.metrics.motion.MotionFeatures` ``pred`` against ``truth`` over frames ``[a, b)``."""
+    s = slice(a, b)
+    n = min(truth.expression.shape[1], pred.expression.shape[1])
+    return {"landmarks_cm": float(np.linalg.norm(pred.landmarks[s] - truth.landmarks[s], axis=-1).mean()),
+            "head_deg": float(_angle_deg(pred.head[s], truth.head[s]).mean()),
+            "jaw_deg": float(_angle_deg(pred.jaw[s], truth.jaw[s]).mean()),
+            "expression_rmse": float(np.sqrt(((pred.expression[s, :n] - truth.expression[s, :n]) ** 2).mean()))}
+
+
+def clip_at_motion_rate(seq: FlameSequence, view: int, layer) -> FlameSequence:
+    """View ``view`` of ``seq`` resampled to 30 Hz as a one-view sequence (the frames inpainting works on)."""
+    from flame.sequence import resample_pose, resample_positions
+
+    pos = resample_positions(seq.n_frames, seq.fps)
+    pose = resample_pose(np.asarray(seq.pose[view], np.float64).reshape(seq.n_frames, 5, 3), pos).reshape(len(pos), 15)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, seq.n_frames - 1)
+    w = (pos - lo)[:, None]
+    expr = (1 - w) * seq.expression[view, lo] + w * seq.expression[view, hi]
+
+    return params_to_sequence(torch.as_tensor(pose[None]), torch.as_tensor(expr[None]), seq.shape, layer,
+                              dict(seq.metadata))
+
+
+def run_inpainting(cfg: InpaintingConfig) -> list[dict]:
+    """Run the comparison (see the module docstring); returns the table rows."""
+    from motionprior.generator import MotionStart, load_generator
+    from motionprior.sample import pick_starts
+
+    diffusion = load_generator(cfg.diffusion, cfg.flame_model, cfg.assets)
+    if not hasattr(diffusion, "inpaint"):
+        raise InputError(f"{cfg.diffusion}: a {diffusion.family} generator cannot inpaint; pass a long-context "
+                         f"(motion-diffusion) generator")
+    humor = load_generator(cfg.humor, cfg.flame_model, cfg.assets) if cfg.humor else None
+    layer = diffusion.layer  # the evaluator poses features in float64 itself
+    gap = int(round(cfg.gap * MOTION_FPS))
+    errors: dict[str, list[dict]] = {"long-context diffusion (inpainting)": [], "linear interpolation": []}
+    if humor is not None:
+        errors["HuMoR-Face rolled forward"] = []
+    used = 0
+    for start in pick_starts(cfg.data, cfg.split, cfg.clips):
+        clip = clip_at_motion_rate(start.sequence, start.view, diffusion.layer)
+        t = clip.n_frames
+        if t < gap + 4:
+            continue
+        a = (t - gap) // 2
+        b = a + gap
+        truth = sequence_features(clip, layer, start.label)[0]
+        known = np.ones(t, bool)
+        known[a:b] = False
+        done = diffusion.inpaint(clip, known, n_samples=cfg.samples, seed=cfg.seed)
+        errors["long-context diffusion (inpainting)"].append(
+            _per_sample([gap_errors(truth, f, a, b) for f in sequence_features(done, layer, start.label)]))
+        h, j, e = linear_fill(truth.head, truth.jaw, truth.expression, a, b)
+        lin = params_to_features(h, j, e, clip, layer, start.label)
+        errors["linear interpolation"].append(_per_sample([gap_errors(truth, lin, a, b)]))
+        if humor is not None:
+            roll = humor.sample([MotionStart(clip, a - 1)], cfg.samples, gap / MOTION_FPS, seed=cfg.seed)[0]
+            feats = sequence_features(roll, layer, start.label)
+            errors["HuMoR-Face rolled forward"].append(
+                _per_sample([gap_errors(truth.frames(a - 1, b), f, 1, gap + 1) for f in feats]))
+        used += 1
+    if not used:
+        raise InputError(f"{cfg.data}@{cfg.split}: no clip is longer than the gap ({cfg.gap:g} s) plus 4 frames")
+    table = [{"method": m, "clips": len(rows)} | {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+             for m, rows in errors.items()]
+    _write(cfg, table)
+    return table
+
+
+def params_to_features(head, jaw, expression, clip: FlameSequence, layer, name: str):
+    """Evaluator features of a one-view clip with the given head / jaw (axis-angle) and expression."""
+    pose = np.zeros((1, len(head), 15))
+    pose[0, :, 0:3], pose[0, :, 6:9] = head, jaw
+    seq = clip.replace(pose=pose.astype(np.float32), expression=np.asarray(expression, np.float32)[None])
+    return sequence_features(seq, layer, name)[0]
+
+
+def _per_sample(errs: list[dict]) -> dict:
+    """Mean over samples, and the best sample's landmark error."""
+    out = {k: float(np.mean([e[k] for e in errs])) for k in errs[0]}
+    out["landmarks_cm_best"] = float(min(e["landmarks_cm"] for e in errs))
+    return out
+
+
+def _write(cfg: InpaintingConfig, table: list[dict]) -> None:
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "inpainting.json", {"settings": vars(cfg), "rows": table})
+    text = (f"# Inpainting: {cfg.gap:g} s gaps\n\nClips: `{cfg.data}@{cfg.split}` (up to {cfg.clips}, at 30 Hz); the "
+            f"middle {cfg.gap:g} s of each removed and completed; {cfg.samples} samples per clip for the generators "
+            f"(seed {cfg.seed}). Errors over the removed frames: 68 landmarks (cm, world), head and jaw rotation "
+            f"(degrees), expression RMSE; landmarks_cm_best: the best sample per clip.\n\n"
+            + markdown_table(table, COLUMNS) + "\n")
+    atomic_write_text(out / "inpainting.md", text)

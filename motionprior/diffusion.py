@@ -1,0 +1,268 @@
+"""The long-context family: a transformer denoising-diffusion model over windows of motion features.
+
+* **What it models**: windows of ``window`` frames at 30 Hz of :mod:`motionprior.features` (head 6D,
+  jaw axis-angle, expression), normalized per channel with training-split statistics (buffers, saved
+  with the weights).
+* **Denoiser**: every frame is a token ``Linear([x_t, m * x_known, m])`` (noisy features, the known
+  values and the known-mask) plus a sinusoidal frame position and the embedded diffusion step; a
+  pre-norm transformer encoder over the window; a linear head predicting the velocity
+  ``v = sqrt(a) eps - sqrt(1 - a) x_0`` (Salimans & Ho), from which the clean window follows; known
+  entries are copied into it.
+* **Diffusion**: cosine noise schedule (Nichol & Dhariwal) of ``diffusion_steps``; sampling by DDIM over
+  ``sampling_steps`` evenly spaced steps with stochasticity ``eta`` (0: deterministic given the noise).
+* **Inpainting** is conditioning: the model is trained with masks (a known past of 1..``context``
+  frames, a known past and future around a gap, known head channels, nothing known), so one network
+  predicts from a past, fills gaps and completes expression given head pose. :func:`complete` sweeps
+  windows over a clip of any length: each window starts ``context`` frames before the first frame with
+  an unknown entry, is completed, and becomes known for the next one. A rollout is a completion of a
+  known past followed by unknown frames: ``context`` frames (>= 1 s) of past condition every window.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from flame.errors import InputError
+from flame.sequence import FlameSequence
+from motionprior.features import FeatureLayout, features_to_params, states_to_features
+from motionprior.generator import Generator, MotionStart, params_to_sequence
+from motionprior.settings import as_block
+from motionprior.state import StateSpec, sequence_to_states
+
+__all__ = ["DiffusionNetwork", "MotionDenoiser", "cosine_alphas_cumprod", "ddim_sample", "complete",
+           "DiffusionGenerator"]
+
+
+@dataclass(frozen=True)
+class DiffusionNetwork:
+    """The denoiser and its sampler.
+
+    Attributes:
+        window: frames per window (30 Hz).
+        context: known past frames of every rollout window after the first (>= 30: one second).
+        width / layers / heads / dropout: the transformer encoder (feed-forward 4 x width).
+        diffusion_steps: noise levels of training; sampling_steps: DDIM steps when sampling.
+        eta: DDIM stochasticity (0: deterministic given the initial noise; 1: DDPM-like).
+    """
+
+    window: int = 60
+    context: int = 30
+    width: int = 256
+    layers: int = 4
+    heads: int = 4
+    dropout: float = 0.1
+    diffusion_steps: int = 100
+    sampling_steps: int = 20
+    eta: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.context < self.window:
+            raise ValueError(f"context {self.context} must be between 1 and window - 1 ({self.window - 1})")
+        if not 1 <= self.sampling_steps <= self.diffusion_steps:
+            raise ValueError(f"sampling_steps {self.sampling_steps} must be between 1 and diffusion_steps")
+
+
+def cosine_alphas_cumprod(steps: int, s: float = 0.008) -> Tensor:
+    """``alpha_bar (steps,)`` of the cosine schedule (betas clipped at 0.999), float64."""
+    t = torch.arange(steps + 1, dtype=torch.float64) / steps
+    f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
+    betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
+    return torch.cumprod(1 - betas, 0)
+
+
+def _sinusoid(positions: Tensor, width: int) -> Tensor:
+    """``(..., width)`` sinusoidal embedding of ``positions (...)``."""
+    half = width // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=positions.device) / half)
+    angles = positions.float()[..., None] * freqs
+    return torch.cat([angles.sin(), angles.cos()], -1)
+
+
+class MotionDenoiser(nn.Module):
+    """Predicts the clean window ``x_0 (B, W, F)`` from a noisy one (see the module docstring).
+
+    Args:
+        spec: the state layout the features come from; network: sizes and sampler (:class:`DiffusionNetwork`).
+    """
+
+    def __init__(self, spec: StateSpec = StateSpec(), network: DiffusionNetwork = DiffusionNetwork()) -> None:
+        super().__init__()
+        self.spec, self.network, self.features = spec, network, FeatureLayout(spec)
+        f, w = self.features.dim, network.width
+        self.inp = nn.Linear(3 * f, w)
+        self.step_mlp = nn.Sequential(nn.Linear(w, w), nn.SiLU(), nn.Linear(w, w))
+        layer = nn.TransformerEncoderLayer(w, network.heads, 4 * w, network.dropout, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, network.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(w)
+        self.out = nn.Linear(w, f)
+        self.register_buffer("positions", _sinusoid(torch.arange(network.window), w), persistent=False)
+        self.register_buffer("alphas_cumprod", cosine_alphas_cumprod(network.diffusion_steps).float(), persistent=False)
+        self.register_buffer("feature_mean", torch.zeros(f))
+        self.register_buffer("feature_std", torch.ones(f))
+
+    def set_statistics(self, mean: Tensor, std: Tensor) -> None:
+        """Training-split per-channel mean and std of the features."""
+        self.feature_mean.copy_(mean)
+        self.feature_std.copy_(std.clamp_min(1e-4))
+
+    def normalize(self, x: Tensor) -> Tensor:
+        return (x - self.feature_mean) / self.feature_std
+
+    def denormalize(self, x: Tensor) -> Tensor:
+        return x * self.feature_std + self.feature_mean
+
+    def predict_v(self, x_t: Tensor, step: Tensor, known: Tensor, mask: Tensor) -> Tensor:
+        """The network's ``v`` estimate ``(B, W, F)`` from the noisy window ``x_t (B, W, F)`` (normalized),
+        the diffusion ``step (B,)``, the ``known (B, W, F)`` values and ``mask (B, W, F)`` (1 = known)."""
+        w = x_t.shape[1]
+        h = self.inp(torch.cat([x_t, known * mask, mask], -1)) + self.positions[:w]
+        h = h + self.step_mlp(_sinusoid(step, h.shape[-1]))[:, None]
+        return self.out(self.norm(self.encoder(h)))
+
+    def forward(self, x_t: Tensor, step: Tensor, known: Tensor, mask: Tensor) -> Tensor:
+        """Clean-window estimate ``(B, W, F)`` (normalized; see :meth:`predict_v`), known entries copied."""
+        a = self.alphas_cumprod[step].view(-1, 1, 1)
+        x0 = a.sqrt() * x_t - (1 - a).sqrt() * self.predict_v(x_t, step, known, mask)
+        return mask * known + (1 - mask) * x0
+
+    def q_sample(self, x0: Tensor, step: Tensor, noise: Tensor) -> Tensor:
+        """The noisy window at ``step (B,)``."""
+        a = self.alphas_cumprod[step].view(-1, 1, 1)
+        return a.sqrt() * x0 + (1 - a).sqrt() * noise
+
+
+def denoising_loss(model: MotionDenoiser, x0: Tensor, mask: Tensor, velocity_weight: float = 0.0) -> Tensor:
+    """Mean squared error of the predicted ``v`` on the unknown entries, plus ``velocity_weight`` times the
+    squared error of the frame-to-frame change of the clean-window estimate (MDM's velocity loss);
+    ``x0 (B, W, F)`` normalized, ``mask (B, W, F)``; the diffusion step is uniform, the noise standard normal."""
+    step = torch.randint(model.network.diffusion_steps, (len(x0),), device=x0.device)
+    noise = torch.randn_like(x0)
+    x_t = model.q_sample(x0, step, noise)
+    a = model.alphas_cumprod[step].view(-1, 1, 1)
+    v = a.sqrt() * noise - (1 - a).sqrt() * x0
+    v_hat = model.predict_v(x_t, step, x0, mask)
+    unknown = 1 - mask
+    loss = ((v_hat - v).pow(2) * unknown).sum() / unknown.sum().clamp_min(1.0)
+    if velocity_weight:
+        x0_hat = mask * x0 + unknown * (a.sqrt() * x_t - (1 - a).sqrt() * v_hat)
+        moved = torch.maximum(unknown[:, 1:], unknown[:, :-1])  # steps that touch a generated frame
+        err = (x0_hat.diff(dim=1) - x0.diff(dim=1)).pow(2) * moved
+        loss = loss + velocity_weight * err.sum() / moved.sum().clamp_min(1.0)
+    return loss
+
+
+@torch.no_grad()
+def ddim_sample(model: MotionDenoiser, known: Tensor, mask: Tensor, generator: torch.Generator, mean: bool = False
+                ) -> Tensor:
+    """Windows ``(B, W, F)`` (normalized) completing ``known`` where ``mask`` is 0, by DDIM (see the
+    module docstring); ``mean``: from zero noise without stochasticity."""
+    net = model.network
+    ab = model.alphas_cumprod
+    steps = torch.linspace(net.diffusion_steps - 1, 0, net.sampling_steps).round().long().tolist()
+    eta = 0.0 if mean else net.eta
+    noise = lambda: torch.randn(known.shape, generator=generator, device=known.device)  # noqa: E731
+    x = torch.zeros_like(known) if mean else noise()
+    for i, t in enumerate(steps):
+        x0 = model(x, torch.full((len(x),), t, device=x.device, dtype=torch.long), known, mask)
+        if i == len(steps) - 1:
+            return x0
+        a, a_prev = ab[t], ab[steps[i + 1]]
+        eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
+        sigma = eta * ((1 - a_prev) / (1 - a) * (1 - a / a_prev)).clamp_min(0).sqrt()
+        x = a_prev.sqrt() * x0 + (1 - a_prev - sigma ** 2).clamp_min(0).sqrt() * eps
+        if eta > 0:
+            x = x + sigma * noise()
+    return x
+
+
+@torch.no_grad()
+def complete(model: MotionDenoiser, features: Tensor, mask: Tensor, generator: torch.Generator,
+             mean: bool = False) -> Tensor:
+    """Complete clips ``features (N, T, F)`` (raw units) where ``mask (N, T, F)`` is 0, window by window
+    (see the module docstring); returns ``(N, T, F)`` with the known entries unchanged."""
+    net = model.network
+    w, c = net.window, net.context
+    n, t, f = features.shape
+    pad = max(0, w - t)
+    x = model.normalize(torch.cat([features, features.new_zeros(n, pad, f)], 1))
+    m = torch.cat([mask.to(x.dtype), mask.new_zeros(n, pad, f).to(x.dtype)], 1)
+    x = x * m
+    todo = (m[:, :t] < 1).any(-1)  # (N, T): frames with an unknown entry (padding never counts)
+    while todo.any():
+        rows = todo.any(1).nonzero()[:, 0]
+        first = todo[rows].float().argmax(1)
+        start = (first - c).clamp(min=0).clamp(max=max(0, t + pad - w))
+        idx = start[:, None] + torch.arange(w, device=x.device)  # (R, W)
+        win_x = x[rows[:, None], idx]
+        win_m = m[rows[:, None], idx]
+        out = ddim_sample(model, win_x, win_m, generator, mean)
+        x[rows[:, None], idx] = out
+        m[rows[:, None], idx] = 1.0
+        todo[rows[:, None], idx.clamp(max=t - 1)] = False
+    return model.denormalize(x[:, :t])
+
+
+class DiffusionGenerator(Generator):
+    """A trained long-context diffusion model behind :class:`motionprior.generator.Generator`, with
+    :meth:`inpaint` for completing given clips."""
+
+    family = "motion-diffusion"
+
+    @classmethod
+    def build_network(cls, config: dict) -> MotionDenoiser:
+        return MotionDenoiser(as_block(StateSpec, config["state"]), as_block(DiffusionNetwork, config["network"]))
+
+    @property
+    def layout(self) -> FeatureLayout:
+        return self.network.features
+
+    def past_features(self, start: MotionStart) -> Tensor:
+        """Features ``(P, F)`` of the start's past at 30 Hz (the last ``context`` frames at most)."""
+        states = self.past_states(start)[-self.network.network.context:]
+        return states_to_features(torch.as_tensor(states, dtype=torch.float32, device=self.device), self.layout)
+
+    def generate(self, starts: list[MotionStart], horizon: int, n_samples: int, generator: torch.Generator,
+                 mean: bool) -> tuple[Tensor, Tensor]:
+        pasts = [self.past_features(s) for s in starts]
+        if not all(torch.isfinite(p).all() for p in pasts):
+            raise ValueError("start frames contain NaN / inf")
+        longest = max(len(p) for p in pasts)
+        feats = torch.zeros(len(starts), longest + horizon, self.layout.dim, device=self.device)
+        known = torch.zeros_like(feats)
+        for b, p in enumerate(pasts):  # left-aligned: a shorter past gets a few extra frames generated, cut below
+            feats[b, :len(p)], known[b, :len(p)] = p, 1.0
+        out = complete(self.network, feats.repeat(n_samples, 1, 1), known.repeat(n_samples, 1, 1), generator, mean)
+        out = out.view(n_samples, len(starts), *feats.shape[1:])
+        out = torch.stack([out[:, b, len(p) - 1:len(p) + horizon] for b, p in enumerate(pasts)], 1)  # start first
+        return features_to_params(out, self.layout)
+
+    @torch.no_grad()
+    def inpaint(self, sequence: FlameSequence, known_frames: np.ndarray, given: tuple[str, ...] = (), view: int = 0,
+                n_samples: int = 1, seed: int = 0, mean: bool = False) -> FlameSequence:
+        """Complete one view of ``sequence`` (resampled to 30 Hz): every feature is known on the frames
+        where ``known_frames (T30,)`` is true, and the groups in ``given`` (e.g. ``("head",)``: expression
+        given head pose) on every frame; the rest is generated. Returns ``n_samples`` completions as a
+        FlameSequence at 30 Hz (known entries unchanged)."""
+        states = sequence_to_states(sequence, self.layer, self.spec, view=view)
+        known_frames = np.asarray(known_frames, bool)
+        if known_frames.shape != (len(states),):
+            raise InputError(f"known_frames: expected {len(states)} flags (the view at 30 Hz), got {known_frames.shape}")
+        feats = states_to_features(torch.as_tensor(states, dtype=torch.float32, device=self.device), self.layout)
+        mask = torch.zeros_like(feats)
+        mask[torch.as_tensor(known_frames, device=self.device)] = 1.0
+        mask[:, self.layout.channels(*given)] = 1.0
+        gen = torch.Generator(device=self.device).manual_seed(int(seed))
+        out = complete(self.network, feats[None].repeat(n_samples, 1, 1), mask[None].repeat(n_samples, 1, 1), gen, mean)
+        pose, expression = features_to_params(out, self.layout)
+        name = str(sequence.metadata.get("name", "clip"))
+        meta = {"generator": self.family, "generator_file": self.path, "seed": int(seed), "mean": bool(mean),
+                "start": f"{name}/{sequence.view_names[view]}", "inpainted": True, "given": list(given),
+                "known_frames": int(known_frames.sum())}
+        start = MotionStart(sequence, 0, view)
+        return params_to_sequence(pose, expression, self.identity(start), self.layer, metadata=meta)

@@ -1,0 +1,242 @@
+"""One interface for every trained facial motion generator (no Lightning on this path).
+
+>>> gen = load_generator("runs/prior/.../prior.pt")            # any family; settings travel with the weights
+>>> seqs = gen.sample([MotionStart(seq, frame=0)], n_samples=50, seconds=10, seed=0)
+
+A start is a :class:`MotionStart` (one view of a FlameSequence and the frame to start from; the frames
+before it are the given past) or a bare FlameSequence (view 0, starting at its last frame). ``sample``
+returns one FlameSequence per start, with one view per sample (``sample_000`` ...), at 30 Hz, the start
+frame first, the identity (shape) of the start, and ``metadata["start"]`` naming the start (the motion
+evaluator groups samples by it). A family sees as much of the past as its context holds (HuMoR-Face:
+the start frame; the long-context family: its context window).
+
+The generator file (``prior.pt``, exported by ``fit`` next to the checkpoints) is ``{"format":
+GENERATOR_FORMAT, "version", "family", "config": the training settings as nested dicts, "state_dict":
+the network}``; a Lightning ``.ckpt`` of either family loads too. Both are read with
+``torch.load(weights_only=True)`` and loaded strictly.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import ClassVar, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from flame.camera import CROP_SIZE
+from flame.errors import InputError
+from flame.layer import FlameLayer
+from flame.sequence import MOTION_FPS, FlameSequence, resample_positions, resize_coefficients
+from motionprior.settings import HeadModel, as_block
+from motionprior.state import StateSpec, sequence_to_states
+
+__all__ = ["GENERATOR_FORMAT", "MotionStart", "Generator", "load_generator", "read_generator_file",
+           "export_generator", "params_to_sequence", "FAMILIES"]
+
+GENERATOR_FORMAT = "neuface-motion-generator"
+GENERATOR_VERSION = 1
+#: family name -> "module:class" of its :class:`Generator` (imported when a file of the family is loaded)
+FAMILIES = {"humor-face": "motionprior.rollout:HumorGenerator",
+            "motion-diffusion": "motionprior.diffusion:DiffusionGenerator"}
+
+
+@dataclass(frozen=True)
+class MotionStart:
+    """Where samples begin: view ``view`` of ``sequence`` at frame ``frame`` (its own frame index; -1:
+    the last); the frames before it are the given past. ``name`` labels the samples (default: the
+    sequence's ``metadata["name"]`` or ``"start"``, with the view and frame)."""
+
+    sequence: FlameSequence
+    frame: int = -1
+    view: int = 0
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        t = self.sequence.n_frames
+        if not -t <= self.frame < t:
+            raise InputError(f"start frame {self.frame} is outside the sequence's {t} frames")
+        if not 0 <= self.view < self.sequence.n_views:
+            raise InputError(f"start view {self.view} is outside the sequence's {self.sequence.n_views} views")
+
+    @property
+    def index(self) -> int:
+        """The start frame as a non-negative index."""
+        return self.frame % self.sequence.n_frames
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        base = str(self.sequence.metadata.get("name", "start"))
+        return f"{base}/{self.sequence.view_names[self.view]}@{self.index}"
+
+
+def _as_start(start: MotionStart | FlameSequence) -> MotionStart:
+    if isinstance(start, MotionStart):
+        return start
+    if isinstance(start, FlameSequence):
+        return MotionStart(start)
+    raise TypeError(f"a start is a MotionStart or a FlameSequence, got {type(start).__name__}")
+
+
+class Generator(ABC):
+    """A trained generator: its network, settings (``config``, nested dicts) and head model.
+
+    Subclasses set ``family``, build their network from a config (:meth:`build_network`) and generate
+    pose and expression from the starts' pasts (:meth:`generate`)."""
+
+    family: ClassVar[str]
+
+    def __init__(self, network: nn.Module, config: dict, layer: FlameLayer, path: str | os.PathLike | None = None
+                 ) -> None:
+        self.network, self.config, self.layer = network.eval(), config, layer
+        self.path = str(path) if path is not None else None
+
+    @classmethod
+    @abstractmethod
+    def build_network(cls, config: dict) -> nn.Module:
+        """The (untrained) network of ``config``."""
+
+    @cached_property
+    def spec(self) -> StateSpec:
+        """The state layout the generator's data was featurized with."""
+        return as_block(StateSpec, self.config["state"])
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.network.parameters()).device
+
+    def to(self, device: str | torch.device) -> "Generator":
+        self.network.to(device)
+        return self
+
+    def past_states(self, start: MotionStart) -> np.ndarray:
+        """States ``(P, dim)`` of the start's view at 30 Hz up to and including the start frame."""
+        seq = start.sequence
+        states = sequence_to_states(seq, self.layer, self.spec, view=start.view)
+        times = resample_positions(seq.n_frames, seq.fps)  # source-frame position of every 30 Hz state
+        last = int(np.searchsorted(times, start.index + 1e-6, side="right")) - 1
+        return states[:max(last, 0) + 1]
+
+    def identity(self, start: MotionStart) -> np.ndarray:
+        """The start's FLAME shape ``(n_shape,)`` resized to the head model's components."""
+        return np.asarray(resize_coefficients(start.sequence.shape, self.layer.n_shape, f"start {start.label}: shape"),
+                          np.float32)
+
+    @abstractmethod
+    def generate(self, starts: list[MotionStart], horizon: int, n_samples: int, generator: torch.Generator,
+                 mean: bool) -> tuple[Tensor, Tensor]:
+        """Pose ``(K, B, horizon + 1, 15)`` and expression ``(K, B, horizon + 1, n_exp)`` (axis-angle,
+        FLAME coefficients) of ``n_samples`` samples from each start, the start frame first."""
+
+    @torch.no_grad()
+    def sample(self, starts: Sequence[MotionStart | FlameSequence], n_samples: int = 1, seconds: float = 10.0,
+               seed: int = 0, mean: bool = False) -> list[FlameSequence]:
+        """``n_samples`` motions of ``seconds`` from each start (see the module docstring).
+
+        ``seed`` fixes every random draw (the same call gives the same samples); ``mean`` takes each
+        family's deterministic mode (HuMoR-Face: the prior's mean latent; diffusion: noise-free sampling
+        from zero noise) instead of sampling."""
+        starts = [_as_start(s) for s in starts]
+        if not starts:
+            raise InputError("no start to sample from")
+        if n_samples < 1 or not seconds > 0:
+            raise InputError(f"need n_samples >= 1 and seconds > 0 (got {n_samples}, {seconds})")
+        for s in starts:
+            if s.sequence.model_sha256 and s.sequence.model_sha256 != self.layer.model_sha256:
+                raise InputError(f"start {s.label}: annotated with head model {s.sequence.model}, but the generator "
+                                 f"uses {self.layer.model_label}; pass the same model file")
+        horizon = int(round(seconds * MOTION_FPS))
+        gen = torch.Generator(device=self.device).manual_seed(int(seed))
+        pose, expression = self.generate(starts, horizon, n_samples, gen, mean)
+        meta = {"generator": self.family, "generator_file": self.path, "seed": int(seed), "mean": bool(mean)}
+        return [params_to_sequence(pose[:, b], expression[:, b], self.identity(s), self.layer,
+                                   metadata=meta | {"start": s.label, "start_frame": s.index})
+                for b, s in enumerate(starts)]
+
+
+def params_to_sequence(pose: Tensor, expression: Tensor, shape: np.ndarray, layer: FlameLayer,
+                       metadata: dict | None = None) -> FlameSequence:
+    """Samples of one start - ``pose (K, T, 15)``, ``expression (K, T, n)`` at 30 Hz - as a FlameSequence
+    with K views ``sample_000`` ..., the identity ``shape (n_shape,)``, a centred camera and no detections."""
+    k, t, _ = pose.shape
+    expr = np.zeros((k, t, layer.n_exp), np.float32)
+    n = min(layer.n_exp, expression.shape[-1])
+    expr[..., :n] = expression[..., :n].float().cpu().numpy()
+    return FlameSequence(
+        model=layer.model_label, model_sha256=layer.model_sha256, fps=MOTION_FPS,
+        view_names=np.array([f"sample_{i:03d}" for i in range(k)]), frame_ids=np.arange(t),
+        shape=np.asarray(shape, np.float32), expression=expr, pose=pose.float().cpu().numpy(),
+        cam=np.broadcast_to(np.array((8.0, 0.0, 0.0), np.float32), (k, t, 3)).copy(),
+        crop_tform=np.broadcast_to(np.eye(3, dtype=np.float32), (k, t, 3, 3)).copy(),
+        landmarks2d=np.full((k, t, 68, 3), np.nan, np.float32), valid=np.ones((k, t), bool),
+        image_size=np.full((k, 2), CROP_SIZE, np.int64), metadata=dict(metadata or {}),
+    )
+
+
+def _family_class(family: str) -> type[Generator]:
+    import importlib
+
+    if family not in FAMILIES:
+        raise InputError(f"unknown generator family {family!r}; known: {sorted(FAMILIES)}")
+    module, name = FAMILIES[family].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def read_generator_file(path: str | os.PathLike) -> tuple[str, dict, dict]:
+    """``(family, config, state_dict)`` of an exported generator file or a Lightning ``.ckpt`` of either
+    family (``weights_only``); anything else is an error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such generator file (train one with `python -m motionprior fit`)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means "not our file"
+        raise InputError(f"{path}: not a generator file ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    if not isinstance(ckpt, dict):
+        raise InputError(f"{path}: not a generator file")
+    if ckpt.get("format") == GENERATOR_FORMAT:
+        return ckpt["family"], dict(ckpt["config"]), ckpt["state_dict"]
+    tag = ckpt.get("generator")
+    if isinstance(tag, dict) and tag.get("format") == GENERATOR_FORMAT and "hyper_parameters" in ckpt:
+        state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+        config = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
+        return tag["family"], config, state
+    raise InputError(f"{path}: not a generator file of this version (no {GENERATOR_FORMAT!r} tag); train it again or "
+                     f"export it from its Lightning checkpoint")
+
+
+def load_generator(path: str | os.PathLike, flame_model: str | None = None, assets: str | None = None,
+                   device: str | torch.device = "cpu") -> Generator:
+    """The generator in ``path`` (any family), loaded strictly; ``flame_model`` / ``assets`` override
+    the head model recorded in its settings (same file, another place)."""
+    family, config, state = read_generator_file(path)
+    cls = _family_class(family)
+    network = cls.build_network(config)
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise InputError(f"{path}: the weights do not fit the {family} network its settings describe "
+                         f"({str(e).splitlines()[0]})") from None
+    head = as_block(HeadModel, config.get("head", {}))
+    head = HeadModel(flame_model or head.flame_model, assets or head.assets)
+    layer = head.layer(as_block(StateSpec, config["state"]))
+    return cls(network, config, layer, path).to(device)
+
+
+def export_generator(checkpoint: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Write the network and settings of a Lightning checkpoint as a small standalone generator file."""
+    from flame.files import atomic_write_bytes
+
+    family, config, state = read_generator_file(checkpoint)
+    _family_class(family).build_network(config).load_state_dict(state, strict=True)  # refuse a broken export
+    payload = {"format": GENERATOR_FORMAT, "version": GENERATOR_VERSION, "family": family, "config": config,
+               "state_dict": state}
+    atomic_write_bytes(path, lambda f: torch.save(payload, f))
+    return Path(path)

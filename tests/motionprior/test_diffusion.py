@@ -1,0 +1,108 @@
+"""The long-context family's math: noise schedule, the DDIM sampler against an oracle denoiser, window
+completion keeps what is known, training masks, features round trip."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from flame.rotations import axis_angle_to_matrix, matrix_to_rotation_6d
+from motionprior.diffusion import DiffusionNetwork, MotionDenoiser, complete, cosine_alphas_cumprod, ddim_sample
+from motionprior.features import FeatureLayout, features_to_params
+from motionprior.lit_diffusion import MASK_TASKS, training_masks
+from motionprior.state import StateSpec
+
+SPEC = StateSpec(n_exp=4)
+NET = DiffusionNetwork(window=16, context=6, width=32, layers=1, heads=2, diffusion_steps=50, sampling_steps=10)
+
+
+class Oracle(MotionDenoiser):
+    """Predicts the exact ``v`` of a known clean signal ``target (B, W, F)`` (normalized)."""
+
+    target: torch.Tensor
+
+    def predict_v(self, x_t, step, known, mask):
+        a = self.alphas_cumprod[step].view(-1, 1, 1)
+        return (a.sqrt() * x_t - self.target) / (1 - a).clamp_min(1e-12).sqrt()
+
+
+def test_cosine_schedule():
+    ab = cosine_alphas_cumprod(1000)
+    assert ab.shape == (1000,) and (ab[1:] < ab[:-1]).all()
+    assert ab[0] > 0.9999 and ab[-1] < 1e-4
+    # Nichol & Dhariwal: alpha_bar(t) = f(t) / f(0), f(t) = cos^2((t / T + s) / (1 + s) pi / 2)
+    f = lambda t: math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+    assert float(ab[499]) == pytest.approx(f(500) / f(0), rel=1e-6)
+
+
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+def test_ddim_with_an_oracle_denoiser_returns_the_signal(eta):
+    """If the network knew x_0, every step's estimate is x_0 and the sampler ends there, whatever the noise."""
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = Oracle(SPEC, replace(NET, eta=eta))
+    model.target = torch.randn(3, NET.window, model.features.dim)
+    mask = torch.zeros_like(model.target)
+    out = ddim_sample(model, torch.zeros_like(mask), mask, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(out, model.target, atol=1e-4, rtol=1e-4)
+
+
+def test_complete_keeps_the_known_entries_and_fills_every_frame():
+    """A clip 3.5 windows long with a known past, a gap, known head channels on every frame: known entries
+    come back unchanged (raw units), everything else is generated (finite, not the zeros put in)."""
+    torch.manual_seed(0)
+    model = MotionDenoiser(SPEC, NET).eval()
+    layout = model.features
+    model.set_statistics(torch.randn(layout.dim) * 0.1, torch.rand(layout.dim) + 0.5)
+    t = int(3.5 * NET.window)
+    feats = torch.randn(2, t, layout.dim)
+    mask = torch.zeros_like(feats)
+    mask[:, :8] = 1.0                       # a past
+    mask[:, 30:34] = 1.0                    # frames around a gap
+    mask[:, :, layout.channels("head")] = 1.0
+    out = complete(model, feats, mask, torch.Generator().manual_seed(0))
+    assert out.shape == feats.shape and torch.isfinite(out).all()
+    known = mask.bool()
+    torch.testing.assert_close(out[known], feats[known], atol=1e-5, rtol=1e-5)
+    assert (out[~known] != 0).all()
+    again = complete(model, feats, mask, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, again)
+
+
+def test_training_masks_follow_the_tasks():
+    torch.manual_seed(0)
+    layout = FeatureLayout(SPEC)
+    head = layout.channels("head")
+    for task in MASK_TASKS:
+        m = training_masks(200, layout, NET.window, NET.context, {task: 1.0})
+        frames = m[..., layout.channels("jaw")[0]]  # (n, W): which frames are fully known
+        if task == "past":
+            k = frames.sum(1)
+            assert ((k >= 1) & (k <= NET.context)).all() and (frames[:, 0] == 1).all()
+            assert (frames.diff(dim=1) <= 0).all()  # a prefix
+            assert (k == NET.context).float().mean() > 0.4  # about half: a whole context
+        elif task == "gap":
+            assert (frames[:, 0] == 1).all() and (frames.sum(1) < NET.window).all()
+            assert ((frames.diff(dim=1) != 0).sum(1) <= 2).all()  # known, unknown, known
+        elif task == "head":
+            assert (m[..., head] == 1).all() and (frames.sum(1) < NET.context).all()
+        else:
+            assert (m == 0).all()
+
+
+def test_features_round_trip_to_flame_pose():
+    layout = FeatureLayout(SPEC)
+    g = torch.Generator().manual_seed(0)
+    head, jaw = 0.5 * torch.randn(10, 3, generator=g), 0.2 * torch.randn(10, 3, generator=g)
+    expr = torch.randn(10, 4, generator=g)
+    feats = torch.cat([matrix_to_rotation_6d(axis_angle_to_matrix(head)), jaw, expr], -1)
+    pose, expression = features_to_params(feats, layout)
+    torch.testing.assert_close(pose[:, 0:3], head, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(pose[:, 6:9], jaw)
+    torch.testing.assert_close(expression, expr)
+    assert (pose[:, 3:6] == 0).all() and (pose[:, 9:] == 0).all()
+    with pytest.raises(ValueError, match="neck"):
+        FeatureLayout(StateSpec(neck=True))
