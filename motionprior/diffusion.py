@@ -5,8 +5,10 @@
   with the weights).
 * **Denoiser**: every frame is a token ``Linear([x_t, m * x_known, m])`` (noisy features, the known
   values and the known-mask) plus a sinusoidal frame position and the embedded diffusion step; a
-  pre-norm transformer encoder over the window; a linear head predicting the velocity
-  ``v = sqrt(a) eps - sqrt(1 - a) x_0`` (Salimans & Ho), from which the clean window follows; known
+  pre-norm transformer encoder over the window; a linear head predicting the clean window ``x_0`` (MDM's
+  parameterization), projected onto the cosine (DCT-II) basis of the window up to ``max_frequency``
+  (facial motion is band-limited: real jaw motion has < 2 % of its power above 6 Hz; the projection
+  keeps per-frame noise out of the samples by construction, as DCT-domain motion predictors do); known
   entries are copied into it.
 * **Diffusion**: cosine noise schedule (Nichol & Dhariwal) of ``diffusion_steps``; sampling by DDIM over
   ``sampling_steps`` evenly spaced steps with stochasticity ``eta`` (0: deterministic given the noise).
@@ -28,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from flame.errors import InputError
-from flame.sequence import FlameSequence
+from flame.sequence import MOTION_FPS, FlameSequence
 from motionprior.features import FeatureLayout, features_to_params, states_to_features
 from motionprior.generator import Generator, MotionStart, params_to_sequence
 from motionprior.settings import as_block
@@ -48,6 +50,7 @@ class DiffusionNetwork:
         width / layers / heads / dropout: the transformer encoder (feed-forward 4 x width).
         diffusion_steps: noise levels of training; sampling_steps: DDIM steps when sampling.
         eta: DDIM stochasticity (0: deterministic given the initial noise; 1: DDPM-like).
+        max_frequency: highest frequency (Hz) of the predicted clean window.
     """
 
     window: int = 60
@@ -59,6 +62,7 @@ class DiffusionNetwork:
     diffusion_steps: int = 100
     sampling_steps: int = 20
     eta: float = 0.0
+    max_frequency: float = 10.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.context < self.window:
@@ -73,6 +77,16 @@ def cosine_alphas_cumprod(steps: int, s: float = 0.008) -> Tensor:
     f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
     betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
     return torch.cumprod(1 - betas, 0)
+
+
+def lowpass_projection(window: int, max_frequency: float, fps: float = MOTION_FPS) -> Tensor:
+    """``(W, W)`` orthogonal projection onto the DCT-II basis vectors of a ``window``-frame signal at
+    ``fps`` whose frequency ``k fps / (2 W)`` is at most ``max_frequency``."""
+    k = int(max_frequency * 2 * window / fps) + 1
+    n = torch.arange(window, dtype=torch.float64)
+    basis = torch.cos(math.pi * (n[:, None] + 0.5) * torch.arange(min(k, window), dtype=torch.float64) / window)
+    basis = basis / basis.norm(dim=0)
+    return (basis @ basis.T).float()
 
 
 def _sinusoid(positions: Tensor, width: int) -> Tensor:
@@ -103,6 +117,7 @@ class MotionDenoiser(nn.Module):
         self.out = nn.Linear(w, f)
         self.register_buffer("positions", _sinusoid(torch.arange(network.window), w), persistent=False)
         self.register_buffer("alphas_cumprod", cosine_alphas_cumprod(network.diffusion_steps).float(), persistent=False)
+        self.register_buffer("lowpass", lowpass_projection(network.window, network.max_frequency), persistent=False)
         self.register_buffer("feature_mean", torch.zeros(f))
         self.register_buffer("feature_std", torch.ones(f))
 
@@ -117,18 +132,14 @@ class MotionDenoiser(nn.Module):
     def denormalize(self, x: Tensor) -> Tensor:
         return x * self.feature_std + self.feature_mean
 
-    def predict_v(self, x_t: Tensor, step: Tensor, known: Tensor, mask: Tensor) -> Tensor:
-        """The network's ``v`` estimate ``(B, W, F)`` from the noisy window ``x_t (B, W, F)`` (normalized),
-        the diffusion ``step (B,)``, the ``known (B, W, F)`` values and ``mask (B, W, F)`` (1 = known)."""
+    def forward(self, x_t: Tensor, step: Tensor, known: Tensor, mask: Tensor) -> Tensor:
+        """Clean-window estimate ``(B, W, F)`` (normalized) from the noisy window ``x_t (B, W, F)``, the
+        diffusion ``step (B,)``, the ``known (B, W, F)`` values and ``mask (B, W, F)`` (1 = known): band-limited,
+        known entries copied through."""
         w = x_t.shape[1]
         h = self.inp(torch.cat([x_t, known * mask, mask], -1)) + self.positions[:w]
         h = h + self.step_mlp(_sinusoid(step, h.shape[-1]))[:, None]
-        return self.out(self.norm(self.encoder(h)))
-
-    def forward(self, x_t: Tensor, step: Tensor, known: Tensor, mask: Tensor) -> Tensor:
-        """Clean-window estimate ``(B, W, F)`` (normalized; see :meth:`predict_v`), known entries copied."""
-        a = self.alphas_cumprod[step].view(-1, 1, 1)
-        x0 = a.sqrt() * x_t - (1 - a).sqrt() * self.predict_v(x_t, step, known, mask)
+        x0 = torch.einsum("ts,bsf->btf", self.lowpass[:w, :w], self.out(self.norm(self.encoder(h))))
         return mask * known + (1 - mask) * x0
 
     def q_sample(self, x0: Tensor, step: Tensor, noise: Tensor) -> Tensor:
@@ -137,22 +148,20 @@ class MotionDenoiser(nn.Module):
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
 
-def denoising_loss(model: MotionDenoiser, x0: Tensor, mask: Tensor, velocity_weight: float = 0.0) -> Tensor:
-    """Mean squared error of the predicted ``v`` on the unknown entries, plus ``velocity_weight`` times the
-    squared error of the frame-to-frame change of the clean-window estimate (MDM's velocity loss);
-    ``x0 (B, W, F)`` normalized, ``mask (B, W, F)``; the diffusion step is uniform, the noise standard normal."""
+def denoising_loss(model: MotionDenoiser, x0: Tensor, mask: Tensor, velocity_weight: float = 0.0,
+                   channel_weights: Tensor | None = None) -> Tensor:
+    """Weighted mean squared error of the clean-window estimate on the unknown entries, plus
+    ``velocity_weight`` times the squared error of its frame-to-frame change (MDM's velocity loss);
+    ``x0 (B, W, F)`` normalized, ``mask (B, W, F)``, ``channel_weights (F,)`` (default 1); the diffusion
+    step is uniform, the noise standard normal."""
     step = torch.randint(model.network.diffusion_steps, (len(x0),), device=x0.device)
-    noise = torch.randn_like(x0)
-    x_t = model.q_sample(x0, step, noise)
-    a = model.alphas_cumprod[step].view(-1, 1, 1)
-    v = a.sqrt() * noise - (1 - a).sqrt() * x0
-    v_hat = model.predict_v(x_t, step, x0, mask)
+    x0_hat = model(model.q_sample(x0, step, torch.randn_like(x0)), step, x0, mask)
     unknown = 1 - mask
-    loss = ((v_hat - v).pow(2) * unknown).sum() / unknown.sum().clamp_min(1.0)
+    w = channel_weights if channel_weights is not None else x0.new_ones(x0.shape[-1])
+    loss = ((x0_hat - x0).pow(2) * unknown * w).sum() / unknown.sum().clamp_min(1.0)
     if velocity_weight:
-        x0_hat = mask * x0 + unknown * (a.sqrt() * x_t - (1 - a).sqrt() * v_hat)
         moved = torch.maximum(unknown[:, 1:], unknown[:, :-1])  # steps that touch a generated frame
-        err = (x0_hat.diff(dim=1) - x0.diff(dim=1)).pow(2) * moved
+        err = (x0_hat.diff(dim=1) - x0.diff(dim=1)).pow(2) * moved * w
         loss = loss + velocity_weight * err.sum() / moved.sum().clamp_min(1.0)
     return loss
 

@@ -41,11 +41,14 @@ class DiffusionTraining:
             future around an unknown gap), ``head`` (head channels known on every frame, plus a past of
             0..context frames), ``none`` (nothing known).
         velocity_weight: weight of the velocity loss (:func:`motionprior.diffusion.denoising_loss`).
+        group_weights: share of the loss of each feature group (head, jaw, expression), spread over its
+            channels (default: every channel alike, i.e. by channel count).
         statistics_batches: training batches drawn for the feature statistics.
     """
 
     tasks: dict[str, float] = field(default_factory=lambda: {"past": 0.55, "gap": 0.2, "head": 0.15, "none": 0.1})
     velocity_weight: float = 0.0
+    group_weights: dict[str, float] | None = None
     statistics_batches: int = 32
 
     def __post_init__(self) -> None:
@@ -78,6 +81,19 @@ def training_masks(n: int, layout: FeatureLayout, window: int, context: int, tas
     return mask.to(device)
 
 
+def channel_weights(layout: FeatureLayout, group_weights: dict[str, float] | None) -> Tensor:
+    """``(F,)`` loss weights, mean 1: each group's share spread evenly over its channels (None: all 1)."""
+    if group_weights is None:
+        return torch.ones(layout.dim)
+    unknown = set(group_weights) - set(layout.sizes)
+    if unknown:
+        raise ValueError(f"group_weights: unknown groups {sorted(unknown)}; the groups are {list(layout.sizes)}")
+    w = torch.zeros(layout.dim)
+    for g, sl in layout.slices.items():
+        w[sl] = group_weights.get(g, 0.0) / max(layout.sizes[g], 1)
+    return w * layout.dim / w.sum()
+
+
 class LitMotionDiffusion(L.LightningModule):
     """Long-context diffusion training.
 
@@ -102,6 +118,8 @@ class LitMotionDiffusion(L.LightningModule):
                                                  training=self.training_settings, optim=self.optim))
         self.model = MotionDenoiser(self.spec, self.network)
         self.layout = FeatureLayout(self.spec)
+        self.register_buffer("channel_weights", channel_weights(self.layout, self.training_settings.group_weights),
+                             persistent=False)
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None)
@@ -133,7 +151,7 @@ class LitMotionDiffusion(L.LightningModule):
         x0 = self.model.normalize(states_to_features(batch["states"], self.layout))
         net = self.network
         mask = training_masks(len(x0), self.layout, net.window, net.context, self.training_settings.tasks, x0.device)
-        return denoising_loss(self.model, x0, mask, self.training_settings.velocity_weight)
+        return denoising_loss(self.model, x0, mask, self.training_settings.velocity_weight, self.channel_weights)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self._loss(batch)

@@ -119,9 +119,9 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
     sizes = {"mocap": cfg.mocap, "lab": cfg.lab, "wild": cfg.wild}
     domains = sorted({TRAINING_SETS[n][0] for n in names} | {"wild"}, key=list(sizes).index)
     corpora = {d: build_corpus(SynthConfig(domain=d, identities=sizes[d].identities, sequences=sizes[d].sequences,
-                                           frames=sizes[d].frames, out=str(out / "corpus" / d), seed=cfg.seed + i,
-                                           model=str(model_path)))
-               for i, d in enumerate(domains)}
+                                           frames=sizes[d].frames, out=str(out / "corpus" / d),
+                                           seed=cfg.seed + list(sizes).index(d), model=str(model_path)))
+               for d in domains}  # a domain's seed does not depend on which rows run
 
     # annotate the training data, and score the annotations of the train split against the ground truth
     data, annotation_mpve = {}, {}

@@ -19,13 +19,12 @@ NET = DiffusionNetwork(window=16, context=6, width=32, layers=1, heads=2, diffus
 
 
 class Oracle(MotionDenoiser):
-    """Predicts the exact ``v`` of a known clean signal ``target (B, W, F)`` (normalized)."""
+    """Predicts a known clean signal ``target (B, W, F)`` (normalized) whatever the noise."""
 
     target: torch.Tensor
 
-    def predict_v(self, x_t, step, known, mask):
-        a = self.alphas_cumprod[step].view(-1, 1, 1)
-        return (a.sqrt() * x_t - self.target) / (1 - a).clamp_min(1e-12).sqrt()
+    def forward(self, x_t, step, known, mask):
+        return mask * known + (1 - mask) * self.target
 
 
 def test_cosine_schedule():
@@ -106,3 +105,15 @@ def test_features_round_trip_to_flame_pose():
     assert (pose[:, 3:6] == 0).all() and (pose[:, 9:] == 0).all()
     with pytest.raises(ValueError, match="neck"):
         FeatureLayout(StateSpec(neck=True))
+
+
+def test_lowpass_projection_keeps_slow_motion_and_removes_flicker():
+    from motionprior.diffusion import lowpass_projection
+
+    p = lowpass_projection(60, 10.0)
+    torch.testing.assert_close(p @ p, p, atol=1e-5, rtol=0)  # a projection
+    t = torch.arange(60) / 30.0
+    speech = torch.sin(2 * math.pi * 4.0 * t + 0.3)  # 4 Hz syllables pass
+    assert (p @ speech - speech).abs().max() < 0.05
+    flicker = torch.tensor([(-1.0) ** i for i in range(60)])  # 15 Hz alternation: < 3 % of its energy passes
+    assert (p @ flicker).norm() ** 2 < 0.03 * flicker.norm() ** 2
