@@ -37,11 +37,12 @@ def _prior_cli(configs: list[Path | str], extra: list[str], standin_paths, run: 
 
 
 def _check_prior_settings(prior_config: str, overrides: list[str], standin_paths) -> None:
-    """A pipeline's prior config and overrides build the model it will train."""
-    from motionprior.lit_humor import LitHumorFace
+    """A pipeline's generator config and overrides build the model it will train."""
+    import yaml
 
     cli = _prior_cli([CONFIGS.parent / prior_config], [*overrides, "--data.data", "unused"], standin_paths)
-    assert isinstance(cli.model, LitHumorFace)
+    want = yaml.safe_load((CONFIGS.parent / prior_config).read_text())["model"]["class_path"]
+    assert f"{type(cli.model).__module__}.{type(cli.model).__name__}" == want
 
 
 @pytest.mark.parametrize("path", [p for p in ALL if p.parent.name == "motionprior" and p.stem != "ddp"],
@@ -105,7 +106,9 @@ def test_prior_benchmark_config(standin_paths):
 
     cfg = parse_settings(PriorBenchmarkConfig, ["--config", str(CONFIGS / "eval" / "prior_benchmark.yaml")], "bench")
     assert isinstance(cfg, PriorBenchmarkConfig) and isinstance(cfg.wild, CorpusSize)
-    _check_prior_settings(cfg.prior_config, cfg.prior_overrides, standin_paths)
+    assert len(cfg.seeds) >= 3 and set(cfg.generators) == {"HuMoR-Face", "long-context diffusion"}
+    for gen, config in cfg.generators.items():  # every family's training config builds its model
+        _check_prior_settings(config, cfg.overrides.get(gen, []), standin_paths)
 
 
 def test_every_config_is_covered():
