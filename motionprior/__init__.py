@@ -1,6 +1,7 @@
-"""HuMoR-Face: a generative facial motion prior over FlameSequence files.
+"""Generative facial motion over FlameSequence files: HuMoR-Face and the long-context diffusion family.
 
 Imports only ``flame``. Entry points: ``python -m motionprior fit`` (:mod:`motionprior.train`, training
-with LightningCLI), :func:`motionprior.prior_file.load_prior` (a trained prior) and
-:func:`motionprior.sample.sample_prior` (long rollouts from start frames of a split).
+either family with LightningCLI), :func:`motionprior.generator.load_generator` (a trained generator of any
+family, with ``sample`` and, for the long-context family, ``inpaint``) and
+:func:`motionprior.sample.sample_prior` (samples from start frames of a split, written to files).
 """

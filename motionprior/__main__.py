@@ -1,14 +1,15 @@
-"""``python -m motionprior``: train HuMoR-Face and sample long facial motion.
+"""``python -m motionprior``: train generators of facial motion and sample long facial motion.
 
-* ``fit`` / ``validate`` / ``test``: LightningCLI (:mod:`motionprior.train`) over
-  :class:`~motionprior.lit_module.LitHumorFace` and :class:`~motionprior.data.MotionDataModule`
-  (``--config configs/motionprior/quick.yaml``; unknown keys are errors).
+* ``fit`` / ``validate`` / ``test``: LightningCLI (:mod:`motionprior.train`) over a family's
+  LightningModule (the config's ``model.class_path``: :class:`~motionprior.lit_humor.LitHumorFace`,
+  :class:`~motionprior.lit_diffusion.LitMotionDiffusion`) and :class:`~motionprior.data.MotionDataModule`
+  (``--config configs/motionprior/quick.yaml`` or ``diffusion.yaml``; unknown keys are errors).
 * ``split``: train / val / test manifests of the official NeuFace dataset by identity
   (:mod:`motionprior.splits`).
 * ``pack``: featurize a data set once into sharded state files and the train statistics
   (:mod:`motionprior.pack`); ``fit --data.data PACK`` then streams windows from them.
-* ``sample``: roll out K samples from start frames of a split and write FlameSequence files, a video
-  grid and pose plots (:mod:`motionprior.sample`); ``python -m eval sample`` also scores them.
+* ``sample``: K samples from start frames of a split with any generator, written as FlameSequence files,
+  a video grid and pose plots (:mod:`motionprior.sample`); ``python -m eval sample`` also scores them.
 """
 
 from __future__ import annotations
@@ -70,13 +71,14 @@ COMMANDS = {name: _lightning(name) for name in ("fit", "validate", "test")} | {
                      "--preset mead|voxceleb2|celebv_hq", _split),
     "pack": Command("featurize a data set once into sharded state files + statistics, for streaming training: "
                     "--data DIR --out PACK [--shard i/n]", _pack),
-    "sample": Command("roll out samples from start frames of a split: --checkpoint PRIOR --data DIR --out DIR", _sample),
+    "sample": Command("samples from start frames of a split, any generator: --checkpoint GEN --data DIR --out DIR",
+                      _sample),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli_main(PROG, "Train HuMoR-Face on annotated FlameSequence splits and sample long facial motion.", COMMANDS,
-                    argv)
+    return cli_main(PROG, "Train generators (HuMoR-Face, long-context diffusion) on annotated FlameSequence splits and "
+                          "sample long facial motion.", COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@
 * **Inpainting** is conditioning: the model is trained with masks (a known past of 1..``context``
   frames, a known past and future around a gap, known head channels, nothing known), so one network
   predicts from a past, fills gaps and completes expression given head pose. :func:`complete` sweeps
-  windows over a clip of any length: each window starts ``context`` frames before the first frame with
-  an unknown entry, is completed, and becomes known for the next one. A rollout is a completion of a
+  windows over a clip of any length: a gap that fits in a window with known frames on both sides is
+  centred in it (infilling); otherwise the window starts ``context`` frames before the first frame with
+  an unknown entry (prediction); each completed window becomes known for the next one. A rollout is a completion of a
   known past followed by unknown frames: ``context`` frames (>= 1 s) of past condition every window.
 """
 
@@ -206,7 +207,13 @@ def complete(model: MotionDenoiser, features: Tensor, mask: Tensor, generator: t
     while todo.any():
         rows = todo.any(1).nonzero()[:, 0]
         first = todo[rows].float().argmax(1)
-        start = (first - c).clamp(min=0).clamp(max=max(0, t + pad - w))
+        after = torch.arange(t, device=x.device) > first[:, None]
+        end = torch.where(after & ~todo[rows], torch.arange(t, device=x.device), t).min(1).values  # first known frame after
+        gap = end - first
+        # a gap that fits with known frames on both sides sits in the middle of its window (infilling);
+        # otherwise the window starts `context` frames before it (prediction)
+        start = torch.where((gap <= w - 2) & (end < t), first - (w - gap) // 2, first - c)
+        start = start.clamp(min=0).clamp(max=max(0, t + pad - w))
         idx = start[:, None] + torch.arange(w, device=x.device)  # (R, W)
         win_x = x[rows[:, None], idx]
         win_m = m[rows[:, None], idx]

@@ -9,7 +9,7 @@
 MLP layers are ``Linear -> GroupNorm(16) -> ReLU`` (HuMoR). Inputs are normalized with per-channel
 statistics of the training split (rotation matrices are left as they are); the statistics are buffers,
 so they are saved with the checkpoint. A plain ``nn.Module``: training logic lives in
-:mod:`motionprior.lit_module`.
+:mod:`motionprior.lit_humor`.
 """
 
 from __future__ import annotations

@@ -117,3 +117,27 @@ def test_lowpass_projection_keeps_slow_motion_and_removes_flicker():
     assert (p @ speech - speech).abs().max() < 0.05
     flicker = torch.tensor([(-1.0) ** i for i in range(60)])  # 15 Hz alternation: < 3 % of its energy passes
     assert (p @ flicker).norm() ** 2 < 0.03 * flicker.norm() ** 2
+
+
+def test_a_gap_is_completed_between_known_frames_on_both_sides():
+    """A 10-frame gap in a 16-frame window: the window is centred on the gap (3 known frames either side), so
+    the completion sees the frames after the gap; an open end (a rollout) starts ``context`` frames back."""
+    seen = []
+
+    class Recorder(MotionDenoiser):
+        def forward(self, x_t, step, known, mask):
+            seen.append(mask[:, :, 0].clone())
+            return super().forward(x_t, step, known, mask)
+
+    torch.manual_seed(0)
+    model = Recorder(SPEC, NET).eval()
+    feats = torch.randn(1, 48, model.features.dim)
+    mask = torch.ones_like(feats)
+    mask[:, 20:30] = 0.0
+    complete(model, feats, mask, torch.Generator().manual_seed(0))
+    assert seen[0][0].tolist() == [1.0] * 3 + [0.0] * 10 + [1.0] * 3
+    seen.clear()
+    mask = torch.ones_like(feats)
+    mask[:, 30:] = 0.0  # the future: prediction from a past of `context` frames
+    complete(model, feats, mask, torch.Generator().manual_seed(0))
+    assert seen[0][0].tolist() == [1.0] * NET.context + [0.0] * (NET.window - NET.context)
