@@ -149,22 +149,15 @@ class MotionDenoiser(nn.Module):
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
 
-def denoising_loss(model: MotionDenoiser, x0: Tensor, mask: Tensor, velocity_weight: float = 0.0,
-                   channel_weights: Tensor | None = None) -> Tensor:
-    """Weighted mean squared error of the clean-window estimate on the unknown entries, plus
-    ``velocity_weight`` times the squared error of its frame-to-frame change (MDM's velocity loss);
-    ``x0 (B, W, F)`` normalized, ``mask (B, W, F)``, ``channel_weights (F,)`` (default 1); the diffusion
-    step is uniform, the noise standard normal."""
+def denoising_loss(model: MotionDenoiser, x0: Tensor, mask: Tensor, channel_weights: Tensor | None = None) -> Tensor:
+    """Weighted mean squared error of the clean-window estimate on the unknown entries; ``x0 (B, W, F)``
+    normalized, ``mask (B, W, F)``, ``channel_weights (F,)`` (default 1); the diffusion step is uniform,
+    the noise standard normal."""
     step = torch.randint(model.network.diffusion_steps, (len(x0),), device=x0.device)
     x0_hat = model(model.q_sample(x0, step, torch.randn_like(x0)), step, x0, mask)
     unknown = 1 - mask
     w = channel_weights if channel_weights is not None else x0.new_ones(x0.shape[-1])
-    loss = ((x0_hat - x0).pow(2) * unknown * w).sum() / unknown.sum().clamp_min(1.0)
-    if velocity_weight:
-        moved = torch.maximum(unknown[:, 1:], unknown[:, :-1])  # steps that touch a generated frame
-        err = (x0_hat.diff(dim=1) - x0.diff(dim=1)).pow(2) * moved * w
-        loss = loss + velocity_weight * err.sum() / moved.sum().clamp_min(1.0)
-    return loss
+    return ((x0_hat - x0).pow(2) * unknown * w).sum() / unknown.sum().clamp_min(1.0)
 
 
 @torch.no_grad()

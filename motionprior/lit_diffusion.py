@@ -40,14 +40,12 @@ class DiffusionTraining:
             known; half of these exactly ``context``, as in a rollout), ``gap`` (a known past and a known
             future around an unknown gap), ``head`` (head channels known on every frame, plus a past of
             0..context frames), ``none`` (nothing known).
-        velocity_weight: weight of the velocity loss (:func:`motionprior.diffusion.denoising_loss`).
         group_weights: share of the loss of each feature group (head, jaw, expression), spread over its
             channels (default: every channel alike, i.e. by channel count).
         statistics_batches: training batches drawn for the feature statistics.
     """
 
     tasks: dict[str, float] = field(default_factory=lambda: {"past": 0.55, "gap": 0.2, "head": 0.15, "none": 0.1})
-    velocity_weight: float = 0.0
     group_weights: dict[str, float] | None = None
     statistics_batches: int = 32
 
@@ -151,7 +149,7 @@ class LitMotionDiffusion(L.LightningModule):
         x0 = self.model.normalize(states_to_features(batch["states"], self.layout))
         net = self.network
         mask = training_masks(len(x0), self.layout, net.window, net.context, self.training_settings.tasks, x0.device)
-        return denoising_loss(self.model, x0, mask, self.training_settings.velocity_weight, self.channel_weights)
+        return denoising_loss(self.model, x0, mask, self.channel_weights)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self._loss(batch)
