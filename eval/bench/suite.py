@@ -59,15 +59,15 @@ def run(out_dir: str | os.PathLike = "runs/bench", asset_dir: str | os.PathLike 
         from eval.bench.prior_bench import bench_prior
 
         table, pri = bench_prior(Path(asset_dir))
-        parts.append(f"## HuMoR-Face speed\n\n{table}\n")
+        parts.append(f"## Generator speed\n\n{table}\n")
+        ref = next(r for r in pri if r["what"] == "reference")
         for r in pri:
-            if r["what"].startswith("rollout"):
-                ref = next(x for x in pri if x["hidden"] == r["hidden"] and x["what"].endswith("(reference)"))
-                summary.append([f"rollout 50 x 300, hidden {r['hidden']}", f"{r['frames_per_s']:,.0f} frames/s "
-                                f"({r['seconds']:.2f} s)", "one sample at a time", f"{ref['seconds'] / r['seconds']:.1f}x"])
-            elif r["what"].startswith("train"):
-                summary.append([f"training, {r['what'][6:]}, hidden {r['hidden']}",
-                                f"{r['transitions_per_s']:,.0f} transitions/s", "-", "-"])
+            if r["what"] == "sample":
+                summary.append([f"sampling 50 x 10 s, {r['generator']}", f"{r['frames_per_s']:,.0f} frames/s "
+                                f"({r['seconds']:.2f} s)", f"{ref['generator']}, one sample at a time",
+                                f"{ref['seconds'] / r['seconds']:.1f}x"])
+            elif r["what"] == "train step":
+                summary.append([f"training step (64 windows), {r['generator']}", f"{r['seconds']:.3f} s", "-", "-"])
     if which in ("scaling", "all"):
         from eval.bench.scaling_bench import bench_scaling
 
