@@ -14,8 +14,9 @@ annotation quality does to the learned generator (the paper's central claim). Ev
 held-out ``wild`` test identities: ``samples`` motions from each of ``starts`` test start frames over the
 longest horizon, written as FlameSequence files and scored by the motion evaluator
 (:mod:`eval.experiments.motion`) at every horizon (the first seconds of the same samples) against the
-test ground truth, with a reference row of real ``wild`` train clips. A row aggregates its seeds (mean
-± sample std). The goals of the generator issue are checked per seed on the ``wild / NeuFace`` rows.
+test ground truth, with a reference row of real ``wild`` train clips and, per training set, a row of its
+own training motion (what a generator that reproduced its data exactly would score). A row aggregates its
+seeds (mean ± sample std). The goals of the generator issue are checked per seed on the ``wild / NeuFace`` rows.
 Every stage resumes (corpora, annotations, generators, samples).
 """
 
@@ -59,6 +60,7 @@ METRICS = ["fd_expression", "fd_pose", "fd_landmarks", "fd_combined", "apd_mean_
 COLUMNS = ["training set", "generator", "seeds", "train_clips", "train_minutes", "annotation_mpve_mm", *METRICS,
            "train_seconds"]
 REFERENCE = "real wild train clips (reference)"
+DATA = "training data"  # the generator column of a training set's own motion, scored like a generator
 GOAL_ROW = "wild / NeuFace"
 
 
@@ -140,9 +142,9 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
     real = load_motion_set(f"{corpora['wild']}@test", layer64, progress=False)
     reference = load_motion_set(f"{corpora['wild']}@train", layer64, progress=False)
     longest = max(cfg.horizons)
-    runs, train_seconds, train_stats = {}, {}, {}
+    runs, train_seconds, train_stats, train_sets = {}, {}, {}, {}
     for name in names:
-        train = load_motion_set(f"{data[name]}@train", layer64, progress=False)
+        train = train_sets[_label(name, DATA)] = load_motion_set(f"{data[name]}@train", layer64, progress=False)
         train_stats[name] = {"train_clips": len(train), "train_minutes": sum(len(c) for c in train) / MOTION_FPS / 60}
         for gen, config in cfg.generators.items():
             row = (name, gen)
@@ -162,7 +164,7 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
     for h in cfg.horizons:
         n = int(round(h * MOTION_FPS)) + 1
         generated = {_label(*row): [[c.frames(0, n) for c in run] for run in seeds] for row, seeds in runs.items()}
-        results[h] = score_motion(generated, real, {REFERENCE: reference})
+        results[h] = score_motion(generated, real, {REFERENCE: reference, **train_sets})
         write_motion_report(results[h], out / f"eval_{h:g}s", title=f"Generator benchmark at {h:g} s",
                             note=f"Samples from {cfg.starts} held-out wild test starts; real: the wild test ground "
                                  f"truth; rows: mean ± std over training seeds {cfg.seeds}.")
@@ -172,6 +174,9 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
                      | {k: by[_label(name, gen)].get(k, float("nan")) for k in METRICS}
                      | {f"{k}_std": by[_label(name, gen)].get(f"{k}_std", float("nan")) for k in METRICS}
                      for name, gen in runs]
+        tables[h] += [{"training set": name, "generator": DATA, **train_stats[name],
+                       "annotation_mpve_mm": annotation_mpve[name]}
+                      | {k: by[_label(name, DATA)].get(k, float("nan")) for k in METRICS} for name in names]
         tables[h].append({"training set": REFERENCE, "generator": "-", "train_clips": len(reference)}
                          | {k: by[REFERENCE].get(k, float("nan")) for k in METRICS})
     goals = goal_check(runs, real, reference, cfg) if GOAL_ROW in names else []
@@ -245,7 +250,8 @@ def _write(out: Path, cfg: PriorBenchmarkConfig, tables: dict, results: dict, go
              f"seed {cfg.seed}). Generators: {gens}; training seeds {cfg.seeds}. Evaluation (`python -m eval motion`'s "
              f"metrics): {cfg.samples} samples from {cfg.starts} start frames of the held-out wild test identities, "
              f"against the wild test ground truth; rows: mean ± std over the seeds; the reference row is real motion "
-             f"of the train identities scored the same way.\n"]
+             f"of the train identities scored the same way; a `{DATA}` row is a training set's own motion (train "
+             f"split, as annotated) scored the same way.\n"]
     for h, table in tables.items():
         write_csv(out / f"prior_benchmark_{h:g}s.csv", table, COLUMNS + [f"{k}_std" for k in METRICS])
         shown = [{k: (f"{r[k]:.3g} ± {r[k + '_std']:.2g}" if isinstance(r.get(k), float) and np.isfinite(r.get(k))
@@ -278,7 +284,8 @@ def reading(table: list[dict], horizon: dict[str, list[dict]] | None = None) -> 
     first = {name: rows[0] for name, rows in (horizon or {}).items() if rows}
     lines = []
     ref = next((r for r in table if r["training set"] == REFERENCE), None)
-    for gen in dict.fromkeys(r["generator"] for r in table if r is not ref):
+    data = {r["training set"]: r for r in table if r["generator"] == DATA}
+    for gen in dict.fromkeys(r["generator"] for r in table if r is not ref and r["generator"] != DATA):
         by = {r["training set"]: r for r in table if r["generator"] == gen}
         lines.append(f"**{gen}**")
 
@@ -300,6 +307,11 @@ def reading(table: list[dict], horizon: dict[str, list[dict]] | None = None) -> 
                 early = [f"{k} {first[la][k]:.3g} vs {first[lb][k]:.3g} ({'yes' if first[la][k] < first[lb][k] else 'no'})"
                          for k in ("fd_expression", "fd_pose") if k in first[la] and k in first[lb]]
                 lines.append("  first second only: " + "; ".join(early) + ".")
+        for name, r in by.items():
+            if name in data:
+                lines.append(f"- {name}: its own training data scores " + "; ".join(
+                    f"{k} {data[name][k]:.3g} (generator {r[k]:.3g})" for k in ("fd_expression", "fd_pose",
+                                                                                "jaw_speed_deg_s", "jaw_3-6Hz")) + ".")
         if ref:
             limit = 1.5 * ref["out_of_range"] + 0.05
             healthy = [n for n, r in by.items() if np.isfinite(r["out_of_range"]) and r["out_of_range"] <= limit]

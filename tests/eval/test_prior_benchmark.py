@@ -7,7 +7,7 @@ import math
 import pytest
 
 from annotator.synthetic.builder import CorpusSize
-from eval.experiments.prior_benchmark import GENERATORS, TRAINING_SETS, PriorBenchmarkConfig, run_prior_benchmark
+from eval.experiments.prior_benchmark import DATA, GENERATORS, TRAINING_SETS, PriorBenchmarkConfig, run_prior_benchmark
 
 pytestmark = pytest.mark.slow  # trains ten tiny generators end to end
 
@@ -20,8 +20,10 @@ def test_prior_benchmark_tiny(tmp_path, standin_paths, layer32_small_encoder, ti
                                overrides={"HuMoR-Face": tiny_prior_args, "long-context diffusion": tiny_diffusion_args})
     table = run_prior_benchmark(cfg)
     rows = [(r["training set"], r["generator"]) for r in table]
-    assert rows[:-1] == [(t, g) for t in TRAINING_SETS for g in GENERATORS] and "reference" in rows[-1][0]
-    for row in table[:-1]:
+    n_gen = len(TRAINING_SETS) * len(GENERATORS)
+    assert rows[:n_gen] == [(t, g) for t in TRAINING_SETS for g in GENERATORS]
+    assert rows[n_gen:-1] == [(t, DATA) for t in TRAINING_SETS] and "reference" in rows[-1][0]
+    for row in table[:n_gen]:
         for key in ("fd_expression", "fd_pose", "fd_landmarks", "fd_combined", "apd_mean_head_canonical", "out_of_range",
                     "jaw_3-6Hz"):
             assert math.isfinite(row[key]), (row["training set"], row["generator"], key)
@@ -30,6 +32,10 @@ def test_prior_benchmark_tiny(tmp_path, standin_paths, layer32_small_encoder, ti
     assert by[("wild / ground truth", "HuMoR-Face")]["annotation_mpve_mm"] == 0
     assert by[("wild / regress", "HuMoR-Face")]["annotation_mpve_mm"] > 0
     assert by[("lab / NeuFace", "long-context diffusion")]["train_clips"] % 7 == 0  # each view of a lab capture
+    # the ground-truth training set's own motion is the reference set (wild train clips): same scores
+    for key in ("fd_expression", "fd_pose", "jaw_3-6Hz", "out_of_range"):
+        assert by[("wild / ground truth", DATA)][key] == pytest.approx(table[-1][key], rel=1e-9), key
+    assert by[("wild / regress", DATA)]["fd_expression"] > by[("wild / ground truth", DATA)]["fd_expression"]
     md = (tmp_path / "prior_benchmark.md").read_text()
     assert "## 1 s" in md and "## 1.5 s" in md and "## Goals" in md and "## Reading" in md
     assert "**long-context diffusion**" in md and "NeuFace annotations beat" in md
