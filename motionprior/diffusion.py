@@ -149,15 +149,20 @@ class MotionDenoiser(nn.Module):
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
 
-def denoising_loss(model: MotionDenoiser, x0: Tensor, mask: Tensor, channel_weights: Tensor | None = None) -> Tensor:
+def denoising_loss(model: MotionDenoiser, x0: Tensor, mask: Tensor, channel_weights: Tensor | None = None,
+                   snr_cap: float = 1.0) -> Tensor:
     """Weighted mean squared error of the clean-window estimate on the unknown entries; ``x0 (B, W, F)``
     normalized, ``mask (B, W, F)``, ``channel_weights (F,)`` (default 1); the diffusion step is uniform,
-    the noise standard normal."""
+    the noise standard normal. Each row is weighted by its step's signal-to-noise ratio clamped to
+    ``[1, snr_cap]`` (1: plain x0 error; larger caps make the nearly clean steps, which carry the fine
+    motion, count more - the truncated / min-SNR weightings of the diffusion literature)."""
     step = torch.randint(model.network.diffusion_steps, (len(x0),), device=x0.device)
     x0_hat = model(model.q_sample(x0, step, torch.randn_like(x0)), step, x0, mask)
+    a = model.alphas_cumprod[step]
+    row = (a / (1 - a).clamp_min(1e-8)).clamp(1.0, snr_cap).view(-1, 1, 1)
     unknown = 1 - mask
     w = channel_weights if channel_weights is not None else x0.new_ones(x0.shape[-1])
-    return ((x0_hat - x0).pow(2) * unknown * w).sum() / unknown.sum().clamp_min(1.0)
+    return ((x0_hat - x0).pow(2) * unknown * w * row).sum() / unknown.sum().clamp_min(1.0)
 
 
 @torch.no_grad()

@@ -42,11 +42,14 @@ class DiffusionTraining:
             0..context frames), ``none`` (nothing known).
         group_weights: share of the loss of each feature group (head, jaw, expression), spread over its
             channels (default: every channel alike, i.e. by channel count).
+        snr_cap: each window's loss is weighted by its diffusion step's signal-to-noise ratio clamped to
+            ``[1, snr_cap]`` (1: the plain clean-window error).
         statistics_batches: training batches drawn for the feature statistics.
     """
 
     tasks: dict[str, float] = field(default_factory=lambda: {"past": 0.55, "gap": 0.2, "head": 0.15, "none": 0.1})
     group_weights: dict[str, float] | None = None
+    snr_cap: float = 1.0
     statistics_batches: int = 32
 
     def __post_init__(self) -> None:
@@ -149,7 +152,7 @@ class LitMotionDiffusion(L.LightningModule):
         x0 = self.model.normalize(states_to_features(batch["states"], self.layout))
         net = self.network
         mask = training_masks(len(x0), self.layout, net.window, net.context, self.training_settings.tasks, x0.device)
-        return denoising_loss(self.model, x0, mask, self.channel_weights)
+        return denoising_loss(self.model, x0, mask, self.channel_weights, self.training_settings.snr_cap)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self._loss(batch)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from flame.rotations import axis_angle_to_matrix, matrix_to_rotation_6d
-from motionprior.diffusion import DiffusionNetwork, MotionDenoiser, complete, cosine_alphas_cumprod, ddim_sample
+from motionprior.diffusion import (DiffusionNetwork, MotionDenoiser, complete, cosine_alphas_cumprod, ddim_sample,
+                                  denoising_loss)
 from motionprior.features import FeatureLayout, features_to_params
 from motionprior.lit_diffusion import MASK_TASKS, training_masks
 from motionprior.state import StateSpec
@@ -47,6 +48,28 @@ def test_ddim_with_an_oracle_denoiser_returns_the_signal(eta):
     mask = torch.zeros_like(model.target)
     out = ddim_sample(model, torch.zeros_like(mask), mask, torch.Generator().manual_seed(1))
     torch.testing.assert_close(out, model.target, atol=1e-4, rtol=1e-4)
+
+
+class Offset(MotionDenoiser):
+    """Estimates the clean window off by 0.5 on every entry, whatever the step."""
+
+    def forward(self, x_t, step, known, mask):
+        return known + 0.5 * (1 - mask)
+
+
+@pytest.mark.parametrize("cap", [1.0, 5.0, 1e6])
+def test_denoising_loss_weights_each_row_by_its_clamped_snr(cap):
+    model = Offset(SPEC, NET)
+    x0 = torch.randn(64, NET.window, model.features.dim)
+    torch.manual_seed(3)
+    steps = torch.randint(NET.diffusion_steps, (64,))  # the loss draws its steps first
+    ab = cosine_alphas_cumprod(NET.diffusion_steps)[steps].double()
+    expected = 0.25 * float((ab / (1 - ab)).clamp(1.0, cap).mean())
+    torch.manual_seed(3)
+    loss = denoising_loss(model, x0, torch.zeros_like(x0), snr_cap=cap)
+    assert float(loss) == pytest.approx(expected, rel=1e-4)
+    if cap == 1.0:
+        assert float(loss) == pytest.approx(0.25, rel=1e-6)  # the plain clean-window error
 
 
 def test_complete_keeps_the_known_entries_and_fills_every_frame():
