@@ -6,10 +6,10 @@
 * **Denoiser**: every frame is a token ``Linear([x_t, m * x_known, m])`` (noisy features, the known
   values and the known-mask) plus a sinusoidal frame position and the embedded diffusion step; a
   pre-norm transformer encoder over the window; a linear head predicting the clean window ``x_0`` (MDM's
-  parameterization), projected onto the cosine (DCT-II) basis of the window up to ``max_frequency``
-  (facial motion is band-limited: real jaw motion has < 2 % of its power above 6 Hz; the projection
-  keeps per-frame noise out of the samples by construction, as DCT-domain motion predictors do); known
-  entries are copied into it.
+  parameterization), each channel projected onto the smoothest signals of the window up to its group's
+  ``max_frequency`` (:func:`lowpass_projection`; facial motion is band-limited: head rotation keeps nearly
+  all its power below 2 Hz, jaw and expression below 7 Hz; the projection keeps per-frame noise out of the
+  samples by construction, as DCT-domain motion predictors do); known entries are copied into it.
 * **Diffusion**: cosine noise schedule (Nichol & Dhariwal) of ``diffusion_steps``; sampling by DDIM over
   ``sampling_steps`` evenly spaced steps with stochasticity ``eta`` (0: deterministic given the noise).
 * **Inpainting** is conditioning: the model is trained with masks (a known past of 1..``context``
@@ -51,7 +51,8 @@ class DiffusionNetwork:
         width / layers / heads / dropout: the transformer encoder (feed-forward 4 x width).
         diffusion_steps: noise levels of training; sampling_steps: DDIM steps when sampling.
         eta: DDIM stochasticity (0: deterministic given the initial noise; 1: DDPM-like).
-        max_frequency: highest frequency (Hz) of the predicted clean window.
+        max_frequency: highest frequency (Hz) of the predicted clean window: one number, or one per
+            feature group (``head``, ``jaw``, ``expression``).
     """
 
     window: int = 60
@@ -63,13 +64,16 @@ class DiffusionNetwork:
     diffusion_steps: int = 100
     sampling_steps: int = 20
     eta: float = 0.0
-    max_frequency: float = 10.0
+    max_frequency: float | dict[str, float] = 10.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.context < self.window:
             raise ValueError(f"context {self.context} must be between 1 and window - 1 ({self.window - 1})")
         if not 1 <= self.sampling_steps <= self.diffusion_steps:
             raise ValueError(f"sampling_steps {self.sampling_steps} must be between 1 and diffusion_steps")
+        limits = self.max_frequency.values() if isinstance(self.max_frequency, dict) else [self.max_frequency]
+        if not all(f > 0 for f in limits):
+            raise ValueError(f"max_frequency must be positive, got {self.max_frequency}")
 
 
 def cosine_alphas_cumprod(steps: int, s: float = 0.008) -> Tensor:
@@ -81,12 +85,17 @@ def cosine_alphas_cumprod(steps: int, s: float = 0.008) -> Tensor:
 
 
 def lowpass_projection(window: int, max_frequency: float, fps: float = MOTION_FPS) -> Tensor:
-    """``(W, W)`` orthogonal projection onto the DCT-II basis vectors of a ``window``-frame signal at
-    ``fps`` whose frequency ``k fps / (2 W)`` is at most ``max_frequency``."""
-    k = int(max_frequency * 2 * window / fps) + 1
-    n = torch.arange(window, dtype=torch.float64)
-    basis = torch.cos(math.pi * (n[:, None] + 0.5) * torch.arange(min(k, window), dtype=torch.float64) / window)
-    basis = basis / basis.norm(dim=0)
+    """``(W, W)`` orthogonal projection onto the smoothest signals of a ``window``-frame window: the
+    eigenvectors of least bending energy (squared second differences, free ends) - lines, then slower to
+    faster curves - as many as the DCT-II cosines of frequency ``k fps / (2 W)`` up to ``max_frequency``,
+    plus one (the line). Cosines alone would force zero slope at both ends of the window (their even
+    extension), so every window would end slowing down and the next one start from a stop."""
+    k = min(int(max_frequency * 2 * window / fps) + 2, window)
+    second = torch.zeros(window - 2, window, dtype=torch.float64)
+    for i in range(window - 2):
+        second[i, i:i + 3] = torch.tensor([1.0, -2.0, 1.0], dtype=torch.float64)
+    _, vectors = torch.linalg.eigh(second.T @ second)  # ascending bending energy
+    basis = vectors[:, :k]
     return (basis @ basis.T).float()
 
 
@@ -118,7 +127,9 @@ class MotionDenoiser(nn.Module):
         self.out = nn.Linear(w, f)
         self.register_buffer("positions", _sinusoid(torch.arange(network.window), w), persistent=False)
         self.register_buffer("alphas_cumprod", cosine_alphas_cumprod(network.diffusion_steps).float(), persistent=False)
-        self.register_buffer("lowpass", lowpass_projection(network.window, network.max_frequency), persistent=False)
+        limits = self.features.per_channel(network.max_frequency, "max_frequency")
+        projections = {f: lowpass_projection(network.window, f) for f in set(limits)}
+        self.register_buffer("lowpass", torch.stack([projections[f] for f in limits]), persistent=False)  # (F, W, W)
         self.register_buffer("feature_mean", torch.zeros(f))
         self.register_buffer("feature_std", torch.ones(f))
 
@@ -140,7 +151,7 @@ class MotionDenoiser(nn.Module):
         w = x_t.shape[1]
         h = self.inp(torch.cat([x_t, known * mask, mask], -1)) + self.positions[:w]
         h = h + self.step_mlp(_sinusoid(step, h.shape[-1]))[:, None]
-        x0 = torch.einsum("ts,bsf->btf", self.lowpass[:w, :w], self.out(self.norm(self.encoder(h))))
+        x0 = torch.einsum("fts,bsf->btf", self.lowpass[:, :w, :w], self.out(self.norm(self.encoder(h))))
         return mask * known + (1 - mask) * x0
 
     def q_sample(self, x0: Tensor, step: Tensor, noise: Tensor) -> Tensor:

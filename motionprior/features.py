@@ -57,6 +57,21 @@ class FeatureLayout:
     def dim(self) -> int:
         return sum(self.sizes.values())
 
+    def per_channel(self, values: float | dict[str, float], name: str, default: float | None = None) -> list[float]:
+        """``(F,)`` values of a per-group setting ``name``: one number for every channel, or one per group
+        (a group left out takes ``default``; without a default every group must be given)."""
+        if not isinstance(values, dict):
+            return [float(values)] * self.dim
+        unknown = set(values) - set(self.sizes)
+        missing = [g for g in self.sizes if g not in values] if default is None else []
+        if unknown or missing:
+            raise ValueError(f"{name}: {f'unknown groups {sorted(unknown)}' if unknown else f'missing {missing}'}; "
+                             f"give one number or one per group of {list(self.sizes)}")
+        out = []
+        for g, n in self.sizes.items():
+            out += [float(values.get(g, default))] * n
+        return out
+
     def channels(self, *groups: str) -> list[int]:
         """Channel indices of the named groups."""
         unknown = set(groups) - set(GROUPS)

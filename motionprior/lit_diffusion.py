@@ -86,12 +86,8 @@ def channel_weights(layout: FeatureLayout, group_weights: dict[str, float] | Non
     """``(F,)`` loss weights, mean 1: each group's share spread evenly over its channels (None: all 1)."""
     if group_weights is None:
         return torch.ones(layout.dim)
-    unknown = set(group_weights) - set(layout.sizes)
-    if unknown:
-        raise ValueError(f"group_weights: unknown groups {sorted(unknown)}; the groups are {list(layout.sizes)}")
-    w = torch.zeros(layout.dim)
-    for g, sl in layout.slices.items():
-        w[sl] = group_weights.get(g, 0.0) / max(layout.sizes[g], 1)
+    share = torch.tensor(layout.per_channel(group_weights, "group_weights", default=0.0))
+    w = share / torch.tensor([float(n) for n in layout.sizes.values() for _ in range(n)])
     return w * layout.dim / w.sum()
 
 

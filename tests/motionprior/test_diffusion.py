@@ -135,11 +135,35 @@ def test_lowpass_projection_keeps_slow_motion_and_removes_flicker():
 
     p = lowpass_projection(60, 10.0)
     torch.testing.assert_close(p @ p, p, atol=1e-5, rtol=0)  # a projection
+    torch.testing.assert_close(p, p.T, atol=1e-6, rtol=0)  # orthogonal
     t = torch.arange(60) / 30.0
-    speech = torch.sin(2 * math.pi * 4.0 * t + 0.3)  # 4 Hz syllables pass
+    speech = torch.sin(2 * math.pi * 4.0 * t + 0.3)  # 4 Hz syllables pass, edges included
     assert (p @ speech - speech).abs().max() < 0.05
-    flicker = torch.tensor([(-1.0) ** i for i in range(60)])  # 15 Hz alternation: < 3 % of its energy passes
-    assert (p @ flicker).norm() ** 2 < 0.03 * flicker.norm() ** 2
+    turn = 0.3 * t + torch.sin(2 * math.pi * 0.5 * t)  # a head turning at the window's ends keeps turning
+    assert (p @ turn - turn).abs().max() < 0.01
+    flicker = torch.tensor([(-1.0) ** i for i in range(60)])  # 15 Hz alternation: < 5 % of its energy passes
+    assert (p @ flicker).norm() ** 2 < 0.05 * flicker.norm() ** 2
+
+
+def test_band_limits_per_feature_group():
+    from dataclasses import replace
+
+    model = MotionDenoiser(SPEC, replace(NET, window=60, max_frequency={"head": 2.0, "jaw": 7.0, "expression": 7.0}))
+    t = torch.arange(60) / 30.0
+    speech = torch.sin(2 * math.pi * 4.0 * t + 0.3)
+    layout = model.features
+    for c in layout.channels("jaw", "expression"):  # 4 Hz passes the jaw and expression channels ...
+        assert (model.lowpass[c] @ speech - speech).norm() < 0.1 * speech.norm()
+    for c in layout.channels("head"):  # ... and hardly the head's (< 10 % of its energy)
+        assert (model.lowpass[c] @ speech).norm() ** 2 < 0.1 * speech.norm() ** 2
+    slow = torch.sin(2 * math.pi * 0.5 * t)
+    assert (model.lowpass[0] @ slow - slow).abs().max() < 0.01
+    with pytest.raises(ValueError, match="missing"):
+        MotionDenoiser(SPEC, replace(NET, max_frequency={"head": 2.0, "jaw": 7.0}))
+    with pytest.raises(ValueError, match="unknown groups"):
+        MotionDenoiser(SPEC, replace(NET, max_frequency={"head": 2.0, "jaw": 7.0, "expression": 7.0, "neck": 1.0}))
+    with pytest.raises(ValueError, match="positive"):
+        replace(NET, max_frequency=0.0)
 
 
 def test_a_gap_is_completed_between_known_frames_on_both_sides():
