@@ -56,6 +56,8 @@ class DiffusionTraining:
         unknown = set(self.tasks) - set(MASK_TASKS)
         if unknown or any(p < 0 for p in self.tasks.values()) or abs(sum(self.tasks.values()) - 1) > 1e-6:
             raise ValueError(f"tasks: probabilities of {list(MASK_TASKS)} that sum to 1, got {self.tasks}")
+        if self.snr_cap < 1:
+            raise ValueError(f"snr_cap must be at least 1 (1: the plain clean-window error), got {self.snr_cap}")
 
 
 def training_masks(n: int, layout: FeatureLayout, window: int, context: int, tasks: dict[str, float],

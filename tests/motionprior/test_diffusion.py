@@ -72,6 +72,13 @@ def test_denoising_loss_weights_each_row_by_its_clamped_snr(cap):
         assert float(loss) == pytest.approx(0.25, rel=1e-6)  # the plain clean-window error
 
 
+def test_snr_cap_below_one_is_refused():
+    from motionprior.lit_diffusion import DiffusionTraining
+
+    with pytest.raises(ValueError, match="snr_cap"):
+        DiffusionTraining(snr_cap=0.5)
+
+
 def test_complete_keeps_the_known_entries_and_fills_every_frame():
     """A clip 3.5 windows long with a known past, a gap, known head channels on every frame: known entries
     come back unchanged (raw units), everything else is generated (finite, not the zeros put in)."""
