@@ -28,6 +28,7 @@ from annotator.capture import Capture
 from annotator.synthetic.expressions import ExpressionDirections, solve_directions
 from annotator.synthetic.motion import STYLES, Motion, generate_motion, sample_shape
 from annotator.synthetic.noise import NOISE, DetectorNoise, detect
+from annotator.synthetic.occlusion import Occlusion, draw_events, occlude
 from annotator.synthetic.rigs import DOMAIN_FPS, CameraTrack, make_rig
 from flame.camera import (
     CROP_SIZE,
@@ -77,6 +78,8 @@ class SynthConfig:
         render: also write rendered frames (``frames/<view>.mp4``); slow for ``lab``.
         split_fractions: train / val / test fractions of identities.
         noise: detector model; default per domain.
+        occlusion: occluders on top of the detector model (hands over the mouth, turns beyond profile,
+            blur bursts; :mod:`annotator.synthetic.occlusion`); none by default.
     """
 
     domain: Literal["lab", "wild", "mocap"] = "lab"
@@ -93,6 +96,7 @@ class SynthConfig:
     render: bool = False
     split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     noise: DetectorNoise | None = None
+    occlusion: Occlusion = field(default_factory=Occlusion)
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,10 @@ def _forward_views(layer: FlameLayer, motion: Motion, rig: list[CameraTrack]):
 
 def synthesize_sequence(layer: FlameLayer, directions: ExpressionDirections, domain: str, shape: np.ndarray,
                         rng: np.random.Generator, n_frames: int, noise: DetectorNoise, image_size: int = 512,
-                        render: bool = False, meta: dict | None = None) -> SyntheticSequence:
-    """Generate the motion, the cameras, the ground truth and the detector output of one sequence."""
+                        render: bool = False, meta: dict | None = None,
+                        occlusion: Occlusion = Occlusion()) -> SyntheticSequence:
+    """Generate the motion, the cameras, the ground truth and the detector output of one sequence
+    (occluders hide landmarks only; rendered frames show the unoccluded face)."""
     fps = DOMAIN_FPS[domain]
     motion = generate_motion(rng, n_frames, fps, STYLES[domain], shape, directions)
     rig = make_rig(domain, n_frames, rng, image_size)
@@ -167,6 +173,11 @@ def synthesize_sequence(layer: FlameLayer, directions: ExpressionDirections, dom
         if render:
             verts_cam = np.einsum("ij,tnj->tni", _FLIP, out.vertices.double().numpy() + tau[:, None])
             frames[cam.name] = _render_view(layer, verts_cam, cam, domain, rng)
+    events = []
+    if occlusion.rate > 0:  # drawn after the detections, so corpora without occluders are unchanged
+        events = draw_events(rng, n_frames, fps, v, occlusion)
+        for k in range(v):
+            det_lm[k], det_valid[k] = occlude(det_lm[k], det_valid[k], k, events, rng, occlusion)
     names = np.array([c.name for c in rig])
     size = np.tile(np.array(rig[0].image_size)[None], (v, 1))
     info = dict(meta or {}, domain=domain, **motion.metadata)
@@ -185,7 +196,8 @@ def synthesize_sequence(layer: FlameLayer, directions: ExpressionDirections, dom
         intrinsics=np.stack([c.K for c in rig]) if calibrated else None,
         extrinsics=np.stack([np.concatenate([c.R, c.t[..., None]], -1) for c in rig]) if calibrated else None,
         videos=np.array([f"frames/{n}.mp4" for n in names]) if render else None,
-        metadata={"domain": domain, "synthetic": True, "noise": asdict(noise)},
+        metadata={"domain": domain, "synthetic": True, "noise": asdict(noise),
+                  "occlusion": [e.as_dict() for e in events]},
     )
     cameras = {"view_names": names, "K": np.stack([c.K for c in rig]), "R": np.stack([c.R for c in rig]),
                "t": np.stack([c.t for c in rig]), "head_pose": motion.pose[:, :3], "head_translation": motion.translation,
@@ -227,6 +239,8 @@ def build_corpus(cfg: SynthConfig, progress: bool = True) -> Path:
     fps = DOMAIN_FPS[cfg.domain]
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "assets", "model")}
     settings["noise"] = asdict(noise)
+    if cfg.occlusion.rate == 0:  # a corpus without occluders keeps the settings it had before they existed
+        del settings["occlusion"]
     info = {"settings": settings, "fps": fps, "model": layer.model_label, "model_sha256": layer.model_sha256,
             "model_file": str(model_path)}
     if is_corpus(out):
@@ -256,7 +270,8 @@ def build_corpus(cfg: SynthConfig, progress: bool = True) -> Path:
         shape = sample_shape(np.random.default_rng([cfg.seed, _DOMAIN_INDEX[cfg.domain], i, 999]), cfg.n_shape)
         rng = np.random.default_rng([cfg.seed, _DOMAIN_INDEX[cfg.domain], i, m])
         seq = synthesize_sequence(layer, directions, cfg.domain, shape, rng, cfg.frames, noise, cfg.image_size,
-                                  cfg.render, meta={"sequence": seq_id, "identity": identity, "split": split_of[i]})
+                                  cfg.render, meta={"sequence": seq_id, "identity": identity, "split": split_of[i]},
+                                  occlusion=cfg.occlusion)
         for name, frames in seq.frames.items():
             write_video(files.folder / "frames" / f"{name}.mp4", frames, fps=fps)
         seq.capture.save(files.capture)
