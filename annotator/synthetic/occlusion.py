@@ -7,8 +7,9 @@ ground truth, which occluders never touch. Events start as a Poisson process of 
 last ``seconds`` (uniform); each is one of:
 
 * ``hand`` - a hand over the mouth: the mouth, the nose base and the lower jawline (:data:`HAND_POINTS`)
-  are misplaced onto the hand (a displacement of ``hand_offset`` face sizes, drifting with it) with low
-  confidence, in every view;
+  are misplaced with the hand - shifted together by ``hand_offset`` face sizes in a random direction,
+  drifting as the hand moves, each point a quarter of that off on its own - with low confidence, in
+  every view;
 * ``profile`` - the face turned beyond what the detector handles: no detection (NaN, ``valid = False``)
   in one view (in a multi-view rig the other cameras still see the face);
 * ``blur`` - a burst of motion blur: every point jittered ``blur_jitter`` face sizes, low confidence, in
@@ -106,8 +107,10 @@ def occlude(landmarks: np.ndarray, valid: np.ndarray, view: int, events: list[Oc
         if ev.kind == "profile":
             valid[sl] = False
         elif ev.kind == "hand":
+            angle = rng.uniform(0, 2 * np.pi)
+            shift = occ.hand_offset * np.array([np.cos(angle), np.sin(angle)])
             drift = np.cumsum(rng.normal(0.0, 0.01, (n, 1, 2)), axis=0)  # the hand moves a little
-            offset = occ.hand_offset * rng.normal(0.0, 1.0, (1, len(HAND_POINTS), 2)) + drift
+            offset = shift + 0.25 * occ.hand_offset * rng.normal(0.0, 1.0, (1, len(HAND_POINTS), 2)) + drift
             lm[sl, HAND_POINTS, :2] += offset * size
             lm[sl, HAND_POINTS, 2] = rng.uniform(0.05, 0.3, (n, len(HAND_POINTS)))
         else:  # blur
