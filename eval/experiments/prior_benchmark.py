@@ -152,10 +152,13 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
             for seed in cfg.seeds:
                 folder = out / "generators" / _slug(name) / _slug(gen) / f"seed{seed}"
                 t0 = time.perf_counter()
+                done = folder / "train_seconds.txt"  # the training's wall time, kept for reruns that resume
                 prior = fit_or_resume(config, folder, ["--data.data", str(data[name]), "--model.head.flame_model",
                                                        str(model_path), "--seed_everything", str(seed),
                                                        *cfg.overrides.get(gen, [])])
-                times.append(time.perf_counter() - t0)
+                if not done.is_file():
+                    atomic_write_text(done, f"{time.perf_counter() - t0:.1f}\n")
+                times.append(float(done.read_text()))
                 files = _sample_row(cfg, prior, corpora["wild"], model_path, longest,
                                     out / "samples" / _slug(name) / _slug(gen) / f"seed{seed}")
                 runs[row].append(load_motion_set(files, layer64, progress=False))
