@@ -15,8 +15,8 @@ last ``seconds`` (uniform); each is one of:
 * ``blur`` - a burst of motion blur: every point jittered ``blur_jitter`` face sizes, low confidence, in
   every view.
 
-The events are recorded in the capture's metadata (``occlusion``: kind, views, first and last frame), so
-evaluations can score the frames inside them separately.
+The events are recorded in the capture's metadata (``occlusion``: kind, views, ``start`` and exclusive
+``stop`` frame), so evaluations can score the frames inside them separately (:func:`occluded_frames`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ OCCLUSION_KINDS = ("hand", "profile", "blur")
 
 @dataclass(frozen=True)
 class Occlusion:
-    """Occluder settings (``--noise.occlusion.*``).
+    """Occluder settings (``python -m annotator synth --occlusion.*``).
 
     Attributes:
         rate: events per second of video (0: no occluders).
@@ -102,7 +102,7 @@ def occlude(landmarks: np.ndarray, valid: np.ndarray, view: int, events: list[Oc
             continue
         sl = slice(ev.start, ev.stop)
         n = ev.stop - ev.start
-        box = np.nanmax(lm[sl, :, :2], axis=1) - np.nanmin(lm[sl, :, :2], axis=1)  # (n, 2)
+        box = np.fmax.reduce(lm[sl, :, :2], axis=1) - np.fmin.reduce(lm[sl, :, :2], axis=1)  # (n, 2), NaN if lost
         size = np.sqrt(np.maximum(box[:, 0] * box[:, 1], 1e-6))[:, None, None]  # NaN where already lost
         if ev.kind == "profile":
             valid[sl] = False
