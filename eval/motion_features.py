@@ -47,7 +47,8 @@ __all__ = ["sequence_features", "set_entries", "load_motion_set"]
 log = logging.getLogger(__name__)
 
 
-def _linear(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
+def resample_linear(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Rows of ``x (T, ...)`` linearly interpolated at fractional frame ``positions (N,)``."""
     lo = np.floor(positions).astype(int)
     hi = np.minimum(lo + 1, len(x) - 1)
     w = (positions - lo)[:, None]
@@ -82,7 +83,7 @@ def sequence_features(seq: FlameSequence, layer: FlameLayer, name: str, fps: flo
     out = []
     for v, view in enumerate(seq.view_names):
         pose = resample_pose(np.asarray(seq.pose[v], np.float64).reshape(seq.n_frames, 5, 3), pos).reshape(len(pos), 15)
-        expr = _linear(np.asarray(seq.expression[v], np.float64), pos)
+        expr = resample_linear(np.asarray(seq.expression[v], np.float64), pos)
         e = resize_coefficients(expr, layer.n_exp, f"{name}: expression (head model: {layer.n_exp})")
         params = FlameParams(shape.expand(len(pos), -1), torch.as_tensor(e, dtype=like.dtype, device=like.device),
                              torch.as_tensor(pose, dtype=like.dtype, device=like.device))

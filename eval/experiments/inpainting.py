@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation, Slerp
 
-from eval.motion_features import _linear, sequence_features
+from eval.motion_features import resample_linear, sequence_features
 from eval.report import markdown_table
 from flame.errors import InputError
 from flame.files import atomic_write_json, atomic_write_text
@@ -99,7 +99,7 @@ def clip_at_motion_rate(seq: FlameSequence, view: int, layer) -> FlameSequence:
 
     pos = resample_positions(seq.n_frames, seq.fps)
     pose = resample_pose(np.asarray(seq.pose[view], np.float64).reshape(seq.n_frames, 5, 3), pos).reshape(len(pos), 15)
-    expr = _linear(np.asarray(seq.expression[view], np.float64), pos)  # the evaluator's own resampling
+    expr = resample_linear(np.asarray(seq.expression[view], np.float64), pos)  # the evaluator's own resampling
 
     return params_to_sequence(torch.as_tensor(pose[None]), torch.as_tensor(expr[None]), seq.shape, layer,
                               dict(seq.metadata))
