@@ -7,9 +7,9 @@
   values and the known-mask) plus a sinusoidal frame position and the embedded diffusion step; a
   pre-norm transformer encoder over the window; a linear head predicting the clean window ``x_0`` (MDM's
   parameterization), each channel projected onto the smoothest signals of the window up to its group's
-  ``max_frequency`` (:func:`lowpass_projection`; facial motion is band-limited: head rotation keeps nearly
-  all its power below 2 Hz, jaw and expression below 7 Hz; the projection keeps per-frame noise out of the
-  samples by construction, as DCT-domain motion predictors do); known entries are copied into it.
+  ``max_frequency`` (:func:`lowpass_projection`; facial motion is band-limited - the bands chosen and
+  why: ``docs/experiments/2026-11-30-long-context-family.md``; the projection keeps per-frame noise out of
+  the samples by construction, as DCT-domain motion predictors do); known entries are copied into it.
 * **Diffusion**: cosine noise schedule (Nichol & Dhariwal) of ``diffusion_steps``; sampling by DDIM over
   ``sampling_steps`` evenly spaced steps with stochasticity ``eta`` (0: deterministic given the noise).
 * **Inpainting** is conditioning: the model is trained with masks (a known past of 1..``context``
