@@ -10,7 +10,8 @@ All three methods share one loop; they differ in where the per-frame parameters 
 * ``regress``: the encoder's per-frame output, no optimization (the DECA-dataset analogue). Our file
   format keeps one identity per sequence, so the per-frame shapes are averaged.
 
-Losses (DESIGN §6): ``lambda_lmk * L_lmk + lambda_temp * L_temp + lambda_mv * L_mv``. With
+Losses (DESIGN §6): ``lambda_lmk * L_lmk + lambda_temp * L_temp + lambda_mv * L_mv``, plus
+``lambda_prior * L_prior`` when a trained motion generator is given (:mod:`annotator.motion_term`). With
 ``targets="em"`` (default, as the paper describes) the targets of the temporal and multi-view terms -
 a centred quaternion moving average over the whole sequence, and the visibility-weighted mean of the
 canonical meshes of all views - are recomputed from a full no-grad pass at the start of every epoch
@@ -43,6 +44,7 @@ from annotator.losses import (
     temporal_loss,
     visibility_weights,
 )
+from annotator.motion_term import MotionPriorTerm
 from flame.camera import invert_transform, ndc_to_pixels, transform_points, weak_perspective_project
 from flame.layer import FlameLayer, VertexSubset
 from flame.normals import vertex_normals
@@ -74,6 +76,10 @@ class AnnotateConfig:
         mv_frames: frames of a batch used by the multi-view loss (None: all; the official code samples 5).
         prior_shape, prior_expression, prior_jaw: L2 priors of ``fit``.
         coarse_fraction: share of ``fit``'s epochs spent on head pose and camera only.
+        prior: a trained motion generator file (HuMoR-Face) whose per-step negative log-likelihood of the
+            fitted motion joins the objective (loaded with :func:`annotator.motion_term.load_motion_prior`
+            and passed to :func:`annotate`); ``None``: no motion prior.
+        lambda_prior: its weight.
         seed: seed of the batch order.
         tensorboard: folder for TensorBoard logs (None: no TensorBoard).
     """
@@ -92,6 +98,8 @@ class AnnotateConfig:
     prior_expression: float = 1e-3
     prior_jaw: float = 1e-2
     coarse_fraction: float = 0.3
+    prior: str | None = None
+    lambda_prior: float = 0.01
     seed: int = 0
     tensorboard: str | None = None
 
@@ -231,7 +239,7 @@ def _targets(full: EncoderOutput, cfg: AnnotateConfig, mv: _MultiView | None) ->
 
 def _batch_loss(layer: FlameLayer, inputs: _Inputs, out: EncoderOutput, t_idx: Tensor, cfg: AnnotateConfig,
                 q_target: Tensor | None, merged: Tensor | None, mv: _MultiView | None, gen: torch.Generator,
-                priors: bool) -> tuple[Tensor, dict[str, float]]:
+                priors: bool, motion: MotionPriorTerm | None) -> tuple[Tensor, dict[str, float]]:
     lm = layer.landmarks(_params(out)).landmarks2d_3d
     pred = weak_perspective_project(lm, out.cam)[..., :2]
     parts = {"lmk": landmark_loss(pred, inputs.ndc[:, t_idx], inputs.weight[:, t_idx])}
@@ -254,6 +262,8 @@ def _batch_loss(layer: FlameLayer, inputs: _Inputs, out: EncoderOutput, t_idx: T
         parts["prior"] = (cfg.prior_shape * out.shape.square().sum() + cfg.prior_expression * out.expression.square().mean(
             (0, 1)).sum() + cfg.prior_jaw * out.pose6[..., 3:].square().mean((0, 1)).sum())
         total = total + parts["prior"]
+    if motion is not None:  # linearized at the E-step: its value is in the history as motion_nll
+        total = total + cfg.lambda_prior * motion.loss(out.expression, _pose15(out.pose6), t_idx)
     return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
@@ -283,7 +293,7 @@ def crops_for(capture: Capture, frames_per_view: list) -> Tensor:
 
 
 def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: AnnotateConfig = AnnotateConfig(),
-             progress=None, crops: Tensor | None = None) -> AnnotationResult:
+             progress=None, crops: Tensor | None = None, prior: MotionPriorTerm | None = None) -> AnnotationResult:
     """Annotate one capture (``V`` views x ``T`` frames of landmark tracks) with ``cfg.method``.
 
     Args:
@@ -294,7 +304,12 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
             :class:`~annotator.encoders.DecaEncoder` together with ``crops`` (BatchNorm stays frozen).
         progress: optional callable ``progress(epoch, n_epochs)``.
         crops: ``(V, T, 3, 224, 224)`` RGB crops in [0, 1] (see :func:`crops_for`), for an image encoder.
+        prior: the motion term of ``cfg.prior`` (:func:`annotator.motion_term.load_motion_prior`; loaded once
+            for many captures).
     """
+    if (cfg.prior is None) != (prior is None):
+        raise ValueError("cfg.prior names the motion prior file and prior= is its loaded term "
+                         "(annotator.motion_term.load_motion_prior): give both or neither")
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -325,14 +340,18 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
                 coarse = epoch < int(cfg.coarse_fraction * cfg.epochs)
                 for name in ("shape", "expression"):
                     getattr(source, name).requires_grad_(not coarse)
-            if cfg.targets == "em":
-                with torch.no_grad():
-                    q_target, merged = _targets(_full_pass(source, t), cfg, mv)
             sums: dict[str, float] = {}
+            if cfg.targets == "em" or prior is not None:
+                with torch.no_grad():
+                    full = _full_pass(source, t)
+                    if cfg.targets == "em":
+                        q_target, merged = _targets(full, cfg, mv)
+                    if prior is not None:  # the mean step NLL of the fit at the start of the epoch
+                        sums["motion_nll"] = prior.refresh(full.expression, _pose15(full.pose6), full.shape, capture.fps)
             for t_idx in _batches(t, cfg, gen):
                 out = source(t_idx)
                 loss, parts = _batch_loss(layer, inputs, out, t_idx, cfg, q_target, merged, mv, gen,
-                                          priors=cfg.method == "fit")
+                                          priors=cfg.method == "fit", motion=prior)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.method == "fit" and epoch < int(cfg.coarse_fraction * cfg.epochs):
@@ -362,6 +381,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
         landmarks2d=capture.landmarks, valid=capture.valid, image_size=capture.image_size,
         fitted_landmarks2d=_np(fitted), losses={"lmk": _np(per_frame)},
         metadata={"method": cfg.method, "config": asdict(cfg), "source": capture.source, "seconds": round(seconds, 2),
+                  **({"prior": {"file": prior.path, "family": prior.generator.family}} if prior is not None else {}),
                   "history": history[-1:] if history else [], "epochs_run": len(history)},
     )
     return AnnotationResult(sequence=seq, history=history, seconds=seconds)

@@ -171,6 +171,15 @@ def run(cfg: RunConfig, progress: bool = True) -> list[dict]:
     if not todo:
         return []
     layer = head_layer(cfg.model, assets=cfg.assets)
+    prior = None
+    if cfg.annotate.prior:
+        from annotator.motion_term import load_motion_prior
+        from flame.head import resolve_model_file
+
+        if cfg.method == "regress":
+            raise InputError("--annotate.prior: regress does not optimize, so a motion prior has nothing to act on; "
+                             "use --method neuface or fit")
+        prior = load_motion_prior(cfg.annotate.prior, layer, resolve_model_file(cfg.model, cfg.assets))
     encoder = None  # the landmark encoder is loaded (pretrained on first use) when an input gets that far
     if cfg.encoder == "deca":
         from annotator.encoders import load_deca_encoder
@@ -204,7 +213,7 @@ def run(cfg: RunConfig, progress: bool = True) -> list[dict]:
                 crops = _crops(capture, job, cfg) if cfg.encoder == "deca" else None
                 if encoder is None:
                     encoder = load_or_pretrain(layer, cfg.encoder_cache, cfg.pretrain, progress=progress)
-                result = annotate(capture, layer, encoder, cfg.annotate, crops=crops)
+                result = annotate(capture, layer, encoder, cfg.annotate, crops=crops, prior=prior)
                 flags = quality_flags(capture, result.sequence.shape, cfg)
                 entry.update(fit_seconds=round(result.seconds, 2), flags=flags,
                              losses=result.history[-1] if result.history else {})

@@ -102,6 +102,14 @@ def _inpainting(argv: list[str]) -> None:
     print((Path(cfg.out) / "inpainting.md").read_text())
 
 
+def _real_gaps(argv: list[str]) -> None:
+    from eval.experiments import real_gaps
+
+    kwargs = parse_settings(real_gaps.run_real_gaps, argv, f"{PROG} real-gaps", real_gaps.__doc__)
+    real_gaps.run_real_gaps(**kwargs)
+    print((Path(kwargs["out"]) / "real_gaps.md").read_text())
+
+
 COMMANDS = {
     "bench": Command("speed and memory benchmarks with in-process reference ratios", _bench),
     "score": Command("score annotations against a synthetic corpus's ground truth (MPVE, CVD, NME, MSI)", _score),
@@ -114,6 +122,8 @@ COMMANDS = {
                                "lab / wild sets, three seeds, 10 s and 30 s", _prior_benchmark),
     "inpainting": Command("complete clips with a removed gap (long-context family) vs linear interpolation and "
                           "HuMoR-Face: --diffusion GEN --data DIR [--humor GEN]", _inpainting),
+    "real-gaps": Command("real clips with detections hidden on purpose, annotated with and without the motion prior: "
+                         "--clips DIR --prior GEN", _real_gaps),
 }
 
 

@@ -11,9 +11,11 @@ evaluator groups samples by it). A family sees as much of the past as its contex
 the start frame; the long-context family: its context window).
 
 The generator file (``prior.pt``, exported by ``fit`` next to the checkpoints) is ``{"format":
-GENERATOR_FORMAT, "version", "family", "config": the training settings as nested dicts, "state_dict":
-the network}``; a Lightning ``.ckpt`` of either family loads too. Both are read with
-``torch.load(weights_only=True)`` and loaded strictly.
+GENERATOR_FORMAT, "version", "family", "config": the training settings as nested dicts, "model_sha256":
+the hash of the head model it was trained with, "state_dict": the network}``; a Lightning ``.ckpt`` of
+either family loads too. Both are read with ``torch.load(weights_only=True)`` and loaded strictly. A head
+model given at loading time must be the file the generator was trained with (same hash; files written
+before the hash was recorded are not checked).
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ from flame.sequence import MOTION_FPS, FlameSequence, resample_positions, resize
 from motionprior.settings import HeadModel, as_block
 from motionprior.state import StateSpec, sequence_to_states
 
-__all__ = ["GENERATOR_FORMAT", "MotionStart", "Generator", "load_generator", "read_generator_file",
-           "export_generator", "params_to_sequence", "FAMILIES"]
+__all__ = ["GENERATOR_FORMAT", "MotionStart", "Generator", "GeneratorFile", "load_generator", "read_generator_file",
+           "export_generator", "checkpoint_tag", "params_to_sequence", "FAMILIES"]
 
 GENERATOR_FORMAT = "neuface-motion-generator"
 GENERATOR_VERSION = 1
@@ -135,6 +137,13 @@ class Generator(ABC):
         """Pose ``(K, B, horizon + 1, 15)`` and expression ``(K, B, horizon + 1, n_exp)`` (axis-angle,
         FLAME coefficients) of ``n_samples`` samples from each start, the start frame first."""
 
+    def transition_nll(self, states: Tensor) -> Tensor:
+        """How unlikely each step of motion ``states (..., J, dim)`` (30 Hz, :mod:`motionprior.state`) is,
+        ``(..., J - 1)``, differentiable (the motion term of prior-guided annotation). Families without a
+        per-step likelihood refuse."""
+        raise InputError(f"a {self.family} generator has no per-step likelihood to score motion with; use a "
+                         f"HuMoR-Face generator")
+
     @torch.no_grad()
     def sample(self, starts: Sequence[MotionStart | FlameSequence], n_samples: int = 1, seconds: float = 10.0,
                seed: int = 0, mean: bool = False) -> list[FlameSequence]:
@@ -189,9 +198,25 @@ def _family_class(family: str) -> type[Generator]:
     return getattr(importlib.import_module(module), name)
 
 
-def read_generator_file(path: str | os.PathLike) -> tuple[str, dict, dict]:
-    """``(family, config, state_dict)`` of an exported generator file or a Lightning ``.ckpt`` of either
-    family (``weights_only``); anything else is an error naming the file."""
+@dataclass(frozen=True)
+class GeneratorFile:
+    """What a generator file holds: its family, settings (nested dicts), network weights and the hash of
+    the head model it was trained with (``None`` in files written before it was recorded)."""
+
+    family: str
+    config: dict
+    state_dict: dict
+    model_sha256: str | None = None
+
+
+def checkpoint_tag(family: str, model_sha256: str) -> dict:
+    """What a LightningModule of a generator family adds to its checkpoints (``checkpoint["generator"]``)."""
+    return {"format": GENERATOR_FORMAT, "family": family, "model_sha256": model_sha256}
+
+
+def read_generator_file(path: str | os.PathLike) -> GeneratorFile:
+    """An exported generator file or a Lightning ``.ckpt`` of either family (``weights_only``); anything
+    else is an error naming the file."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such generator file (train one with `python -m motionprior fit`)")
@@ -202,12 +227,12 @@ def read_generator_file(path: str | os.PathLike) -> tuple[str, dict, dict]:
     if not isinstance(ckpt, dict):
         raise InputError(f"{path}: not a generator file")
     if ckpt.get("format") == GENERATOR_FORMAT:
-        return ckpt["family"], dict(ckpt["config"]), ckpt["state_dict"]
+        return GeneratorFile(ckpt["family"], dict(ckpt["config"]), ckpt["state_dict"], ckpt.get("model_sha256"))
     tag = ckpt.get("generator")
     if isinstance(tag, dict) and tag.get("format") == GENERATOR_FORMAT and "hyper_parameters" in ckpt:
         state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
         config = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
-        return tag["family"], config, state
+        return GeneratorFile(tag["family"], config, state, tag.get("model_sha256"))
     raise InputError(f"{path}: not a generator file of this version (no {GENERATOR_FORMAT!r} tag); train it again or "
                      f"export it from its Lightning checkpoint")
 
@@ -215,28 +240,31 @@ def read_generator_file(path: str | os.PathLike) -> tuple[str, dict, dict]:
 def load_generator(path: str | os.PathLike, flame_model: str | None = None, assets: str | None = None,
                    device: str | torch.device = "cpu") -> Generator:
     """The generator in ``path`` (any family), loaded strictly; ``flame_model`` / ``assets`` override
-    the head model recorded in its settings (same file, another place)."""
-    family, config, state = read_generator_file(path)
-    cls = _family_class(family)
-    network = cls.build_network(config)
+    the head model recorded in its settings (the same file in another place: a different file is an error)."""
+    file = read_generator_file(path)
+    cls = _family_class(file.family)
+    network = cls.build_network(file.config)
     try:
-        network.load_state_dict(state, strict=True)
+        network.load_state_dict(file.state_dict, strict=True)
     except RuntimeError as e:
-        raise InputError(f"{path}: the weights do not fit the {family} network its settings describe "
+        raise InputError(f"{path}: the weights do not fit the {file.family} network its settings describe "
                          f"({str(e).splitlines()[0]})") from None
-    head = as_block(HeadModel, config.get("head", {}))
+    head = as_block(HeadModel, file.config.get("head", {}))
     head = HeadModel(flame_model or head.flame_model, assets or head.assets)
-    layer = head.layer(as_block(StateSpec, config["state"]))
-    return cls(network, config, layer, path).to(device)
+    layer = head.layer(as_block(StateSpec, file.config["state"]))
+    if file.model_sha256 and file.model_sha256 != layer.model_sha256:
+        raise InputError(f"{path}: trained with head model {file.model_sha256[:12]}, but {layer.model_label} is "
+                         f"{layer.model_sha256[:12]}; pass the model file it was trained with")
+    return cls(network, file.config, layer, path).to(device)
 
 
 def export_generator(checkpoint: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Write the network and settings of a Lightning checkpoint as a small standalone generator file."""
     from flame.files import atomic_write_bytes
 
-    family, config, state = read_generator_file(checkpoint)
-    _family_class(family).build_network(config).load_state_dict(state, strict=True)  # refuse a broken export
-    payload = {"format": GENERATOR_FORMAT, "version": GENERATOR_VERSION, "family": family, "config": config,
-               "state_dict": state}
+    file = read_generator_file(checkpoint)
+    _family_class(file.family).build_network(file.config).load_state_dict(file.state_dict, strict=True)  # refuse a broken export
+    payload = {"format": GENERATOR_FORMAT, "version": GENERATOR_VERSION, "family": file.family, "config": file.config,
+               "model_sha256": file.model_sha256, "state_dict": file.state_dict}
     atomic_write_bytes(path, lambda f: torch.save(payload, f))
     return Path(path)

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from motionprior.diffusion import DiffusionNetwork, MotionDenoiser, denoising_loss
 from motionprior.features import FeatureLayout, states_to_features
-from motionprior.generator import GENERATOR_FORMAT
+from motionprior.generator import checkpoint_tag
 from motionprior.settings import HeadModel, Optimizer, as_block, blocks_to_dict, class_path_of
 from motionprior.state import StateSpec
 
@@ -166,4 +166,4 @@ class LitMotionDiffusion(L.LightningModule):
         self.log("val/selection_loss", loss, batch_size=bs, sync_dist=True)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["generator"] = {"format": GENERATOR_FORMAT, "family": self.family}
+        checkpoint["generator"] = checkpoint_tag(self.family, self.head.layer(self.spec).model_sha256)

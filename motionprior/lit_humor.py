@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from flame.layer import FlameLayer, VertexSubset
-from motionprior.generator import GENERATOR_FORMAT
+from motionprior.generator import checkpoint_tag
 from motionprior.losses import HumorLosses, flame_terms, kl_term, kl_weight_at, reconstruction_terms, weighted_total
 from motionprior.model import Gaussian, HumorFace, HumorNetwork
 from motionprior.rollout import make_feedback
@@ -264,4 +264,4 @@ class LitHumorFace(L.LightningModule):
         experiment.add_figure("val/rollout", fig, self.current_epoch)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["generator"] = {"format": GENERATOR_FORMAT, "family": self.family}
+        checkpoint["generator"] = checkpoint_tag(self.family, self.head.layer(self.spec).model_sha256)

@@ -19,10 +19,11 @@ import torch
 from torch import Tensor
 
 from flame.layer import FlameLayer, VertexSubset
-from motionprior.model import Gaussian
+from motionprior.model import Gaussian, HumorFace
 from motionprior.state import StateSpec, states_to_params
 
-__all__ = ["HumorLosses", "kl_weight_at", "reconstruction_terms", "kl_term", "flame_terms", "weighted_total"]
+__all__ = ["HumorLosses", "kl_weight_at", "reconstruction_terms", "kl_term", "flame_terms", "weighted_total",
+           "transition_nll"]
 
 #: the FLAME terms (each weighted by the :class:`HumorLosses` field of its name)
 FLAME_TERMS = ("flame_landmarks", "flame_consistency", "flame_vertices")
@@ -67,14 +68,16 @@ def kl_weight_at(epoch: int, weight: float, warmup_epochs: int) -> float:
     return weight * (min(epoch / warmup_epochs, 1.0) if warmup_epochs > 0 else 1.0)
 
 
-def reconstruction_terms(pred: Tensor, target: Tensor, spec: StateSpec, delta_scale: Tensor) -> dict[str, Tensor]:
+def reconstruction_terms(pred: Tensor, target: Tensor, spec: StateSpec, delta_scale: Tensor, reduce: bool = True
+                         ) -> dict[str, Tensor]:
     """``recon_<part>``: mean squared error of ``pred`` vs ``target (..., dim)`` per state part, in units of
-    the per-step change ``delta_scale (out_dim,)``."""
+    the per-step change ``delta_scale (out_dim,)``; averaged over everything (``reduce``) or per state ``(...)``."""
     out = {}
     for part in spec.parts:
         err = pred[..., spec.slices[part]] - target[..., spec.slices[part]]
         s = delta_scale[spec.out_slices[part]]
-        out[f"recon_{part}"] = (err / (s.mean() if part in spec.rotations else s)).pow(2).mean()
+        sq = (err / (s.mean() if part in spec.rotations else s)).pow(2).mean(-1)
+        out[f"recon_{part}"] = sq.mean() if reduce else sq
     return out
 
 
@@ -105,3 +108,15 @@ def weighted_total(terms: dict[str, Tensor], part_weights: dict[str, float], fla
     loss = sum(part_weights[k[len("recon_"):]] * v for k, v in terms.items() if k.startswith("recon_"))
     loss = loss + kl_weight * terms["kl"]
     return loss + sum(flame_weights[k] * v for k, v in terms.items() if k in flame_weights)
+
+
+def transition_nll(model: HumorFace, x_prev: Tensor, x_t: Tensor, part_weights: dict[str, float],
+                   kl_weight: float) -> Tensor:
+    """How unlikely each transition ``x_prev -> x_t (..., dim)`` is under a trained HuMoR-Face, ``(...)``: the
+    training objective (a negative ELBO) of that one step - the weighted reconstruction of ``x_t`` from the
+    posterior's mean latent, plus ``kl_weight`` times ``KL(q(z | x_prev, x_t) || p(z | x_prev))``. Deterministic
+    and differentiable in both states (HuMoR's test-time optimization scores a fitted motion by its
+    transitions under the learned prior)."""
+    post = model.encode(x_prev, x_t)
+    terms = reconstruction_terms(model.decode(post.mean, x_prev), x_t, model.spec, model.delta_scale, reduce=False)
+    return weighted_total(terms | {"kl": post.kl(model.prior(x_prev)).sum(-1)}, part_weights, {}, kl_weight)

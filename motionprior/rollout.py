@@ -17,6 +17,7 @@ from torch import Tensor
 
 from flame.layer import FlameLayer
 from motionprior.generator import Generator, MotionStart
+from motionprior.losses import HumorLosses, transition_nll
 from motionprior.model import HumorFace, HumorNetwork
 from motionprior.settings import as_block
 from motionprior.state import StateSpec, states_to_params
@@ -83,3 +84,10 @@ class HumorGenerator(Generator):
         states = model.rollout(x0, horizon, n_samples=n_samples, use_mean=mean, generator=generator, feedback=fb)
         params = states_to_params(states, self.spec, states.new_zeros(1), layer.n_exp)
         return params.pose, params.expression
+
+    def transition_nll(self, states: Tensor) -> Tensor:
+        """Each step's negative ELBO under the CVAE (:func:`motionprior.losses.transition_nll`), weighted as in
+        training (the reconstruction weights and the KL weight after warm-up)."""
+        losses = as_block(HumorLosses, self.config.get("losses", {}))
+        return transition_nll(self.network, states[..., :-1, :], states[..., 1:, :], losses.part_weights(self.spec),
+                              losses.kl_weight)

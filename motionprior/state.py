@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Callable
 
 import numpy as np
 import torch
@@ -40,11 +41,11 @@ from flame.errors import InputError
 from flame.head import head_layer
 from flame.layer import FlameLayer
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from flame.sequence import MOTION_FPS, FlameSequence, resample_positions, resize_coefficients, sequence_to_params
+from flame.sequence import MOTION_FPS, FlameSequence, resample_positions, sequence_to_params
 from flame.types import N_EXP, POSE_SLICES, FlameParams
 
-__all__ = ["StateSpec", "angular_velocity", "central_difference", "resample_positions", "resample_states",
-           "sequence_to_states", "states_to_params", "reverse_states", "prior_layer", "ROTATIONS", "VELOCITY_OF",
+__all__ = ["StateSpec", "angular_velocity", "central_difference", "resample_positions", "frame_vectors",
+           "interpolate_states", "states_at", "sequence_to_states", "states_to_params", "reverse_states", "prior_layer", "ROTATIONS", "VELOCITY_OF",
            "OPTIONAL_VELOCITIES"]
 
 ROTATIONS = ("root_orient", "jaw", "neck", "eyes")
@@ -114,6 +115,16 @@ class StateSpec:
         return _slices(self.parts)
 
     @cached_property
+    def base_of(self) -> dict[str, str]:
+        """Velocity part -> the part it is the velocity of."""
+        return {v: p for p, v in self.velocity_of.items()}
+
+    @cached_property
+    def frame_parts(self) -> dict[str, int]:
+        """The parts that are not velocities (what one frame alone determines), in state order."""
+        return {k: n for k, n in self.parts.items() if k not in self.base_of}
+
+    @cached_property
     def out_parts(self) -> dict[str, int]:
         """Decoder output part -> size: rotations as axis-angle deltas (3 per rotation)."""
         return {k: (n // 3 if k in ROTATIONS else n) for k, n in self.parts.items()}
@@ -163,55 +174,110 @@ def _slices(parts: dict[str, int]) -> dict[str, slice]:
     return out
 
 
-def central_difference(x: np.ndarray, fps: float) -> np.ndarray:
-    """``(x[t+1] - x[t-1]) / (2 h)`` along axis 0 (one-sided at the ends); ``h = 1 / fps``."""
-    return np.gradient(x, 1.0 / fps, axis=0)
+def _vee_skew(m: Tensor) -> Tensor:
+    """``vee`` of the skew-symmetric part of ``m (..., 3, 3)``: ``(..., 3)``."""
+    w = 0.5 * (m - m.transpose(-1, -2))
+    return torch.stack([w[..., 2, 1], w[..., 0, 2], w[..., 1, 0]], -1)
 
 
-def angular_velocity(rot: np.ndarray, fps: float) -> np.ndarray:
-    """``(T, 3)`` rad/s of rotation matrices ``(T, 3, 3)``: ``vee(skew(dR/dt R^T))``."""
-    w = np.einsum("tij,tkj->tik", central_difference(rot, fps), rot)
-    w = 0.5 * (w - np.swapaxes(w, 1, 2))
-    return np.stack([w[:, 2, 1], w[:, 0, 2], w[:, 1, 0]], axis=1)
+def central_difference(x: Tensor, fps: float) -> Tensor:
+    """``(x[t+1] - x[t-1]) / (2 h)`` along the time axis (-2) of ``x (..., T, C)``, one-sided at the ends;
+    ``h = 1 / fps``. Zero for a single frame."""
+    prev, nxt = _neighbours(torch.arange(x.shape[-2], device=x.device), x.shape[-2])
+    return _difference(x.index_select(-2, prev), x.index_select(-2, nxt), prev, nxt, fps)
 
 
-def resample_states(states: np.ndarray, positions: np.ndarray, spec: "StateSpec") -> np.ndarray:
-    """States ``(T, dim)`` at fractional frame ``positions``: rotation blocks by slerp, the rest linearly."""
-    lo = np.floor(positions).astype(int)
-    hi = np.minimum(lo + 1, len(states) - 1)
-    w = (positions - lo)[:, None]
-    out = (1.0 - w) * states[lo] + w * states[hi]
-    for part in spec.rotations:
+def _neighbours(idx: Tensor, n_frames: int) -> tuple[Tensor, Tensor]:
+    """The frames a central difference at ``idx`` reads: one before and one after, clamped to the sequence."""
+    return (idx - 1).clamp(min=0), (idx + 1).clamp(max=n_frames - 1)
+
+
+def _difference(x_prev: Tensor, x_next: Tensor, prev: Tensor, nxt: Tensor, fps: float) -> Tensor:
+    """``(x_next - x_prev) / ((nxt - prev) / fps)`` of values ``(..., N, C)`` at frames ``prev``, ``nxt (N,)``
+    (zero where they coincide: a single frame)."""
+    span = (nxt - prev).to(x_prev.dtype)[:, None] / fps
+    return (x_next - x_prev) / span.clamp(min=1e-12) * (span > 0)
+
+
+def angular_velocity(rot: Tensor, fps: float) -> Tensor:
+    """``(..., T, 3)`` rad/s of rotation matrices ``(..., T, 3, 3)``: ``vee(skew(dR/dt R^T))``."""
+    d = central_difference(rot.flatten(-2), fps).unflatten(-1, (3, 3))
+    return _vee_skew(d @ rot.transpose(-1, -2))
+
+
+def frame_vectors(pose: Tensor, expression: Tensor, landmarks: Tensor, spec: StateSpec) -> Tensor:
+    """The parts of the state of ``spec`` that are not velocities, ``(..., T, frame_dim)`` in state order, of
+    frames with axis-angle ``pose (..., T, 15)``, ``expression (..., T, n)`` (cut or zero-padded to the
+    state's ``n_exp``) and 3D ``landmarks (..., T, n_landmarks, 3)`` in cm. Differentiable."""
+    blocks = []
+    for part in spec.frame_parts:
+        if part in ROTATIONS:
+            names = ("left_eye", "right_eye") if part == "eyes" else ({"root_orient": "global"}.get(part, part),)
+            rots = [axis_angle_to_matrix(pose[..., POSE_SLICES[n]]) for n in names]
+            blocks.append(torch.stack(rots, -3).flatten(-3))
+        elif part == "expression":
+            e = expression[..., :spec.n_exp]
+            blocks.append(torch.nn.functional.pad(e, (0, spec.n_exp - e.shape[-1])))
+        else:
+            blocks.append(landmarks.flatten(-2))
+    return torch.cat(blocks, -1)
+
+
+def interpolate_states(a: Tensor, b: Tensor, w: Tensor, spec: StateSpec) -> Tensor:
+    """States between ``a`` and ``b (..., J, dim)`` at fractions ``w (J,)``: rotation blocks by slerp
+    ``A exp(w log(A^T B))``, everything else linearly."""
+    w = w.to(a.dtype)[:, None]
+    out = (1.0 - w) * a + w * b
+    parts = []
+    for part in spec.parts:
         sl = spec.slices[part]
-        a = torch.as_tensor(states[lo, sl]).reshape(len(lo), -1, 3, 3)
-        b = torch.as_tensor(states[hi, sl]).reshape(len(lo), -1, 3, 3)
-        rel = matrix_to_axis_angle(a.transpose(-1, -2) @ b) * torch.as_tensor(w)[:, :, None]
-        out[:, sl] = (a @ axis_angle_to_matrix(rel)).reshape(len(lo), -1).numpy()
-    return out
+        if part in ROTATIONS:
+            ra, rb = spec.get(a, part), spec.get(b, part)
+            rel = matrix_to_axis_angle(ra.transpose(-1, -2) @ rb) * w[..., None]
+            parts.append((ra @ axis_angle_to_matrix(rel)).flatten(-3))
+        else:
+            parts.append(out[..., sl])
+    return torch.cat(parts, -1)
+
+
+def states_at(frames: Callable[[Tensor], Tensor], n_frames: int, fps: float, spec: StateSpec,
+              positions: Tensor) -> Tensor:
+    """States ``(..., J, dim)`` at fractional native frame ``positions (J,)`` of a motion of ``n_frames``
+    frames at ``fps``, whose :func:`frame_vectors` at native frames ``i (N,)`` are ``frames(i) (..., N,
+    frame_dim)``. Velocities are central differences at the native rate (one-sided at the ends), then the
+    states are interpolated (:func:`interpolate_states`). Reads only the frames the positions need (up to
+    two each side), so a caller can evaluate a few states of a long motion; differentiable."""
+    lo = positions.floor().long()
+    hi = (lo + 1).clamp(max=n_frames - 1)
+    idx = torch.cat([lo, hi])
+    prev, nxt = _neighbours(idx, n_frames)
+    x, x_prev, x_next = frames(idx), frames(prev), frames(nxt)
+    fslice = _slices(spec.frame_parts)
+    blocks = []
+    for part in spec.parts:
+        if part in spec.frame_parts:
+            blocks.append(x[..., fslice[part]])
+            continue
+        base = spec.base_of[part]
+        d = _difference(x_prev[..., fslice[base]], x_next[..., fslice[base]], prev, nxt, fps)
+        if base in ROTATIONS:
+            r = x[..., fslice[base]].unflatten(-1, (-1, 3, 3))
+            d = _vee_skew(d.unflatten(-1, (-1, 3, 3)) @ r.transpose(-1, -2)).flatten(-2)
+        blocks.append(d)
+    native = torch.cat(blocks, -1)
+    j = len(positions)
+    return interpolate_states(native[..., :j, :], native[..., j:, :], positions - lo, spec)
 
 
 def sequence_to_states(seq: FlameSequence, layer: FlameLayer, spec: StateSpec, view: int = 0,
                        target_fps: float = MOTION_FPS) -> np.ndarray:
     """States ``(T30, dim)`` float64 of one view of an annotated sequence, resampled to ``target_fps``."""
-    pose = np.asarray(seq.pose[view], np.float64)
     with torch.no_grad():
-        out = layer.landmarks(sequence_to_params(seq, layer, view))
-    lm = out.landmarks3d.double().numpy() * 100.0  # cm
-    rots = {k: axis_angle_to_matrix(torch.as_tensor(pose[:, POSE_SLICES[s]])).numpy()[:, None]
-            for k, s in (("root_orient", "global"), ("jaw", "jaw"), ("neck", "neck"))}
-    rots["eyes"] = np.stack([axis_angle_to_matrix(torch.as_tensor(pose[:, POSE_SLICES[e]])).numpy()
-                             for e in ("left_eye", "right_eye")], 1)
-    parts = {k: r.reshape(len(r), -1) for k, r in rots.items()}  # (T, k, 3, 3) -> (T, 9k)
-    expression = np.asarray(seq.expression[view], np.float64)[:, :spec.n_exp]  # the state's leading components
-    parts["expression"] = resize_coefficients(expression, spec.n_exp, "expression") if spec.n_exp else None
-    parts["landmarks"] = lm.reshape(len(lm), -1)
-    for part, vel in spec.velocity_of.items():
-        if part in ROTATIONS:
-            parts[vel] = np.concatenate([angular_velocity(r, seq.fps) for r in rots[part].swapaxes(0, 1)], 1)
-        else:
-            parts[vel] = central_difference(parts[part], seq.fps)
-    states = np.concatenate([parts[k] for k in spec.parts], axis=1)
-    return resample_states(states, resample_positions(len(states), seq.fps, target_fps), spec)
+        lm = layer.landmarks(sequence_to_params(seq, layer, view)).landmarks3d.double() * 100.0  # cm
+        f = frame_vectors(torch.as_tensor(np.asarray(seq.pose[view], np.float64)),
+                          torch.as_tensor(np.asarray(seq.expression[view], np.float64)), lm, spec)
+        positions = torch.as_tensor(resample_positions(seq.n_frames, seq.fps, target_fps))
+        return states_at(lambda i: f[..., i, :], seq.n_frames, seq.fps, spec, positions).numpy()
 
 
 def reverse_states(states: Tensor, spec: StateSpec) -> Tensor:

@@ -31,7 +31,7 @@ PACKAGES = {
     "flame": ["standin", "info", "convert", "showcase"],
     "annotator": ["synth", "run", "pretrain-encoder", "preview"],
     "motionprior": ["fit", "validate", "test", "split", "pack", "sample"],
-    "eval": ["bench", "score", "annotation-benchmark", "motion", "sample", "prior-benchmark", "inpainting"],
+    "eval": ["bench", "score", "annotation-benchmark", "motion", "sample", "prior-benchmark", "inpainting", "real-gaps"],
     "demos": ["quickstart", "app"],
 }
 

@@ -1,10 +1,15 @@
 """Annotation speed on 2 CPU cores: a 1-view 300-frame clip and a 7-view 100-frame capture with the
 landmark encoder (goals: under 60 s and under 120 s), plus face detection on a real clip when the
-shared clips are present. Seconds include everything after detection (crops, optimization, export)."""
+shared clips are present. Seconds include everything after detection (crops, optimization, export).
+
+The ``+ prior`` rows add the motion term (:mod:`annotator.motion_term`) of a HuMoR-Face network of the
+quick config's size; its weights are untrained (the cost does not depend on them), and the ratio is
+against the same method without the term, measured in the same run."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from annotator.capture import Capture
@@ -17,6 +22,7 @@ from flame.layout import read_corpus
 
 GOALS = {"1 view x 300 frames": 60.0, "7 views x 100 frames": 120.0}
 CLIP = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real_clips" / "d3.mp4"
+QUICK = Path(__file__).resolve().parents[2] / "configs" / "motionprior" / "quick.yaml"
 
 
 def bench_annotation(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tuple[str, list[dict]]:
@@ -32,14 +38,22 @@ def bench_annotation(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tup
                                           out=str(out_dir / "bench_corpus" / domain), split_fractions=(0, 0, 1)),
                               progress=False)
         cap = Capture.load(read_corpus(corpus).sequence().capture)
-        for method in ("regress", "fit", "neuface"):
-            cfg = AnnotateConfig(method=method) if method != "fit" else AnnotateConfig(method="fit", epochs=60, lr=3e-3)
+        seconds = {}
+        for method in ("regress", "fit", "neuface", "fit + prior", "neuface + prior"):
+            base = method.removesuffix(" + prior")
+            cfg = AnnotateConfig(method=base) if base != "fit" else AnnotateConfig(method="fit", epochs=60, lr=3e-3)
+            term = None
+            if method.endswith("+ prior"):
+                term = quick_size_prior(layer)
+                cfg = replace(cfg, prior="untrained quick-size HuMoR-Face")
             t = time.perf_counter()
-            annotate(cap, layer, encoder, cfg)
-            s = time.perf_counter() - t
+            annotate(cap, layer, encoder, cfg, prior=term)
+            s = seconds[method] = time.perf_counter() - t
             rec = {"case": name, "method": method, "seconds": s, "s_per_view_frame": s / (cap.n_frames * cap.n_views)}
             records.append(rec)
             goal = f"{s / GOALS[name]:.2f} of the {GOALS[name]:.0f} s goal" if method == "neuface" else "-"
+            if term is not None:
+                goal = f"{s / seconds[base]:.2f}x {base}"
             rows.append([name, method, f"{s:.1f}", f"{1e3 * rec['s_per_view_frame']:.1f}", goal])
     if CLIP.is_file():
         from annotator.detect import DlibDetector
@@ -52,5 +66,20 @@ def bench_annotation(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tup
                         "s_per_view_frame": s / cap.n_frames})
         rows.append([f"detection {CLIP.name} ({cap.n_frames} frames)", "dlib HOG + 68 pts", f"{s:.1f}",
                      f"{1e3 * s / cap.n_frames:.1f}", "-"])
-    table = markdown_table(rows, ["case", "method", "seconds", "ms per view-frame", "vs goal"])
+    table = markdown_table(rows, ["case", "method", "seconds", "ms per view-frame", "vs goal / reference"])
     return table + f"\n\nLandmark encoder: {'loaded from cache' if pretrain_s < 5 else 'pretrained'} in {pretrain_s:.1f} s.", records
+
+
+def quick_size_prior(layer):
+    """The motion term of an untrained HuMoR-Face of ``configs/motionprior/quick.yaml``'s size for ``layer``."""
+    import yaml
+
+    from annotator.motion_term import MotionPriorTerm
+    from motionprior.model import HumorFace, HumorNetwork
+    from motionprior.rollout import HumorGenerator
+    from motionprior.settings import as_block
+    from motionprior.state import StateSpec
+
+    config = yaml.safe_load(QUICK.read_text())["model"]["init_args"]
+    spec, network = as_block(StateSpec, config["state"]), as_block(HumorNetwork, config["network"])
+    return MotionPriorTerm(HumorGenerator(HumorFace(spec, network), config, layer), layer)

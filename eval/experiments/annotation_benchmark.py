@@ -6,6 +6,11 @@ scores them against the ground truth and writes ``annotation_benchmark.md`` / ``
 
 Every method gets the same detections, the same pretrained encoder and the same model; ``fit``
 gets twice NeuFace's epochs (direct parameters move only when their frame is in a batch).
+
+With ``occlusion`` (events per second) the test corpora get occluders (:mod:`annotator.synthetic.occlusion`)
+and the table MPVE inside the occluded frames and NME on the others; with ``prior`` (a trained HuMoR-Face
+file - trained on other identities than these test corpora) the rows ``neuface + prior`` and ``fit + prior``
+add its motion term (:mod:`annotator.motion_term`) to the full NeuFace and the fit settings.
 """
 
 from __future__ import annotations
@@ -25,14 +30,16 @@ from annotator.capture import Capture
 from annotator.neuface import AnnotateConfig, annotate
 from annotator.pretrain import DEFAULT_ENCODER_CACHE, load_or_pretrain
 from annotator.synthetic.builder import SynthConfig, build_corpus
-from eval.experiments.score import score_sequence
+from annotator.synthetic.occlusion import Occlusion
+from eval.experiments.score import occluded_of, score_sequence
 from eval.report import markdown_table, write_csv
+from flame.errors import InputError
 from flame.files import atomic_write_text
 from flame.head import DEFAULT_ASSETS, head_layer, resolve_model_file
 from flame.layout import read_corpus
 from flame.sequence import FlameSequence
 
-__all__ = ["METHODS", "run_benchmark", "reading"]
+__all__ = ["METHODS", "WITH_PRIOR", "run_benchmark", "reading"]
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +54,24 @@ METHODS: dict[str, AnnotateConfig] = {
     "neuface lmk+mv": replace(BASE, lambda_temp=0.0),
     "neuface (full)": BASE,
 }
+#: rows that add the motion prior, and the row whose settings they extend
+WITH_PRIOR = {"neuface + prior": "neuface (full)", "fit + prior": "fit"}
 COLUMNS = ["domain", "method", "mpve_mm", "pa_mpve_mm", "cvd_mm", "nme68", "nme51", "nme_det", "msi_l", "msi_v",
-           "jitter_mm_s3", "s_per_frame"]
+           "jitter_mm_s3", "mpve_gap_mm", "nme68_visible", "s_per_frame"]
 
 
-def _corpus(out: Path, domain: str, identities: int, frames: int, model: Path, seed: int) -> Path:
-    cfg = SynthConfig(domain=domain, identities=identities, sequences=1, frames=frames, out=str(out / "corpus" / domain),
-                      seed=seed, model=str(model), split_fractions=(0.0, 0.0, 1.0))
+def _corpus(out: Path, domain: str, identities: int, frames: int, model: Path, seed: int, occlusion: float) -> Path:
+    name = f"{domain}_occluded{occlusion:g}" if occlusion else domain
+    cfg = SynthConfig(domain=domain, identities=identities, sequences=1, frames=frames, out=str(out / "corpus" / name),
+                      seed=seed, model=str(model), split_fractions=(0.0, 0.0, 1.0), occlusion=Occlusion(rate=occlusion))
     return build_corpus(cfg, progress=False)
 
 
 def run_benchmark(out: str | os.PathLike = "runs/annotation_benchmark", model: str | None = None,
                   assets: str = DEFAULT_ASSETS, encoder_cache: str = DEFAULT_ENCODER_CACHE,
                   lab_identities: int = 4, lab_frames: int = 100, wild_identities: int = 8, wild_frames: int = 150,
-                  methods: list[str] | None = None, seed: int = 100) -> list[dict]:
+                  methods: list[str] | None = None, seed: int = 100, occlusion: float = 0.0, prior: str | None = None,
+                  lambda_prior: float = BASE.lambda_prior) -> list[dict]:
     """Run the benchmark; returns the rows (one per domain and method, averaged over sequences).
 
     Args:
@@ -69,17 +80,31 @@ def run_benchmark(out: str | os.PathLike = "runs/annotation_benchmark", model: s
             the landmark-encoder cache.
         lab_identities / lab_frames: the 7-view lab test corpus (one sequence per identity).
         wild_identities / wild_frames: the in-the-wild test corpus.
-        methods: names of :data:`METHODS` to run (default: all).
+        methods: names of :data:`METHODS` (and :data:`WITH_PRIOR`) to run (default: all, and both prior rows
+            when a prior is given).
         seed: seed of the corpora.
+        occlusion: occluder events per second in the test corpora (0: none).
+        prior: a trained HuMoR-Face file for the ``+ prior`` rows; lambda_prior: its weight.
     """
     out = Path(out)
     model_path = resolve_model_file(model, assets)
     layer = head_layer(model_path)
     layer64 = head_layer(model_path, dtype=torch.float64)
     encoder = load_or_pretrain(layer, encoder_cache)
-    names = methods or list(METHODS)
-    corpora = {"lab": _corpus(out, "lab", lab_identities, lab_frames, model_path, seed),
-               "wild": _corpus(out, "wild", wild_identities, wild_frames, model_path, seed)}
+    names = methods or list(METHODS) + (list(WITH_PRIOR) if prior else [])
+    unknown = set(names) - set(METHODS) - set(WITH_PRIOR)
+    if unknown:
+        raise InputError(f"methods: unknown {sorted(unknown)}; choose from {list(METHODS) + list(WITH_PRIOR)}")
+    settings, term = dict(METHODS), None
+    if set(names) & set(WITH_PRIOR):
+        if not prior:
+            raise InputError(f"methods {sorted(set(names) & set(WITH_PRIOR))} need --prior GENERATOR_FILE")
+        from annotator.motion_term import load_motion_prior
+
+        term = load_motion_prior(prior, layer, model_path)
+        settings |= {k: replace(METHODS[base], prior=str(prior), lambda_prior=lambda_prior) for k, base in WITH_PRIOR.items()}
+    corpora = {"lab": _corpus(out, "lab", lab_identities, lab_frames, model_path, seed, occlusion),
+               "wild": _corpus(out, "wild", wild_identities, wild_frames, model_path, seed, occlusion)}
     rows, per_sequence = [], []
     for domain, folder in corpora.items():
         entries = read_corpus(folder).sequences
@@ -89,25 +114,30 @@ def run_benchmark(out: str | os.PathLike = "runs/annotation_benchmark", model: s
                 cap = Capture.load(e.capture)
                 gt = FlameSequence.load(e.gt)
                 t0 = time.perf_counter()
-                res = annotate(cap, layer, encoder, METHODS[name])
+                res = annotate(cap, layer, encoder, settings[name], prior=term if settings[name].prior else None)
                 seconds += time.perf_counter() - t0
                 n_frames += cap.n_frames * cap.n_views
-                s = score_sequence(layer64, gt, res.sequence, cap.landmarks, cap.valid)
+                s = score_sequence(layer64, gt, res.sequence, cap.landmarks, cap.valid, occluded_of(cap))
                 scores.append(s)
                 per_sequence.append(dict(domain=domain, method=name, sequence=e.id, **s))
             row = {"domain": domain, "method": name, "s_per_frame": seconds / n_frames}
             for k in COLUMNS[2:-1]:
-                row[k] = float(np.nanmean([s[k] for s in scores])) if not (domain == "wild" and k == "cvd_mm") else float("nan")
+                values = np.array([s.get(k, np.nan) for s in scores], float)
+                finite = np.isfinite(values).any() and not (domain == "wild" and k == "cvd_mm")
+                row[k] = float(np.nanmean(values)) if finite else float("nan")
             rows.append(row)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "annotation_benchmark.csv", rows, COLUMNS)
     write_csv(out / "annotation_benchmark_sequences.csv", per_sequence)
+    occluders = f", {occlusion:g} occluder events per second" if occlusion else ""
     text = (f"# Annotation benchmark\n\nModel: {layer.model_label}. Test corpora: lab {lab_identities} x {lab_frames} "
-            f"frames x 7 views, wild {wild_identities} x {wild_frames} frames (seed {seed}); landmark encoder "
-            f"pretrained on random samples of the model. Settings: `{json.dumps({k: _short(v) for k, v in METHODS.items()})}`\n\n"
+            f"frames x 7 views, wild {wild_identities} x {wild_frames} frames (seed {seed}{occluders}); landmark encoder "
+            f"pretrained on random samples of the model. Settings: "
+            f"`{json.dumps({k: _short(settings[k]) for k in names})}`\n\n"
             + markdown_table(rows, COLUMNS) + "\n\n"
             "MPVE / PA-MPVE / CVD in mm (lower is better); NME in % of the outer inter-ocular distance against the true "
             "(nme68, nme51) and the detected (nme_det) landmarks; MSI_L / MSI_V: higher is steadier; jitter in mm/s^3; "
+            "mpve_gap_mm: MPVE inside the occluded frames, nme68_visible: NME on the others (NaN without occluders); "
             "seconds per view-frame on this machine.\n\n## Reading\n\n" + reading(rows) + "\n")
     atomic_write_text(out / "annotation_benchmark.md", text)
     return rows
@@ -121,7 +151,8 @@ def _short(cfg: AnnotateConfig) -> dict:
 def reading(rows: list[dict]) -> str:
     """A factual comparison: for each domain, who wins each metric, and NeuFace vs the baselines."""
     lines = []
-    lower = {"mpve_mm", "pa_mpve_mm", "cvd_mm", "nme68", "nme51", "nme_det", "jitter_mm_s3"}
+    lower = {"mpve_mm", "pa_mpve_mm", "cvd_mm", "nme68", "nme51", "nme_det", "jitter_mm_s3", "mpve_gap_mm",
+             "nme68_visible"}
     for domain in sorted({r["domain"] for r in rows}):
         by = {r["method"]: r for r in rows if r["domain"] == domain}
         nf, rg, ft = by.get("neuface (full)"), by.get("regress"), by.get("fit")
@@ -139,4 +170,10 @@ def reading(rows: list[dict]) -> str:
                 losses = [k for k in COLUMNS[2:-1] if np.isfinite(nf[k]) and np.isfinite(other[k]) and k not in wins]
                 lines.append(f"  NeuFace vs {label}: better on {', '.join(wins) or 'nothing'}; "
                              f"not better on {', '.join(losses) or 'nothing'}.")
+        for with_prior, without in WITH_PRIOR.items():
+            a, b = by.get(with_prior), by.get(without)
+            if a and b:
+                change = {k: 100.0 * (a[k] / b[k] - 1.0) for k in ("mpve_mm", "mpve_gap_mm", "nme68_visible", "jitter_mm_s3",
+                                                                  "s_per_frame") if np.isfinite(a[k]) and np.isfinite(b[k])}
+                lines.append(f"  {with_prior} vs {without}: " + ", ".join(f"{k} {v:+.1f} %" for k, v in change.items()) + ".")
     return "\n".join(lines)

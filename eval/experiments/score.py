@@ -3,7 +3,9 @@
 For each sequence of a corpus with a prediction, per view: MPVE (raw / centroid / Procrustes, mm) of
 the posed vertices in the camera-aligned FLAME frame, NME (%) of the fitted 2D landmarks against
 the true ones (68 and 51 points) and against the detections, MSI_L / MSI_V and jitter of the 3D
-landmarks / vertices in that frame; across views, CVD (mm) of the canonical vertices.
+landmarks / vertices in that frame; across views, CVD (mm) of the canonical vertices. On a corpus with
+occluders (:mod:`annotator.synthetic.occlusion`) also MPVE inside the occluded frames (``mpve_gap_mm``)
+and NME on the others (``nme68_visible``).
 
 The fitted 2D landmarks are the prediction's ``fitted_landmarks2d`` when stored, otherwise the
 projection of its ``landmarks2d_3d`` with its weak-perspective camera and crop transform.
@@ -28,11 +30,12 @@ from flame.layer import FlameLayer
 from flame.layout import is_annotation_output, read_annotations, read_corpus
 from flame.sequence import FlameSequence, sequence_to_params
 
-__all__ = ["fitted_landmarks_px", "score_sequence", "stability_scores", "score_corpus", "annotate_and_score", "COLUMNS"]
+__all__ = ["fitted_landmarks_px", "score_sequence", "stability_scores", "score_corpus", "annotate_and_score", "occluded_of",
+           "COLUMNS"]
 
 log = logging.getLogger(__name__)
 COLUMNS = ["sequence", "views", "frames", "mpve_mm", "mpve_centroid_mm", "pa_mpve_mm", "cvd_mm", "nme68",
-           "nme51", "nme_det", "msi_l", "msi_v", "jitter_mm_s3"]
+           "nme51", "nme_det", "msi_l", "msi_v", "jitter_mm_s3", "occluded_fraction", "mpve_gap_mm", "nme68_visible"]
 
 
 def fitted_landmarks_px(layer: FlameLayer, seq: FlameSequence, out=None) -> np.ndarray:
@@ -49,8 +52,10 @@ def fitted_landmarks_px(layer: FlameLayer, seq: FlameSequence, out=None) -> np.n
 
 
 def score_sequence(layer: FlameLayer, gt: FlameSequence, pred: FlameSequence, detections: np.ndarray | None = None,
-                   detection_valid: np.ndarray | None = None) -> dict:
-    """Metrics of one predicted sequence against its ground truth (same views and frames)."""
+                   detection_valid: np.ndarray | None = None, occluded: np.ndarray | None = None) -> dict:
+    """Metrics of one predicted sequence against its ground truth (same views and frames); with
+    ``occluded (V, T)`` bool also the occluded fraction, MPVE inside the occluded frames (NaN if none) and
+    NME on the others."""
     if list(gt.view_names) != list(pred.view_names) or not np.array_equal(gt.frame_ids, pred.frame_ids):
         raise InputError(f"prediction views/frames {list(pred.view_names)} x {pred.n_frames} do not match the ground "
                          f"truth {list(gt.view_names)} x {gt.n_frames}")
@@ -66,6 +71,11 @@ def score_sequence(layer: FlameLayer, gt: FlameSequence, pred: FlameSequence, de
     true2d = torch.as_tensor(np.asarray(gt.landmarks2d[..., :2], dtype=np.float64))
     row["nme68"] = float(nme(fitted, true2d))
     row["nme51"] = float(nme(fitted, true2d, points="51"))
+    if occluded is not None:
+        gap = torch.as_tensor(occluded)
+        row["occluded_fraction"] = float(gap.float().mean())
+        row["mpve_gap_mm"] = float(mpve(out_pred.vertices, out_gt.vertices, mask=gap)) if gap.any() else float("nan")
+        row["nme68_visible"] = float(nme(fitted, true2d, mask=~gap))
     return row | stability_scores(layer, pred, detections, detection_valid, out_pred, fitted)
 
 
@@ -90,6 +100,15 @@ def stability_scores(layer: FlameLayer, seq: FlameSequence, detections: np.ndarr
     row["msi_v"] = float(np.mean([float(msi3d(v_mm[v], seq.fps)) for v in range(seq.n_views)]))
     row["jitter_mm_s3"] = float(np.mean([float(jitter(lm_mm[v], seq.fps)) for v in range(seq.n_views)]))
     return row
+
+
+def occluded_of(capture) -> np.ndarray | None:
+    """``(V, T)`` frames inside the occluders a synthetic capture records (None: it records none)."""
+    from annotator.synthetic.occlusion import occluded_frames
+
+    if "occlusion" not in capture.metadata:
+        return None
+    return occluded_frames(capture.metadata["occlusion"], capture.n_views, capture.n_frames)
 
 
 def annotate_and_score(corpus: str | os.PathLike, out: str | os.PathLike, method: str, model: str | os.PathLike,
@@ -151,7 +170,7 @@ def score_corpus(corpus: str | os.PathLike, pred: str, out_dir: str | os.PathLik
         else:
             log.warning("no prediction for %s under %s", entry.id, pred)
             continue
-        rows.append(dict(sequence=entry.id, **score_sequence(layer, gt, p, cap.landmarks, cap.valid)))
+        rows.append(dict(sequence=entry.id, **score_sequence(layer, gt, p, cap.landmarks, cap.valid, occluded_of(cap))))
     if not rows:
         raise InputError(f"no predictions found for the sequences of {corpus} in {pred}")
     rows.append(mean_row(rows, "sequence", "mean"))

@@ -9,8 +9,14 @@ import pytest
 import torch
 
 from flame.rotations import axis_angle_to_matrix, matrix_to_rotation_6d
-from motionprior.diffusion import (DiffusionNetwork, MotionDenoiser, complete, cosine_alphas_cumprod, ddim_sample,
-                                  denoising_loss)
+from motionprior.diffusion import (
+    DiffusionNetwork,
+    MotionDenoiser,
+    complete,
+    cosine_alphas_cumprod,
+    ddim_sample,
+    denoising_loss,
+)
 from motionprior.features import FeatureLayout, features_to_params
 from motionprior.lit_diffusion import MASK_TASKS, training_masks
 from motionprior.state import StateSpec

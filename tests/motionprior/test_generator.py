@@ -36,6 +36,12 @@ def test_every_exported_generator_loads_strictly(generators, family, tmp_path):
     assert ckpt.family == family and ckpt.config["network"] == gen.config["network"]
     payload = torch.load(run["prior"], weights_only=True)
     assert payload["format"] == GENERATOR_FORMAT and payload["family"] == family
+    # the head model travels with the weights as its hash; another model file is refused
+    assert payload["model_sha256"] == gen.layer.model_sha256
+    assert torch.load(run["ckpts"] / "last.ckpt", weights_only=True)["generator"]["model_sha256"] == gen.layer.model_sha256
+    torch.save(dict(payload, model_sha256="0" * 64), tmp_path / "other_model.pt")
+    with pytest.raises(InputError, match="trained with head model 000000000000.*pass the model file it was trained"):
+        load_generator(tmp_path / "other_model.pt")
     missing = dict(payload, state_dict={k: v for i, (k, v) in enumerate(payload["state_dict"].items()) if i})
     extra = dict(payload, state_dict=payload["state_dict"] | {"surplus.weight": torch.zeros(1)})
     wider = dict(payload, config=payload["config"] | {"network": payload["config"]["network"] | {

@@ -14,11 +14,12 @@ from flame.types import FlameParams
 from motionprior.state import (
     StateSpec,
     angular_velocity,
+    frame_vectors,
     prior_layer,
     resample_positions,
-    resample_states,
     reverse_states,
     sequence_to_states,
+    states_at,
     states_to_params,
 )
 
@@ -57,25 +58,43 @@ def test_resample_positions_hand_cases():
 
 def test_resampling_25_fps_interpolates_instead_of_duplicating_frames():
     spec = StateSpec(n_exp=1)
-    t = np.arange(26) / 25.0
-    states = np.zeros((26, spec.dim))
-    states[:, spec.slices["expression"]] = t[:, None]  # linear in time
-    angle = 0.5 * t  # a constant-rate turn about y
-    rot = np.stack([[[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]] for a in angle])
-    states[:, spec.slices["root_orient"]] = rot.reshape(26, 9)
-    states[:, spec.slices["jaw"]] = np.eye(3).reshape(9)
-    out = resample_states(states, resample_positions(26, 25.0), spec)
+    t = torch.arange(26, dtype=torch.float64) / 25.0
+    pose = torch.zeros(26, 15, dtype=torch.float64)
+    pose[:, 1] = 0.5 * t  # a constant-rate turn about y
+    frames = frame_vectors(pose, t[:, None], torch.zeros(26, 68, 3, dtype=torch.float64), spec)  # expression linear in time
+    out = states_at(lambda i: frames[i], 26, 25.0, spec, torch.as_tensor(resample_positions(26, 25.0)))
     assert len(out) == 31
     np.testing.assert_allclose(np.diff(out[:, spec.slices["expression"]], axis=0), 1 / 30, atol=1e-12)  # no stutter
-    r = torch.as_tensor(out[:, spec.slices["root_orient"]]).reshape(-1, 3, 3)
-    yaw = torch.atan2(r[:, 0, 2], r[:, 2, 2]).numpy()
-    np.testing.assert_allclose(yaw, 0.5 * np.arange(31) / 30, atol=1e-9)
+    r = spec.get(out, "root_orient")[:, 0]
+    np.testing.assert_allclose(torch.atan2(r[:, 0, 2], r[:, 2, 2]), 0.5 * np.arange(31) / 30, atol=1e-9)
+    # a central difference of rotation matrices: sin(w h) / h, 1 - 7e-5 of the rate at h = 1/25 s
+    np.testing.assert_allclose(out[:, spec.slices["root_orient_vel"]], np.tile([0.0, 0.5, 0.0], (31, 1)), atol=5e-5)
+
+
+def test_states_of_a_few_frames_equal_those_of_the_whole_sequence_and_carry_gradients(layer64):
+    """What the annotator's prior term does: a few states of a long motion, read from the frames they need,
+    with gradients to those frames only."""
+    seq = smooth_sequence(layer64, t=41, fps=25.0)
+    spec = StateSpec(extra_velocities=("jaw", "expression"))
+    whole = torch.as_tensor(sequence_to_states(seq, layer64, spec))
+    lm = layer64.landmarks(FlameParams(torch.as_tensor(np.pad(seq.shape, (0, 200)), dtype=torch.float64)[None],
+                                       torch.as_tensor(np.pad(seq.expression[0], ((0, 0), (0, 50))), dtype=torch.float64),
+                                       torch.as_tensor(seq.pose[0], dtype=torch.float64))).landmarks3d * 100
+    frames = frame_vectors(torch.as_tensor(seq.pose[0], dtype=torch.float64),
+                           torch.as_tensor(seq.expression[0], dtype=torch.float64), lm, spec).requires_grad_()
+    positions = torch.as_tensor(resample_positions(41, 25.0))
+    pick = torch.tensor([0, 7, 8, 47, 48])  # both ends and a few inside
+    few = states_at(lambda i: frames[i], 41, 25.0, spec, positions[pick])
+    torch.testing.assert_close(few, whole[pick], atol=1e-9, rtol=0)
+    few[2].sum().backward()  # the state at 30 Hz frame 8 = native position 6.67: frames 5..8 through velocities
+    touched = torch.nonzero(frames.grad.abs().sum(-1)).flatten().tolist()
+    assert touched == [5, 6, 7, 8]
 
 
 def test_angular_velocity_of_a_constant_turn():
     t = np.arange(30) / 60.0
     rot = torch.stack([torch.tensor([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
-                       for a in 1.5 * t]).numpy()
+                       for a in 1.5 * t])
     w = angular_velocity(rot, 60.0)
     np.testing.assert_allclose(w, np.tile([0.0, 1.5, 0.0], (30, 1)), atol=2e-4)
 
