@@ -11,12 +11,13 @@ temporal term on the head rotation) decides the motion.
 The NeuFace loop optimizes minibatches of frames in random order against targets computed from a full
 no-grad pass at the start of every epoch (E-step). The motion term is handled the same way: at the
 E-step its gradient with respect to every frame's pose and expression is computed once over the whole
-motion (in chunks of steps, so memory does not grow with the clip's length), and each batch adds the
-term linearized there, ``sum_t g_t . x_t`` over its frames, scaled so that one epoch's gradients add
-up to the term's gradient as the landmark term's add up to its mean. The exact alternative - rebuilding
-in every batch the states its frames take part in, from the batch's live parameters and the E-step's
-neighbours - gave the same annotations at three times the cost (docs/experiments/). The identity in the
-states is the E-step's: the prior shapes the motion, not the identity.
+motion (in chunks of steps, so the network's working memory does not grow with the clip), and each
+batch adds the term linearized there, ``sum_t g_t . x_t`` over its frames, scaled so that one epoch's
+gradients add up to the term's gradient as the landmark term's add up to its mean. The exact
+alternative - rebuilding in every batch the states its frames take part in, from the batch's live
+parameters and the E-step's neighbours - gave the same annotations at three times the cost
+(``docs/experiments/2026-11-30-prior-guided-annotation.md``). The identity in the states is the
+E-step's: the prior shapes the motion, not the identity.
 
 This is the one place the annotator uses :mod:`motionprior` (its generator interface, imported only when
 a prior is given).
