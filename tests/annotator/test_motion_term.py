@@ -1,5 +1,5 @@
-"""The motion prior inside the annotation: the batch term's gradient is the gradient of the whole motion's
-mean step NLL, a prior of another head model or family is refused, and the runner carries it."""
+"""The motion prior inside the annotation: one epoch's batch gradients add up to the gradient of the whole
+motion's mean step NLL, a prior of another head model or family is refused, and the runner carries it."""
 
 from __future__ import annotations
 
@@ -105,6 +105,7 @@ def test_a_prior_of_another_head_model_or_without_a_likelihood_is_refused(tmp_pa
         MotionPriorTerm(load_generator(unrecorded), other)
 
 
+@pytest.mark.slow  # annotates with the pretrained encoder
 def test_annotation_with_the_prior_records_it_and_scores_the_motion(prior_file, standin_paths, layer32_small_encoder,
                                                                    tiny_corpus):
     from annotator.capture import Capture
@@ -122,6 +123,7 @@ def test_annotation_with_the_prior_records_it_and_scores_the_motion(prior_file, 
         annotate(cap, layer, encoder, cfg)
 
 
+@pytest.mark.slow
 def test_the_runner_annotates_with_the_prior_and_refuses_a_mismatch_in_one_line(prior_file, tmp_path, standin_paths,
                                                                               layer32_small_encoder, tiny_corpus):
     import subprocess
