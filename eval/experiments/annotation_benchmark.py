@@ -8,7 +8,7 @@ Every method gets the same detections, the same pretrained encoder and the same 
 gets twice NeuFace's epochs (direct parameters move only when their frame is in a batch).
 
 With ``occlusion`` (events per second) the test corpora get occluders (:mod:`annotator.synthetic.occlusion`)
-and the table MPVE inside the occluded frames and NME on the others; with ``prior`` (a trained HuMoR-Face
+and the table gains MPVE inside the occluded frames and NME on the others; with ``prior`` (a trained HuMoR-Face
 file - trained on other identities than these test corpora) the rows ``neuface + prior`` and ``fit + prior``
 add its motion term (:mod:`annotator.motion_term`) to the full NeuFace and the fit settings.
 """

@@ -182,6 +182,8 @@ def score_corpus(corpus: str | os.PathLike, pred: str, out_dir: str | os.PathLik
           + markdown_table(rows, columns) + "\n\n"
           "MPVE / CVD in mm; NME in % of the outer inter-ocular distance (nme68 / nme51 against the true "
           "landmarks, nme_det against the detections); MSI_L / MSI_V: 1 / temporal variance of the 3D "
-          "acceleration (mm per (1/30 s)^2), higher is steadier; jitter in mm/s^3.\n")
+          "acceleration (mm per (1/30 s)^2), higher is steadier; jitter in mm/s^3; occluded_fraction, mpve_gap_mm, "
+          "nme68_visible: the share of view-frames inside the corpus's occluders, MPVE there, NME elsewhere (NaN "
+          "without occluders).\n")
     atomic_write_text(out_dir / "scores.md", md)
     return rows
