@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from annotator.neuface import AnnotateConfig
-from annotator.pretrain import DEFAULT_ENCODER_CACHE
+from annotator.pretrain import DEFAULT_ENCODER_CACHE, PretrainConfig
 from eval.report import markdown_table, write_csv
 from flame.errors import InputError
 from flame.files import atomic_write_text
@@ -50,7 +50,7 @@ def gap_frames(valid: np.ndarray, length: int) -> np.ndarray:
 def run_real_gaps(clips: str, prior: str, out: str = "runs/real_gaps", gap_seconds: float = 1.0,
                   lambda_prior: float = AnnotateConfig.lambda_prior, max_frames: int | None = 300,
                   model: str | None = None, assets: str = DEFAULT_ASSETS, encoder_cache: str = DEFAULT_ENCODER_CACHE,
-                  sheet_frames: int = 6) -> list[dict]:
+                  pretrain: PretrainConfig | None = None, sheet_frames: int = 6) -> list[dict]:
     """Run the experiment (see the module docstring); returns the table rows.
 
     Args:
@@ -60,6 +60,7 @@ def run_real_gaps(clips: str, prior: str, out: str = "runs/real_gaps", gap_secon
         gap_seconds: length of the hidden stretch; lambda_prior: the motion prior's weight.
         max_frames: frames of each clip used (from the start).
         model / assets / encoder_cache: the head model (default: the stand-in) and landmark-encoder cache.
+        pretrain: landmark-encoder pretraining settings (default: the annotator's).
         sheet_frames: frames per row of the contact sheets.
     """
     from annotator.capture import Capture
@@ -79,7 +80,7 @@ def run_real_gaps(clips: str, prior: str, out: str = "runs/real_gaps", gap_secon
     out_dir = Path(out)
     model_path = resolve_model_file(model, assets)
     layer, layer64 = head_layer(model_path), head_layer(model_path, dtype=torch.float64)
-    encoder = load_or_pretrain(layer, encoder_cache, progress=False)
+    encoder = load_or_pretrain(layer, encoder_cache, pretrain or PretrainConfig(), progress=False)
     term = load_motion_prior(prior, layer, model_path)
     settings = {"neuface": (AnnotateConfig(), None),
                 "neuface + prior": (AnnotateConfig(prior=str(prior), lambda_prior=lambda_prior), term)}

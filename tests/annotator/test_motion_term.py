@@ -14,37 +14,12 @@ from annotator.neuface import AnnotateConfig, annotate
 from flame.errors import InputError
 from flame.layer import FlameLayer
 from flame.sequence import resample_positions
-from motionprior.diffusion import DiffusionNetwork, MotionDenoiser
-from motionprior.generator import GENERATOR_FORMAT, load_generator
-from motionprior.losses import HumorLosses
-from motionprior.model import HumorFace, HumorNetwork
-from motionprior.settings import HeadModel, blocks_to_dict
-from motionprior.state import StateSpec, states_at
-
-SPEC = StateSpec(n_exp=10, extra_velocities=("jaw",))
-
-
-def write_generator(path, model_file, model_sha256: str | None, family: str = "humor-face"):
-    """An untrained generator file (random weights; the term's math does not depend on training)."""
-    torch.manual_seed(0)
-    if family == "humor-face":
-        network = HumorNetwork(hidden=32, layers=2, latent=4)
-        model = HumorFace(SPEC, network)
-        scale = torch.rand(SPEC.out_dim) * 0.1 + 0.02
-        model.set_statistics(torch.zeros(SPEC.dim), torch.ones(SPEC.dim), scale)
-        config = blocks_to_dict(state=SPEC, head=HeadModel(str(model_file)), network=network,
-                                losses=HumorLosses(kl_weight=0.05))
-    else:
-        network = DiffusionNetwork(window=24, context=12, width=32, layers=1, sampling_steps=4)
-        model = MotionDenoiser(StateSpec(n_exp=10), network)
-        config = blocks_to_dict(state=StateSpec(n_exp=10), head=HeadModel(str(model_file)), network=network)
-    torch.save({"format": GENERATOR_FORMAT, "version": 1, "family": family, "config": config,
-                "model_sha256": model_sha256, "state_dict": model.state_dict()}, path)
-    return path
+from motionprior.generator import load_generator
+from motionprior.state import states_at
 
 
 @pytest.fixture(scope="module")
-def prior_file(tmp_path_factory, standin_paths, layer32):
+def prior_file(tmp_path_factory, standin_paths, layer32, write_generator):
     return write_generator(tmp_path_factory.mktemp("prior") / "prior.pt", standin_paths.pkl, layer32.model_sha256)
 
 
@@ -67,7 +42,7 @@ def test_an_epochs_batches_add_up_to_the_gradient_of_the_whole_motions_mean_step
     # the reference: the mean NLL of every step of the whole motion, built independently of the term
     e, p = expression.clone().requires_grad_(), pose.clone().requires_grad_()
     frames = term.frame_vectors(e, p, shape)
-    states = states_at(lambda i: frames[:, i], n_frames, fps, SPEC, torch.as_tensor(resample_positions(n_frames, fps)))
+    states = states_at(lambda i: frames[:, i], n_frames, fps, term.spec, torch.as_tensor(resample_positions(n_frames, fps)))
     reference = term.generator.transition_nll(states).mean()
     reference.backward()
     assert value == pytest.approx(float(reference.detach()), rel=1e-5)
@@ -89,7 +64,8 @@ def test_an_epochs_batches_add_up_to_the_gradient_of_the_whole_motions_mean_step
 
 
 def test_a_prior_of_another_head_model_or_without_a_likelihood_is_refused(tmp_path, standin_paths, layer32,
-                                                                         standin_model, standin_embedding):
+                                                                         standin_model, standin_embedding,
+                                                                         write_generator):
     other = FlameLayer(dataclasses.replace(standin_model, sha256="f" * 64), standin_embedding, n_shape=100, n_exp=50)
     recorded = write_generator(tmp_path / "recorded.pt", standin_paths.pkl, "0" * 64)
     with pytest.raises(InputError, match="trained with head model 000000000000.*pass the model file it was trained"):
@@ -125,7 +101,8 @@ def test_annotation_with_the_prior_records_it_and_scores_the_motion(prior_file, 
 
 @pytest.mark.slow
 def test_the_runner_annotates_with_the_prior_and_refuses_a_mismatch_in_one_line(prior_file, tmp_path, standin_paths,
-                                                                              layer32_small_encoder, tiny_corpus):
+                                                                              layer32_small_encoder, tiny_corpus,
+                                                                              write_generator):
     import subprocess
     import sys
 

@@ -45,3 +45,26 @@ def test_the_gap_of_a_real_clip_is_centred_on_frames_with_a_face():
         gap_frames(valid, 9)
     with pytest.raises(InputError, match="no stretch of 5 frames"):
         gap_frames(valid, 5)
+
+
+@pytest.mark.slow  # detection and two annotations of a short real-photo video
+def test_real_gaps_scores_both_fits_against_the_hidden_detections(tmp_path, standin_paths, layer32_small_encoder,
+                                                                 write_generator):
+    from demos.examples import face_frames
+    from eval.experiments.real_gaps import run_real_gaps
+    from flame.media import write_video
+
+    _, _, pretrain, cache = layer32_small_encoder
+    face_video_folder = tmp_path / "clips"
+    write_video(face_video_folder / "face.mp4", face_frames(20), fps=10)  # a real photo drifting: a face in every frame
+    prior = write_generator(tmp_path / "prior.pt", standin_paths.pkl, layer32_small_encoder[0].model_sha256)
+    out = tmp_path / "out"
+    rows = run_real_gaps(str(face_video_folder), str(prior), str(out), gap_seconds=0.5, model=str(standin_paths.pkl),
+                         encoder_cache=str(cache), pretrain=pretrain, sheet_frames=4)
+    assert [r["method"] for r in rows] == ["neuface", "neuface + prior"] and rows[0]["gap"] == "7-11"  # 5 frames, centred
+    for r in rows:  # the hidden detections are the reference: finite, and worse than on the frames the fit saw
+        assert 0 < r["nme_visible"] < r["nme_gap"] < 50
+    assert (out / "face_gap.png").is_file() and (out / "real_gaps.md").is_file()
+    again = run_real_gaps(str(face_video_folder), str(prior), str(out), gap_seconds=0.5, model=str(standin_paths.pkl),
+                          encoder_cache=str(cache), pretrain=pretrain, sheet_frames=4)
+    assert again == rows  # resumed from the saved capture and annotations
