@@ -74,16 +74,6 @@ class MotionPriorTerm:
         params = FlameParams(shape.expand(*pose.shape[:-1], -1), expression, pose)
         return frame_vectors(pose, expression, self.layer.landmarks(params).landmarks3d * 100.0, self.spec)
 
-    def value(self, expression: Tensor, pose: Tensor, shape: Tensor, fps: float) -> Tensor:
-        """The term: the mean step NLL of the motion expression ``(V, T, n_exp)``, pose ``(V, T, 15)`` at
-        ``fps`` (differentiable; the whole motion at once - :meth:`refresh` does it in chunks)."""
-        from motionprior.state import states_at
-
-        frames = self.frame_vectors(expression, pose, shape)
-        positions = torch.as_tensor(resample_positions(pose.shape[1], fps), device=pose.device)
-        states = states_at(lambda i: frames[:, i], pose.shape[1], fps, self.spec, positions)
-        return self.generator.transition_nll(states.to(self._dtype)).mean()
-
     def refresh(self, expression: Tensor, pose: Tensor, shape: Tensor, fps: float) -> float:
         """E-step: the term's value at the full pass's fit (expression ``(V, T, n_exp)``, pose ``(V, T, 15)``,
         identity ``shape (n_shape,)``) and its gradient with respect to every frame, held for the coming

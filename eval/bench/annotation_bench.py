@@ -22,7 +22,6 @@ from flame.layout import read_corpus
 
 GOALS = {"1 view x 300 frames": 60.0, "7 views x 100 frames": 120.0}
 CLIP = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real_clips" / "d3.mp4"
-QUICK = Path(__file__).resolve().parents[2] / "configs" / "motionprior" / "quick.yaml"
 
 
 def bench_annotation(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tuple[str, list[dict]]:
@@ -44,7 +43,7 @@ def bench_annotation(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tup
             cfg = AnnotateConfig(method=base) if base != "fit" else AnnotateConfig(method="fit", epochs=60, lr=3e-3)
             term = None
             if method.endswith("+ prior"):
-                term = quick_size_prior(layer)
+                term = quick_size_prior(layer, model)
                 cfg = replace(cfg, prior="untrained quick-size HuMoR-Face")
             t = time.perf_counter()
             annotate(cap, layer, encoder, cfg, prior=term)
@@ -70,16 +69,10 @@ def bench_annotation(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tup
     return table + f"\n\nLandmark encoder: {'loaded from cache' if pretrain_s < 5 else 'pretrained'} in {pretrain_s:.1f} s.", records
 
 
-def quick_size_prior(layer):
-    """The motion term of an untrained HuMoR-Face of ``configs/motionprior/quick.yaml``'s size for ``layer``."""
-    import yaml
-
+def quick_size_prior(layer, model_file: Path):
+    """The motion term of an untrained HuMoR-Face of ``configs/motionprior/quick.yaml``'s size for ``layer``
+    (read from ``model_file``)."""
     from annotator.motion_term import MotionPriorTerm
-    from motionprior.model import HumorFace, HumorNetwork
-    from motionprior.rollout import HumorGenerator
-    from motionprior.settings import as_block
-    from motionprior.state import StateSpec
+    from eval.bench.prior_bench import _generator, _lit
 
-    config = yaml.safe_load(QUICK.read_text())["model"]["init_args"]
-    spec, network = as_block(StateSpec, config["state"]), as_block(HumorNetwork, config["network"])
-    return MotionPriorTerm(HumorGenerator(HumorFace(spec, network), config, layer), layer)
+    return MotionPriorTerm(_generator(_lit("quick.yaml", model_file)), layer)
