@@ -11,7 +11,8 @@ All three methods share one loop; they differ in where the per-frame parameters 
   format keeps one identity per sequence, so the per-frame shapes are averaged.
 
 Losses (DESIGN §6): ``lambda_lmk * L_lmk + lambda_temp * L_temp + lambda_mv * L_mv``, plus
-``lambda_prior * L_prior`` when a trained motion generator is given (:mod:`annotator.motion_term`). With
+``lambda_prior * L_prior`` when a trained motion generator is given (:mod:`annotator.motion_term`; from
+``prior_from`` of the epochs on, once the landmarks are fit). With
 ``targets="em"`` (default, as the paper describes) the targets of the temporal and multi-view terms -
 a centred quaternion moving average over the whole sequence, and the visibility-weighted mean of the
 canonical meshes of all views - are recomputed from a full no-grad pass at the start of every epoch
@@ -80,6 +81,10 @@ class AnnotateConfig:
             fitted motion joins the objective (loaded with :func:`annotator.motion_term.load_motion_prior`
             and passed to :func:`annotate`); ``None``: no motion prior.
         lambda_prior: its weight.
+        prior_from: share of the epochs fitted without the prior before it joins (HuMoR's staged test-time
+            optimization: fit the observations first). From the first epoch, the prior's pull on the
+            encoder's first, jittery guess dominates the landmarks and drags the fit away from them
+            (``docs/experiments/2026-11-30-prior-guided-annotation.md``).
         seed: seed of the batch order.
         tensorboard: folder for TensorBoard logs (None: no TensorBoard).
     """
@@ -100,6 +105,7 @@ class AnnotateConfig:
     coarse_fraction: float = 0.3
     prior: str | None = None
     lambda_prior: float = 0.01
+    prior_from: float = 0.5
     seed: int = 0
     tensorboard: str | None = None
 
@@ -307,6 +313,8 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
         prior: the motion term of ``cfg.prior`` (:func:`annotator.motion_term.load_motion_prior`; loaded once
             for many captures).
     """
+    if not 0.0 <= cfg.prior_from <= 1.0:
+        raise ValueError(f"prior_from is a share of the epochs, in [0, 1]; got {cfg.prior_from}")
     if (cfg.prior is None) != (prior is None):
         raise ValueError("cfg.prior names the motion prior file and prior= is its loaded term "
                          "(annotator.motion_term.load_motion_prior): give both or neither")
@@ -341,17 +349,18 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
                 for name in ("shape", "expression"):
                     getattr(source, name).requires_grad_(not coarse)
             sums: dict[str, float] = {}
-            if cfg.targets == "em" or prior is not None:
+            motion = prior if prior is not None and epoch >= int(cfg.prior_from * cfg.epochs) else None
+            if cfg.targets == "em" or motion is not None:
                 with torch.no_grad():
                     full = _full_pass(source, t)
                     if cfg.targets == "em":
                         q_target, merged = _targets(full, cfg, mv)
-                    if prior is not None:  # the mean step NLL of the fit at the start of the epoch
-                        sums["motion_nll"] = prior.refresh(full.expression, _pose15(full.pose6), full.shape, capture.fps)
+                    if motion is not None:  # the mean step NLL of the fit at the start of the epoch
+                        sums["motion_nll"] = motion.refresh(full.expression, _pose15(full.pose6), full.shape, capture.fps)
             for t_idx in _batches(t, cfg, gen):
                 out = source(t_idx)
                 loss, parts = _batch_loss(layer, inputs, out, t_idx, cfg, q_target, merged, mv, gen,
-                                          priors=cfg.method == "fit", motion=prior)
+                                          priors=cfg.method == "fit", motion=motion)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.method == "fit" and epoch < int(cfg.coarse_fraction * cfg.epochs):

@@ -82,6 +82,25 @@ def test_a_prior_of_another_head_model_or_without_a_likelihood_is_refused(tmp_pa
 
 
 @pytest.mark.slow  # annotates with the pretrained encoder
+def test_the_prior_joins_after_the_first_stage_which_is_the_fit_without_it(prior_file, standin_paths,
+                                                                            layer32_small_encoder, tiny_corpus):
+    from annotator.capture import Capture
+    from flame.layout import read_corpus
+
+    layer, encoder, _, _ = layer32_small_encoder
+    cap = Capture.load(read_corpus(tiny_corpus["wild"]).sequences[0].capture)
+    term = load_motion_prior(prior_file, layer, standin_paths.pkl)
+    staged = annotate(cap, layer, encoder, AnnotateConfig(epochs=4, prior=str(prior_file), prior_from=0.5), prior=term)
+    assert ["motion_nll" in h for h in staged.history] == [False, False, True, True]
+    never = annotate(cap, layer, encoder, AnnotateConfig(epochs=2, prior=str(prior_file), prior_from=1.0), prior=term)
+    plain = annotate(cap, layer, encoder, AnnotateConfig(epochs=2))
+    for name in ("expression", "pose", "cam"):  # a prior that never joins changes nothing
+        np.testing.assert_array_equal(getattr(never.sequence, name), getattr(plain.sequence, name))
+    with pytest.raises(ValueError, match="prior_from is a share of the epochs"):
+        annotate(cap, layer, encoder, AnnotateConfig(epochs=2, prior=str(prior_file), prior_from=1.5), prior=term)
+
+
+@pytest.mark.slow  # annotates with the pretrained encoder
 def test_annotation_with_the_prior_records_it_and_scores_the_motion(prior_file, standin_paths, layer32_small_encoder,
                                                                    tiny_corpus):
     from annotator.capture import Capture
@@ -90,7 +109,7 @@ def test_annotation_with_the_prior_records_it_and_scores_the_motion(prior_file, 
     layer, encoder, _, _ = layer32_small_encoder
     cap = Capture.load(read_corpus(tiny_corpus["lab"]).sequences[0].capture)
     term = load_motion_prior(prior_file, layer, standin_paths.pkl)
-    cfg = AnnotateConfig(epochs=3, prior=str(prior_file), lambda_prior=0.1)
+    cfg = AnnotateConfig(epochs=3, prior=str(prior_file), lambda_prior=0.1, prior_from=0.0)
     res = annotate(cap, layer, encoder, cfg, prior=term)
     assert res.sequence.metadata["prior"] == {"file": str(prior_file), "family": "humor-face"}
     nll = [h["motion_nll"] for h in res.history]
