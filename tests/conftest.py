@@ -10,12 +10,6 @@ from flame.embedding import load_landmark_embedding
 from flame.layer import FlameLayer
 from flame.model import load_model
 from flame.standin import StandinPaths, write_standin
-from motionprior.diffusion import DiffusionNetwork, MotionDenoiser
-from motionprior.generator import GENERATOR_FORMAT
-from motionprior.losses import HumorLosses
-from motionprior.model import HumorFace, HumorNetwork
-from motionprior.settings import HeadModel, blocks_to_dict
-from motionprior.state import StateSpec
 
 
 def pytest_configure(config) -> None:
@@ -88,20 +82,24 @@ def tiny_diffusion_args() -> list[str]:
             "--trainer.check_val_every_n_epoch", "1"]
 
 
-#: the state of the untrained HuMoR-Face files of :func:`write_generator`
-GENERATOR_SPEC = StateSpec(n_exp=10, extra_velocities=("jaw",))
-
-
 def _write_generator(path, model_file, model_sha256: str | None, family: str = "humor-face"):
-    """An untrained generator file (random weights): HuMoR-Face with state :data:`GENERATOR_SPEC`, or the
-    long-context family; ``model_sha256`` is the head-model hash it records."""
+    """An untrained generator file (random weights): HuMoR-Face (10 expression components, jaw velocity), or
+    the long-context family; ``model_sha256`` is the head-model hash it records."""
+    from motionprior.diffusion import DiffusionNetwork, MotionDenoiser
+    from motionprior.generator import GENERATOR_FORMAT
+    from motionprior.losses import HumorLosses
+    from motionprior.model import HumorFace, HumorNetwork
+    from motionprior.settings import HeadModel, blocks_to_dict
+    from motionprior.state import StateSpec
+
     torch.manual_seed(0)
     if family == "humor-face":
+        spec = StateSpec(n_exp=10, extra_velocities=("jaw",))
         network = HumorNetwork(hidden=32, layers=2, latent=4)
-        model = HumorFace(GENERATOR_SPEC, network)
-        scale = torch.rand(GENERATOR_SPEC.out_dim) * 0.1 + 0.02
-        model.set_statistics(torch.zeros(GENERATOR_SPEC.dim), torch.ones(GENERATOR_SPEC.dim), scale)
-        config = blocks_to_dict(state=GENERATOR_SPEC, head=HeadModel(str(model_file)), network=network,
+        model = HumorFace(spec, network)
+        scale = torch.rand(spec.out_dim) * 0.1 + 0.02
+        model.set_statistics(torch.zeros(spec.dim), torch.ones(spec.dim), scale)
+        config = blocks_to_dict(state=spec, head=HeadModel(str(model_file)), network=network,
                                 losses=HumorLosses(kl_weight=0.05))
     else:
         network = DiffusionNetwork(window=24, context=12, width=32, layers=1, sampling_steps=4)
