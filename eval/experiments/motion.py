@@ -45,8 +45,9 @@ from flame.sequence import MOTION_FPS, PresetName
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MotionEvalConfig", "score_set", "score_motion", "evaluate_motion", "write_motion_report",
-           "motion_tables", "TABLES", "HORIZON_METRICS", "APD_MAX_CLIPS", "REAL_ROW", "REFERENCE_ROW", "TRUTH_ROW"]
+__all__ = ["MotionEvalConfig", "real_side", "score_set", "score_motion", "combine_scores", "evaluate_motion",
+           "write_motion_report", "motion_tables", "TABLES", "HORIZON_METRICS", "APD_MAX_CLIPS", "REAL_ROW",
+           "REFERENCE_ROW", "TRUTH_ROW"]
 
 #: the labels of the rows beside the generated ones
 REAL_ROW, REFERENCE_ROW, TRUTH_ROW = ("real (the set judged against)", "real clips of other identities (reference)",
@@ -145,20 +146,20 @@ def _fd(clips: list[MotionFeatures], real_features: dict[str, np.ndarray]) -> di
     return out
 
 
-def _real_side(real: list[MotionFeatures], fps: float) -> tuple[dict[str, np.ndarray], RealMotion]:
+def real_side(real: list[MotionFeatures], fps: float = MOTION_FPS) -> tuple[dict[str, np.ndarray], RealMotion]:
     """What every set is judged against, computed once per real set: its FD features and health side."""
     return {v: fd_features(real, v) for v in FD_VARIANTS}, real_motion(real, fps)
 
 
 def score_set(clips: list[MotionFeatures], real: list[MotionFeatures], fps: float = MOTION_FPS,
-              real_side: tuple[dict[str, np.ndarray], RealMotion] | None = None, horizon: bool = True) -> dict:
+              side: tuple[dict[str, np.ndarray], RealMotion] | None = None, horizon: bool = True) -> dict:
     """Every metric of one set of clips against ``real`` (see the module docstring): a flat dict, plus
     ``"horizon"`` (one dict of :data:`HORIZON_METRICS` per second) and ``"spectra"`` (jaw / head
-    ``{freqs, power}``) entries. ``real_side``: :func:`_real_side` of ``real``, when precomputed."""
+    ``{freqs, power}``) entries. ``side``: :func:`real_side` of ``real``, when precomputed."""
     if not clips or not real:
         raise InputError("a motion set is empty: nothing to score")
     finite = [c for c in clips if c.finite]
-    real_features, reference = real_side or _real_side(real, fps)
+    real_features, reference = side or real_side(real, fps)
     row: dict = {"clips": len(clips), "seconds": float(sum(len(c) for c in clips) / fps)}
     row |= _fd(finite, real_features) if finite else {f"fd_{v}": float("nan") for v in FD_VARIANTS}
     row |= _apd_groups(finite) if finite else {}
@@ -198,12 +199,22 @@ def score_motion(generated: dict[str, list[list[MotionFeatures]]], real: list[Mo
 
     Returns ``{"rows": [aggregated row per label, reference rows, the real set itself (``real_row``)],
     "runs": [one row per run], "horizon": {label: [per-second means]}, "spectra": {label: curves (the
-    runs' mean)}}``.
+    runs' mean)}}``. Callers with many or long runs score each run with :func:`score_set` as it is loaded
+    and combine the scores with :func:`combine_scores`, so that one run's features are in memory at a time.
     """
-    side = _real_side(real, fps)
+    side = real_side(real, fps)
+    scored = {label: [score_set(c, real, fps, side) for c in runs] for label, runs in generated.items()}
+    sets = dict(references or {}) | ({REAL_ROW: real} if real_row else {})
+    return combine_scores(scored, {label: ("real" if clips is real else "reference", score_set(clips, real, fps, side))
+                                   for label, clips in sets.items()})
+
+
+def combine_scores(generated: dict[str, list[dict]], references: dict[str, tuple[str, dict]] | None = None) -> dict:
+    """The result of :func:`score_motion` from scores already made by :func:`score_set`: ``generated``
+    ``{label: [score of each run]}``, ``references`` ``{label: (kind, score)}`` with kind ``"real"`` or
+    ``"reference"``."""
     result: dict = {"rows": [], "runs": [], "horizon": {}, "spectra": {}}
-    for label, runs in generated.items():
-        scored = [score_set(c, real, fps, side) for c in runs]
+    for label, scored in generated.items():
         for i, s in enumerate(scored):
             result["runs"].append({"set": label, "run": i} | _numbers(s))
         result["rows"].append(_aggregate(label, "generated", scored))
@@ -212,10 +223,7 @@ def score_motion(generated: dict[str, list[list[MotionFeatures]]], real: list[Mo
         result["spectra"][label] = {part: {"freqs": scored[0]["spectra"][part]["freqs"],  # the runs' mean spectrum
                                            "power": np.mean([x["spectra"][part]["power"] for x in scored], 0).tolist()}
                                     for part in scored[0]["spectra"]}
-    sets = dict(references or {}) | ({REAL_ROW: real} if real_row else {})
-    for label, clips in sets.items():
-        s = score_set(clips, real, fps, side)
-        kind = "real" if clips is real else "reference"
+    for label, (kind, s) in (references or {}).items():
         result["rows"].append(_aggregate(label, kind, [s]))
         result["runs"].append({"set": label, "run": 0} | _numbers(s))
         result["horizon"][label] = s["horizon"]
@@ -328,7 +336,8 @@ def _plot_spectra(path: Path, result: dict) -> None:
 
 
 def evaluate_motion(cfg: MotionEvalConfig, layer=None, progress: bool = True) -> dict:
-    """Load the sets of ``cfg``, score them (:func:`score_motion`) and write the report; returns the result.
+    """Load the sets of ``cfg``, score them (:func:`score_motion`'s result; each run is scored as it is loaded)
+    and write the report; returns the result.
     ``layer``: the head model, when the caller has it (default: ``cfg.model`` / the stand-in)."""
     from eval.motion_features import load_motion_set
     from flame.head import head_layer
@@ -350,15 +359,18 @@ def evaluate_motion(cfg: MotionEvalConfig, layer=None, progress: bool = True) ->
             clips = [c.frames(0, int(round(cfg.seconds * MOTION_FPS)) + 1) for c in clips]
         return clips
 
-    generated: dict[str, list[list[MotionFeatures]]] = {}
+    real = load(cfg.real)
+    side = real_side(real)
+    generated: dict[str, list[dict]] = {}  # each run is scored as it is loaded: one run's features in memory
     for label, run in zip(labels, cfg.generated):
-        generated.setdefault(label, []).append(load(run))
+        generated.setdefault(label, []).append(score_set(load(run), real, MOTION_FPS, side))
     references = {}
     if cfg.reference:
-        references[REFERENCE_ROW] = load(cfg.reference)
+        references[REFERENCE_ROW] = ("reference", score_set(load(cfg.reference), real, MOTION_FPS, side))
     if cfg.truth:
-        references[TRUTH_ROW] = load(cfg.truth)
-    result = score_motion(generated, load(cfg.real), references)
+        references[TRUTH_ROW] = ("reference", score_set(load(cfg.truth), real, MOTION_FPS, side))
+    references[REAL_ROW] = ("real", score_set(real, real, MOTION_FPS, side))
+    result = combine_scores(generated, references)
     result["settings"] = asdict(cfg) | {"model_label": layer.model_label}
     runs = ", ".join(f"{k} ({len(v)} runs)" for k, v in generated.items())
     note = (f"Head model: {layer.model_label}. Generated: {runs}; real: `{cfg.real}`"

@@ -5,9 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from annotator.synthetic.builder import CorpusSize
+from eval.experiments.motion import REAL_ROW, score_motion
 from eval.experiments.prior_benchmark import DATA, GENERATORS, TRAINING_SETS, PriorBenchmarkConfig, run_prior_benchmark
+from eval.motion_features import load_motion_set
+from flame.head import head_layer
 
 pytestmark = pytest.mark.slow  # trains ten tiny generators end to end
 
@@ -42,6 +46,19 @@ def test_prior_benchmark_tiny(tmp_path, standin_paths, layer32_small_encoder, ti
     goals = (tmp_path / "goals.csv").read_text().splitlines()
     assert len(goals) == 1 + len(GENERATORS)  # header + one row per generator and seed
     assert (tmp_path / "eval_1.5s" / "horizon.png").stat().st_size > 1000
+    # the benchmark scores each run as it loads it: the same numbers as scoring the sample files all at once
+    layer = head_layer(standin_paths.pkl, dtype=torch.float64)
+    samples = tmp_path / "samples" / "wild_neuface" / "humor-face" / "seed0"
+    files = sorted(samples.glob("*.npz"))
+    run = [c.frames(0, 31) for c in load_motion_set([str(f) for f in files], layer, progress=False)]
+    real = load_motion_set(f"{tmp_path / 'corpus' / 'wild'}@test", layer, progress=False)
+    whole = {r["set"]: r for r in score_motion({"g": [run]}, real)["rows"]}
+    streamed = by[("wild / NeuFace", "HuMoR-Face")]
+    for key in ("fd_expression", "fd_pose", "apd_mean_head_canonical", "out_of_range", "jaw_3-6Hz"):
+        assert streamed[key] == pytest.approx(whole["g"][key], rel=1e-9), key
+    goal = dict(zip(goals[0].split(","), goals[1].split(",")))
+    assert float(goal["jaw_speed_ratio"]) == pytest.approx(
+        whole["g"]["jaw_speed_deg_s"] / whole[REAL_ROW]["jaw_speed_deg_s"], rel=1e-6)
     horizon = [line.split(",")[0] for line in (tmp_path / "eval_1s" / "horizon.csv").read_text().splitlines()[1:]]
     for t in TRAINING_SETS:  # the 1 s horizon: one second per generated set
         assert all(horizon.count(f"{t} · {g}") == 1 for g in GENERATORS), t
