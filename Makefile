@@ -12,10 +12,12 @@ install: $(VENV)/.installed
 
 # torch is installed first, pinned to the CPU wheel the suite is tested with (an unpinned torch would pull
 # a multi-GB CUDA build); the project's own dependency is a range (torch>=2.4), which it then satisfies.
+# MediaPipe's wheel goes in without its declared dependencies (pyproject.toml, [face]).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install "torch==2.13.0"
 	$(PIP) install -e ".[dev]"
+	$(PIP) install --no-deps "mediapipe==0.10.14"
 	$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $@
 

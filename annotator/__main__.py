@@ -83,11 +83,34 @@ def _preview(argv: list[str]) -> None:
     print(f"wrote {args.out} ({seq.id})")
 
 
+def _mediapipe_embedding(argv: list[str]) -> None:
+    from annotator.mediapipe_embedding import build_mesh_point_embedding, check_embedding
+    from flame.embedding import write_mesh_point_embedding
+    from flame.head import DEFAULT_ASSETS, head_layer
+
+    parser = new_parser(f"{PROG} mediapipe-embedding", "Build the embedding of MediaPipe's face-mesh points on a head "
+                                                       "model from renders of it, and check it on other renders.")
+    parser.add_argument("--model", type=str | None, default=None, help="FLAME model file (default: the stand-in)")
+    parser.add_argument("--assets", type=str, default=DEFAULT_ASSETS, help="where the stand-in is built / cached")
+    parser.add_argument("--max_spread_mm", type=float, default=3.0, help="keep points whose renders agree this well")
+    parser.add_argument("--out", type=str, required=True, help="output mediapipe_landmark_embedding.npz")
+    args = parser.parse_args(argv)
+    layer = head_layer(args.model, assets=args.assets)
+    emb, report = build_mesh_point_embedding(layer, args.max_spread_mm)
+    write_mesh_point_embedding(emb, args.out, model_sha256=layer.model_sha256)
+    check = check_embedding(layer, emb)
+    print(f"wrote {args.out}: {len(emb.point_ids)} points {report['kept']} of {report['of']}; on {check.found} of "
+          f"{check.renders} other renders, MediaPipe vs the embedding (% of the inter-ocular distance), median "
+          f"{ {k: round(v, 2) for k, v in check.median.items()} }, 90th percentile { {k: round(v, 2) for k, v in check.p90.items()} }")
+
+
 COMMANDS = {
     "synth": Command("build a synthetic corpus (lab / wild / mocap) with ground truth", _synth),
     "run": Command("annotate videos, captures or a corpus (neuface / fit / regress)", _run),
     "pretrain-encoder": Command("pretrain and cache the landmark encoder for a model", _pretrain),
     "preview": Command("render a corpus sequence for a visual check", _preview),
+    "mediapipe-embedding": Command("build a head model's embedding of MediaPipe's mesh points from renders",
+                                   _mediapipe_embedding),
 }
 
 

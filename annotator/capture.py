@@ -42,6 +42,9 @@ class Capture:
         intrinsics: optional ``(V, T, 3, 3)`` pinhole K (calibrated rigs only).
         extrinsics: optional ``(V, T, 3, 4)`` world -> camera ``[R | t]`` (OpenCV, calibrated rigs only).
         videos: optional per-view video paths, relative to the capture file's folder ("" if none).
+        dense: optional ``(V, T, P, 3)`` denser points of the detector, ``(x, y, confidence)`` in pixels (MediaPipe's
+            478-point face mesh, :mod:`annotator.mediapipe_mesh`; synthetic captures simulate them); NaN and
+            confidence 0 where ``valid`` is false.
         metadata: free-form JSON-serializable dict.
     """
 
@@ -55,6 +58,7 @@ class Capture:
     intrinsics: np.ndarray | None = None
     extrinsics: np.ndarray | None = None
     videos: np.ndarray | None = None
+    dense: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -70,6 +74,10 @@ class Capture:
             a = getattr(self, key)
             if a is not None and np.shape(a) != shape:
                 raise CaptureFormatError(f"Capture({self.source}): '{key}' has shape {np.shape(a)}, expected {shape}")
+        if self.dense is not None and (np.ndim(self.dense) != 4 or np.shape(self.dense)[:2] != (v, t)
+                                       or np.shape(self.dense)[3] != 3):
+            raise CaptureFormatError(f"Capture({self.source}): 'dense' has shape {np.shape(self.dense)}, expected "
+                                     f"({v}, {t}, P, 3)")
         if not (np.isfinite(self.fps) and self.fps > 0):
             raise CaptureFormatError(f"Capture({self.source}): fps must be positive, got {self.fps}")
 
@@ -84,6 +92,12 @@ class Capture:
     def replace(self, **changes: Any) -> "Capture":
         return replace(self, **changes)
 
+    def frames(self, sl: slice) -> "Capture":
+        """The capture restricted to the frames ``sl`` (every per-frame array)."""
+        cut = lambda a: None if a is None else a[:, sl]  # noqa: E731
+        return replace(self, frame_ids=self.frame_ids[sl], landmarks=self.landmarks[:, sl], valid=self.valid[:, sl],
+                       intrinsics=cut(self.intrinsics), extrinsics=cut(self.extrinsics), dense=cut(self.dense))
+
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)
         arrays = {
@@ -93,7 +107,7 @@ class Capture:
             "valid": np.asarray(self.valid, bool), "image_size": np.asarray(self.image_size, np.int64),
             "metadata": np.array(json.dumps(self.metadata, sort_keys=True)),
         }
-        for key in ("intrinsics", "extrinsics"):
+        for key in ("intrinsics", "extrinsics", "dense"):
             if getattr(self, key) is not None:
                 arrays[key] = np.asarray(getattr(self, key), np.float32)
         if self.videos is not None:
@@ -111,5 +125,6 @@ class Capture:
             source=str(d["source"]), fps=float(d["fps"]), view_names=d["view_names"].astype(str),
             frame_ids=d["frame_ids"], landmarks=d["landmarks"], valid=d["valid"].astype(bool),
             image_size=d["image_size"], intrinsics=d.get("intrinsics"), extrinsics=d.get("extrinsics"),
-            videos=d["videos"].astype(str) if "videos" in d else None, metadata=json.loads(str(d["metadata"])),
+            videos=d["videos"].astype(str) if "videos" in d else None, dense=d.get("dense"),
+            metadata=json.loads(str(d["metadata"])),
         )

@@ -1,6 +1,7 @@
 """Face detection and 68-point landmarks on real pixels, with one consistent face track per clip.
 
-Default: dlib's HOG face detector and its 68-point shape predictor. The predictor file
+Detectors: ``dlib`` - dlib's HOG face detector and its 68-point shape predictor; ``mediapipe`` -
+MediaPipe's face mesh (478 points, the 68 taken from them; :mod:`annotator.mediapipe_mesh`). dlib's predictor file
 (``shape_predictor_68_face_landmarks.dat``) is taken from, in order: the path you give, the
 ``face-recognition-models`` package (its import is broken on current setuptools, so the file is found
 by path), Debian's ``libdlib-data``. Optional: FAN (``face_alignment``) when it is installed *and* its
@@ -22,7 +23,8 @@ from typing import Iterable, Protocol
 
 import numpy as np
 
-__all__ = ["find_predictor", "DlibDetector", "FanDetector", "FaceTracker", "track_frames", "make_detector"]
+__all__ = ["find_predictor", "DlibDetector", "FanDetector", "FaceTracker", "Track", "track_frames", "make_detector",
+           "DETECTORS"]
 
 log = logging.getLogger(__name__)
 PREDICTOR_NAME = "shape_predictor_68_face_landmarks.dat"
@@ -54,6 +56,10 @@ def find_predictor(user_path: str | os.PathLike | None = None) -> Path:
 
 
 class Detector(Protocol):
+    """What :func:`track_frames` needs of a detector. Optional: ``reset()`` (a new track begins: a tracking
+    detector forgets the last frame) and ``dense(frame, box)`` with ``dense_points`` (a denser point set
+    kept beside the 68)."""
+
     name: str
 
     def detect(self, frame: np.ndarray) -> list[tuple[np.ndarray, float]]:
@@ -121,12 +127,21 @@ class FanDetector:
         return np.concatenate([pts[0], np.clip(scores[0], 0, 1)[:, None]], 1)
 
 
+#: the detectors of :func:`make_detector`
+DETECTORS = ("dlib", "mediapipe", "fan")
+
+
 def make_detector(name: str = "dlib", predictor: str | None = None) -> Detector:
+    """The detector ``name`` (:data:`DETECTORS`); ``predictor``: dlib's predictor file."""
     if name == "dlib":
         return DlibDetector(predictor)
+    if name == "mediapipe":
+        from annotator.mediapipe_mesh import MediaPipeDetector
+
+        return MediaPipeDetector()
     if name == "fan":
         return FanDetector()
-    raise ValueError(f"unknown detector {name!r}; choose dlib or fan")
+    raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -157,23 +172,46 @@ class FaceTracker:
         return box
 
 
-def track_frames(frames: Iterable[np.ndarray], detector: Detector, progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Landmarks ``(T, 68, 3)``, validity ``(T,)`` and boxes ``(T, 4)`` of one face through ``frames``."""
+@dataclass(frozen=True)
+class Track:
+    """One face through a clip.
+
+    Attributes:
+        landmarks: ``(T, 68, 3)`` iBUG-68 x, y in pixels and a confidence; NaN and 0 where no face.
+        valid: ``(T,)`` a face was found.
+        boxes: ``(T, 4)`` its box ``(l, t, r, b)`` in pixels (NaN where no face).
+        dense: ``(T, P, 3)`` the detector's dense points (MediaPipe: 478), or None.
+    """
+
+    landmarks: np.ndarray
+    valid: np.ndarray
+    boxes: np.ndarray
+    dense: np.ndarray | None = None
+
+
+def _missing(points: int) -> np.ndarray:
+    out = np.full((points, 3), np.nan)
+    out[:, 2] = 0.0
+    return out
+
+
+def track_frames(frames: Iterable[np.ndarray], detector: Detector, progress=None) -> Track:
+    """One face through ``frames`` (the rules of :class:`FaceTracker`); a new track of the detector."""
+    if hasattr(detector, "reset"):
+        detector.reset()
     tracker = FaceTracker()
-    lms, valid, boxes = [], [], []
+    n_dense = getattr(detector, "dense_points", 0)
+    lms, valid, boxes, dense = [], [], [], []
     for i, frame in enumerate(frames):
         box = tracker.choose(detector.detect(frame))
-        if box is None:
-            lms.append(np.full((68, 3), np.nan))
-            lms[-1][:, 2] = 0.0
-            valid.append(False)
-            boxes.append(np.full(4, np.nan))
-        else:
-            lms.append(detector.landmarks(frame, box))
-            valid.append(True)
-            boxes.append(box)
+        found = box is not None
+        lms.append(detector.landmarks(frame, box) if found else _missing(68))
+        valid.append(found)
+        boxes.append(box if found else np.full(4, np.nan))
+        if n_dense:
+            dense.append(detector.dense(frame, box) if found else _missing(n_dense))
         if progress is not None:
             progress(i + 1)
     if not lms:
         raise ValueError("no frames to detect faces in")
-    return np.stack(lms), np.array(valid), np.stack(boxes)
+    return Track(np.stack(lms), np.array(valid), np.stack(boxes), np.stack(dense) if n_dense else None)

@@ -12,7 +12,9 @@ All three methods share one loop; they differ in where the per-frame parameters 
 
 Losses (DESIGN §6): ``lambda_lmk * L_lmk + lambda_temp * L_temp + lambda_mv * L_mv``, plus
 ``lambda_prior * L_prior`` when a trained motion generator is given (:mod:`annotator.motion_term`; from
-``prior_from`` of the epochs on, once the landmarks are fit). With
+``prior_from`` of the epochs on, once the landmarks are fit), plus ``lambda_dense * L_dense`` when the
+capture has a detector's dense points (MediaPipe's mesh) and the head model an embedding of them: the
+same confidence-weighted L1 as the 68 landmarks, on the embedded points, in the same crop. With
 ``targets="em"`` (default, as the paper describes) the targets of the temporal and multi-view terms -
 a centred quaternion moving average over the whole sequence, and the visibility-weighted mean of the
 canonical meshes of all views - are recomputed from a full no-grad pass at the start of every epoch
@@ -46,8 +48,9 @@ from annotator.losses import (
     visibility_weights,
 )
 from annotator.motion_term import MotionPriorTerm
-from flame.camera import invert_transform, ndc_to_pixels, transform_points, weak_perspective_project
-from flame.layer import FlameLayer, VertexSubset
+from flame.camera import invert_transform, ndc_to_pixels, pixels_to_ndc, transform_points, weak_perspective_project
+from flame.embedding import MeshPointEmbedding
+from flame.layer import EmbeddedPoints, FlameLayer, VertexSubset
 from flame.normals import vertex_normals
 from flame.rotations import axis_angle_to_matrix
 from flame.sequence import FlameSequence
@@ -87,6 +90,9 @@ class AnnotateConfig:
             (``docs/experiments/2026-11-30-prior-guided-annotation.md``).
         seed: seed of the batch order.
         tensorboard: folder for TensorBoard logs (None: no TensorBoard).
+        lambda_dense: weight of the dense landmark term (0: off). Needs a capture with dense points
+            (``--detector mediapipe``, or a synthetic corpus built with them) and the head model's
+            embedding of them (``mediapipe_landmark_embedding.npz``, passed to :func:`annotate` as ``dense``).
     """
 
     method: Literal["neuface", "fit", "regress"] = "neuface"
@@ -108,6 +114,7 @@ class AnnotateConfig:
     prior_from: float = 0.5
     seed: int = 0
     tensorboard: str | None = None
+    lambda_dense: float = 0.0
 
 
 @dataclass
@@ -122,7 +129,7 @@ class AnnotationResult:
 class _Inputs:
     """Per view and frame: normalized detections, crop transforms, loss weights."""
 
-    def __init__(self, capture: Capture, dtype: torch.dtype) -> None:
+    def __init__(self, capture: Capture, dtype: torch.dtype, dense_ids: np.ndarray | None = None) -> None:
         lm = interpolate_invalid(capture.landmarks, capture.valid)
         valid = torch.as_tensor(capture.valid)
         lm_t = torch.as_tensor(lm, dtype=dtype)
@@ -131,6 +138,12 @@ class _Inputs:
         self.weight = conf * valid[..., None]  # no landmark loss on frames without a detection
         self.conf_in = torch.where(valid[..., None], conf, torch.full_like(conf, 0.5))
         self.valid = valid
+        if dense_ids is not None:  # the embedded dense points, in the crop of the 68: (V, T, K, 2) and weights
+            pts = torch.as_tensor(np.asarray(capture.dense[:, :, dense_ids], np.float64), dtype=dtype)
+            seen = torch.isfinite(pts[..., :2]).all(-1) & valid[..., None]
+            xy = torch.where(seen[..., None], pts[..., :2], torch.zeros_like(pts[..., :2]))
+            self.dense_ndc = pixels_to_ndc(transform_points(self.tform, xy), CROP_SIZE)
+            self.dense_weight = torch.where(seen, pts[..., 2].nan_to_num(0.0).clamp(0, 1), torch.zeros_like(pts[..., 2]))
 
 
 class _EncoderSource(nn.Module):
@@ -245,16 +258,22 @@ def _targets(full: EncoderOutput, cfg: AnnotateConfig, mv: _MultiView | None) ->
 
 def _batch_loss(layer: FlameLayer, inputs: _Inputs, out: EncoderOutput, t_idx: Tensor, cfg: AnnotateConfig,
                 q_target: Tensor | None, merged: Tensor | None, mv: _MultiView | None, gen: torch.Generator,
-                priors: bool, motion: MotionPriorTerm | None) -> tuple[Tensor, dict[str, float]]:
+                priors: bool, motion: MotionPriorTerm | None, dense: EmbeddedPoints | None = None
+                ) -> tuple[Tensor, dict[str, float]]:
     lm = layer.landmarks(_params(out)).landmarks2d_3d
     pred = weak_perspective_project(lm, out.cam)[..., :2]
     parts = {"lmk": landmark_loss(pred, inputs.ndc[:, t_idx], inputs.weight[:, t_idx])}
+    if dense is not None:
+        pred_dense = weak_perspective_project(dense(_params(out)), out.cam)[..., :2]
+        parts["dense"] = landmark_loss(pred_dense, inputs.dense_ndc[:, t_idx], inputs.dense_weight[:, t_idx])
     q = rotation_quaternions(out.pose6[..., :3])
     if cfg.targets == "em":
         parts["temp"] = temporal_loss(q, q_target[:, t_idx])
     else:  # official: off-centre window inside the batch, target not detached
         parts["temp"] = temporal_loss(q, moving_average(q, 4, centred=False))
     total = cfg.lambda_lmk * parts["lmk"] + cfg.lambda_temp * parts["temp"]
+    if dense is not None:
+        total = total + cfg.lambda_dense * parts["dense"]
     if mv is not None:
         sel = torch.arange(len(t_idx))
         if cfg.mv_frames is not None and cfg.mv_frames < len(t_idx):
@@ -299,7 +318,8 @@ def crops_for(capture: Capture, frames_per_view: list) -> Tensor:
 
 
 def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: AnnotateConfig = AnnotateConfig(),
-             progress=None, crops: Tensor | None = None, prior: MotionPriorTerm | None = None) -> AnnotationResult:
+             progress=None, crops: Tensor | None = None, prior: MotionPriorTerm | None = None,
+             dense: MeshPointEmbedding | None = None) -> AnnotationResult:
     """Annotate one capture (``V`` views x ``T`` frames of landmark tracks) with ``cfg.method``.
 
     Args:
@@ -312,6 +332,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
         crops: ``(V, T, 3, 224, 224)`` RGB crops in [0, 1] (see :func:`crops_for`), for an image encoder.
         prior: the motion term of ``cfg.prior`` (:func:`annotator.motion_term.load_motion_prior`; loaded once
             for many captures).
+        dense: the head model's embedding of the capture's dense points (used when ``cfg.lambda_dense > 0``).
     """
     if not 0.0 <= cfg.prior_from <= 1.0:
         raise ValueError(f"prior_from is a share of the epochs, in [0, 1]; got {cfg.prior_from}")
@@ -322,7 +343,17 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     dtype = layer.v_template.dtype
-    inputs = _Inputs(capture, dtype)
+    dense_points = None
+    if cfg.lambda_dense > 0:
+        if dense is None:
+            raise ValueError("lambda_dense > 0 needs the head model's embedding of the dense points (dense=; "
+                             "flame.embedding.load_mesh_point_embedding)")
+        if capture.dense is None:
+            raise ValueError(f"{capture.source}: the capture has no dense points; detect with --detector mediapipe "
+                             "or set lambda_dense to 0")
+        dense.validate(len(layer.faces), capture.dense.shape[2], source="dense-point embedding")
+        dense_points = EmbeddedPoints(layer, dense.faces, dense.bary)
+    inputs = _Inputs(capture, dtype, dense.point_ids if dense_points is not None else None)
     v, t = capture.n_views, capture.n_frames
     mv = _MultiView(layer) if v > 1 and cfg.lambda_mv > 0 else None
     enc = copy.deepcopy(encoder).to(dtype)
@@ -360,7 +391,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
             for t_idx in _batches(t, cfg, gen):
                 out = source(t_idx)
                 loss, parts = _batch_loss(layer, inputs, out, t_idx, cfg, q_target, merged, mv, gen,
-                                          priors=cfg.method == "fit", motion=motion)
+                                          priors=cfg.method == "fit", motion=motion, dense=dense_points)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.method == "fit" and epoch < int(cfg.coarse_fraction * cfg.epochs):

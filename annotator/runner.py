@@ -57,11 +57,12 @@ class RunConfig:
         input: what to annotate (see the module docstring).
         output: output folder.
         method: ``neuface``, ``fit`` or ``regress`` (overrides ``annotate.method``).
-        model: FLAME model file (landmark embedding next to it); default: the stand-in in ``assets``.
+        model: FLAME model file (landmark embedding next to it, and ``mediapipe_landmark_embedding.npz`` for the
+            dense term); default: the stand-in in ``assets``.
         assets: folder of the cached stand-in.
         encoder_cache: folder of pretrained landmark encoders (cached by model hash).
         shard: ``i/n`` to process every n-th input from the i-th (0-based).
-        detector: ``dlib`` or ``fan`` (real videos only).
+        detector: ``dlib``, ``mediapipe`` or ``fan`` (real videos only; :mod:`annotator.detect`).
         predictor: path of dlib's 68-point predictor (default: found automatically).
         truncate: cut the views of a multi-view capture to the shortest instead of failing.
         max_frames: annotate at most this many frames per input.
@@ -180,6 +181,17 @@ def run(cfg: RunConfig, progress: bool = True) -> list[dict]:
             raise InputError("--annotate.prior: regress does not optimize, so a motion prior has nothing to act on; "
                              "use --method neuface or fit")
         prior = load_motion_prior(cfg.annotate.prior, layer, resolve_model_file(cfg.model, cfg.assets))
+    dense = None
+    if cfg.annotate.lambda_dense > 0:
+        from flame.embedding import find_mesh_point_embedding, load_mesh_point_embedding
+        from flame.head import resolve_model_file
+
+        model_file = resolve_model_file(cfg.model, cfg.assets)
+        found = find_mesh_point_embedding(model_file)
+        if found is None:
+            raise InputError(f"--annotate.lambda_dense: no mediapipe_landmark_embedding.npz next to {model_file}; put "
+                             "the model's MediaPipe embedding there or set lambda_dense to 0")
+        dense = load_mesh_point_embedding(found)
     encoder = None  # the landmark encoder is loaded (pretrained on first use) when an input gets that far
     if cfg.encoder == "deca":
         from annotator.encoders import load_deca_encoder
@@ -203,7 +215,7 @@ def run(cfg: RunConfig, progress: bool = True) -> list[dict]:
             capture = load_capture(job.path, detector=detector, truncate=cfg.truncate, max_frames=cfg.max_frames,
                                    progress=progress)
             if cfg.max_frames is not None and capture.n_frames > cfg.max_frames:
-                capture = _first_frames(capture, cfg.max_frames)
+                capture = capture.frames(slice(0, cfg.max_frames))
             entry.update(views=capture.n_views, frames=capture.n_frames, detect_seconds=round(time.perf_counter() - t0, 2),
                          valid_fraction=round(float(capture.valid.mean()), 4))
             flags = quality_flags(capture, None, cfg)
@@ -213,7 +225,7 @@ def run(cfg: RunConfig, progress: bool = True) -> list[dict]:
                 crops = _crops(capture, job, cfg) if cfg.encoder == "deca" else None
                 if encoder is None:
                     encoder = load_or_pretrain(layer, cfg.encoder_cache, cfg.pretrain, progress=progress)
-                result = annotate(capture, layer, encoder, cfg.annotate, crops=crops, prior=prior)
+                result = annotate(capture, layer, encoder, cfg.annotate, crops=crops, prior=prior, dense=dense)
                 flags = quality_flags(capture, result.sequence.shape, cfg)
                 entry.update(fit_seconds=round(result.seconds, 2), flags=flags,
                              losses=result.history[-1] if result.history else {})
@@ -252,13 +264,6 @@ def _crops(capture: Capture, job: Job, cfg: RunConfig):
     if any(p is None for p in paths):
         raise InputError(f"{job.path}: DECA's encoder needs the video frames of every view, and some are missing")
     return crops_for(capture, [iter_view(p) for p in paths])
-
-
-def _first_frames(capture: Capture, n: int) -> Capture:
-    sl = slice(0, n)
-    return capture.replace(frame_ids=capture.frame_ids[sl], landmarks=capture.landmarks[:, sl], valid=capture.valid[:, sl],
-                           intrinsics=None if capture.intrinsics is None else capture.intrinsics[:, sl],
-                           extrinsics=None if capture.extrinsics is None else capture.extrinsics[:, sl])
 
 
 def _visuals(cfg: RunConfig, layer, seq, capture: Capture, job: Job, output: Path) -> None:

@@ -34,6 +34,17 @@ class VideoError(ValueError):
     """A video (or frame folder) cannot be read."""
 
 
+def videos_in(folder: str | os.PathLike) -> list[Path]:
+    """The videos directly in ``folder``, sorted; an :class:`~flame.errors.InputError` when there are none."""
+    from flame.errors import InputError
+
+    folder = Path(folder)
+    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS) if folder.is_dir() else []
+    if not videos:
+        raise InputError(f"{folder}: no videos ({', '.join(VIDEO_EXTENSIONS)}) in this folder")
+    return videos
+
+
 def video_info(path: str | os.PathLike) -> dict:
     """``{"fps", "n_frames", "size": (w, h)}`` of a video; raises :class:`VideoError` naming the file."""
     import imageio.v2 as iio2
@@ -114,20 +125,20 @@ def _detect_views(views: dict[str, Path], n_frames: int, fps: float, source: str
             sizes.setdefault(name, (frame.shape[1], frame.shape[0]))
             yield frame
 
-    lms, valid = [], []
+    tracks = []
     for name, path in views.items():
         with tqdm(total=n_frames, desc=f"detecting {Path(source).name}/{name}", unit="frame", disable=not progress) as bar:
-            lm, ok, _ = track_frames(frames_of(name, path), detector, progress=lambda i: bar.update(1))
-        if len(lm) != n_frames:
-            raise VideoError(f"{path}: decoded {len(lm)} frames, expected {n_frames}")
-        lms.append(lm)
-        valid.append(ok)
-    valid_arr = np.stack(valid)
+            track = track_frames(frames_of(name, path), detector, progress=lambda i: bar.update(1))
+        if len(track.valid) != n_frames:
+            raise VideoError(f"{path}: decoded {len(track.valid)} frames, expected {n_frames}")
+        tracks.append(track)
+    valid_arr = np.stack([t.valid for t in tracks])
     if not valid_arr.any():
         raise ValueError(f"{source}: no face was detected in any frame; nothing to annotate")
     return Capture(source=str(source), fps=fps, view_names=np.array(list(views)), frame_ids=np.arange(n_frames),
-                   landmarks=np.stack(lms), valid=valid_arr, image_size=np.array([sizes[n] for n in views]),
-                   videos=np.array([str(p) for p in views.values()]),
+                   landmarks=np.stack([t.landmarks for t in tracks]), valid=valid_arr,
+                   image_size=np.array([sizes[n] for n in views]), videos=np.array([str(p) for p in views.values()]),
+                   dense=np.stack([t.dense for t in tracks]) if tracks[0].dense is not None else None,
                    metadata={"detector": getattr(detector, "name", "unknown")})
 
 

@@ -110,6 +110,22 @@ def _real_gaps(argv: list[str]) -> None:
     print((Path(kwargs["out"]) / "real_gaps.md").read_text())
 
 
+def _detectors(argv: list[str]) -> None:
+    from eval.experiments import detectors
+
+    kwargs = parse_settings(detectors.run_detectors, argv, f"{PROG} detectors", detectors.__doc__)
+    detectors.run_detectors(**kwargs)
+    print((Path(kwargs["out"]) / "detectors.md").read_text())
+
+
+def _dense_term(argv: list[str]) -> None:
+    from eval.experiments import dense
+
+    kwargs = parse_settings(dense.run_dense_term, argv, f"{PROG} dense-term", dense.__doc__)
+    dense.run_dense_term(**kwargs)
+    print((Path(kwargs["out"]) / "dense_term.md").read_text())
+
+
 COMMANDS = {
     "bench": Command("speed and memory benchmarks with in-process reference ratios", _bench),
     "score": Command("score annotations against a synthetic corpus's ground truth (MPVE, CVD, NME, MSI)", _score),
@@ -124,6 +140,10 @@ COMMANDS = {
                           "HuMoR-Face: --diffusion GEN --data DIR [--humor GEN]", _inpainting),
     "real-gaps": Command("real clips with detections hidden on purpose, annotated with and without the motion prior: "
                          "--clips DIR --prior GEN", _real_gaps),
+    "detectors": Command("dlib and MediaPipe side by side on real clips: speed, steadiness, agreement, the NeuFace fit "
+                         "from each: --clips DIR", _detectors),
+    "dense-term": Command("NeuFace with and without MediaPipe's dense points on synthetic corpora with ground truth",
+                          _dense_term),
 }
 
 

@@ -5,6 +5,10 @@
 * RingNet's ``flame_static_embedding.pkl`` + ``flame_dynamic_embedding.npy``.
 
 Both give the 51 static points, the 79 x 17 yaw-dependent contour table and the fixed "full" 68.
+
+* ``mediapipe_landmark_embedding.npz`` (the format FLAME-based trackers use for MediaPipe's face mesh):
+  ``lmk_face_idx (K,)`` faces, ``lmk_b_coords (K, 3)`` barycentric coordinates and ``landmark_indices (K,)``
+  the mesh points (of MediaPipe's 478) they stand for - :class:`MeshPointEmbedding`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,11 @@ from flame.model import FLAME_DOWNLOAD_HINT, require_file
 from flame.unpickle import load_npy, load_pickle_file
 
 __all__ = ["LandmarkEmbedding", "load_landmark_embedding", "load_ringnet_embedding", "find_landmark_embedding",
-           "write_deca_embedding", "write_ringnet_embedding"]
+           "write_deca_embedding", "write_ringnet_embedding", "MeshPointEmbedding", "MEDIAPIPE_EMBEDDING",
+           "load_mesh_point_embedding", "write_mesh_point_embedding", "find_mesh_point_embedding"]
+
+#: the file name of the MediaPipe-point embedding next to a model file
+MEDIAPIPE_EMBEDDING = "mediapipe_landmark_embedding.npz"
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,3 +162,67 @@ def write_ringnet_embedding(emb: LandmarkEmbedding, static_path: str | os.PathLi
            "lmk_b_coords": emb.dynamic_bary.astype(np.float64).tolist()}
     atomic_write_bytes(static_path, lambda f: pickle.dump(st, f, protocol=2))
     atomic_write_bytes(dynamic_path, lambda f: np.save(f, np.array(dyn, dtype=object), allow_pickle=True))
+
+
+@dataclass(frozen=True, eq=False)
+class MeshPointEmbedding:
+    """Barycentric embedding of a detector's dense points on the head model (MediaPipe's face mesh).
+
+    Attributes:
+        faces: ``(K,)`` face index of each embedded point.
+        bary: ``(K, 3)`` barycentric coordinates (non-negative, summing to 1).
+        point_ids: ``(K,)`` which detector point each one is (an index into the detector's ``P`` points),
+            all different.
+    """
+
+    faces: np.ndarray
+    bary: np.ndarray
+    point_ids: np.ndarray
+
+    def validate(self, n_faces: int, n_points: int, source: str = "mesh-point embedding") -> None:
+        k = len(self.faces)
+        for key, shape in (("faces", (k,)), ("bary", (k, 3)), ("point_ids", (k,))):
+            if getattr(self, key).shape != shape:
+                raise ModelFileError(f"{source}: '{key}' has shape {getattr(self, key).shape}, expected {shape}")
+        if k == 0:
+            raise ModelFileError(f"{source}: no points")
+        if self.faces.min() < 0 or self.faces.max() >= n_faces:
+            raise ModelFileError(f"{source}: faces up to {self.faces.max()}, but the model has {n_faces} faces; the "
+                                 "embedding belongs to a different mesh")
+        if self.point_ids.min() < 0 or self.point_ids.max() >= n_points or len(np.unique(self.point_ids)) != k:
+            raise ModelFileError(f"{source}: point indices must be distinct and in [0, {n_points})")
+        if not np.isfinite(self.bary).all() or (self.bary < -1e-6).any() or not np.allclose(self.bary.sum(1), 1, atol=1e-4):
+            raise ModelFileError(f"{source}: barycentric coordinates must be non-negative and sum to 1")
+
+
+def load_mesh_point_embedding(path: str | os.PathLike) -> MeshPointEmbedding:
+    """``mediapipe_landmark_embedding.npz``: ``lmk_face_idx``, ``lmk_b_coords``, ``landmark_indices`` (no pickles)."""
+    from flame.files import read_npz
+
+    path = Path(path)
+    d = read_npz(path, "MediaPipe landmark embedding", ModelFileError)
+    keys = ("lmk_face_idx", "lmk_b_coords", "landmark_indices")
+    if any(k not in d for k in keys):
+        raise ModelFileError(f"{path}: not a MediaPipe landmark embedding; expected arrays {list(keys)}, found "
+                             f"{sorted(d)}")
+    try:
+        return MeshPointEmbedding(np.asarray(d["lmk_face_idx"], np.int64).reshape(-1),
+                                  np.asarray(d["lmk_b_coords"], np.float64).reshape(-1, 3),
+                                  np.asarray(d["landmark_indices"], np.int64).reshape(-1))
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: malformed MediaPipe landmark embedding ({e})") from None
+
+
+def write_mesh_point_embedding(emb: MeshPointEmbedding, path: str | os.PathLike, model_sha256: str | None = None) -> None:
+    """Write ``emb`` in the trackers' ``mediapipe_landmark_embedding.npz`` layout (plus, when given, the hash
+    of the model file it belongs to as ``model_sha256``; readers of the layout ignore it)."""
+    extra = {"model_sha256": np.array(model_sha256)} if model_sha256 else {}
+    atomic_write_bytes(path, lambda f: np.savez(f, lmk_face_idx=emb.faces.astype(np.uint32),
+                                                lmk_b_coords=emb.bary.astype(np.float64),
+                                                landmark_indices=emb.point_ids.astype(np.int64), **extra))
+
+
+def find_mesh_point_embedding(model_path: str | os.PathLike) -> Path | None:
+    """``mediapipe_landmark_embedding.npz`` next to a model file, or None."""
+    path = Path(model_path).parent / MEDIAPIPE_EMBEDDING
+    return path if path.is_file() else None

@@ -214,3 +214,22 @@ class VertexSubset(nn.Module):
         if params.translation is not None:
             verts = verts + flat(params.translation, 3).unsqueeze(1)
         return verts.view(*batch, *verts.shape[1:])
+
+
+class EmbeddedPoints(nn.Module):
+    """Posed points fixed on the surface by a barycentric embedding (faces ``(K,)``, barycentrics ``(K, 3)``;
+    e.g. a detector's dense points, :class:`flame.embedding.MeshPointEmbedding`): only the corners of
+    their faces are blended and skinned (:class:`VertexSubset`)."""
+
+    def __init__(self, layer: FlameLayer, faces: Tensor | np.ndarray, bary: Tensor | np.ndarray) -> None:
+        super().__init__()
+        corners = layer.faces[torch.as_tensor(np.asarray(faces), dtype=torch.long)]  # (K, 3)
+        ids, local = torch.unique(corners, return_inverse=True)
+        self.subset = VertexSubset(layer, ids)
+        self.register_buffer("local", local, persistent=False)
+        self.register_buffer("bary", torch.as_tensor(np.asarray(bary), dtype=layer.v_template.dtype), persistent=False)
+
+    def forward(self, params: FlameParams) -> Tensor:
+        """``(..., K, 3)`` metres."""
+        verts = self.subset(params)  # (..., U, 3)
+        return (verts[..., self.local, :] * self.bary[..., None]).sum(-2)

@@ -29,9 +29,10 @@ def _error_line(res: subprocess.CompletedProcess) -> str:
 
 PACKAGES = {
     "flame": ["standin", "info", "convert", "showcase"],
-    "annotator": ["synth", "run", "pretrain-encoder", "preview"],
+    "annotator": ["synth", "run", "pretrain-encoder", "preview", "mediapipe-embedding"],
     "motionprior": ["fit", "validate", "test", "split", "pack", "sample"],
-    "eval": ["bench", "score", "annotation-benchmark", "motion", "sample", "prior-benchmark", "inpainting", "real-gaps"],
+    "eval": ["bench", "score", "annotation-benchmark", "motion", "sample", "prior-benchmark", "inpainting", "real-gaps",
+             "detectors", "dense-term"],
     "demos": ["quickstart", "app"],
 }
 

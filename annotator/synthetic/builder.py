@@ -25,9 +25,10 @@ import torch
 from tqdm import tqdm
 
 from annotator.capture import Capture
+from annotator.mediapipe_mesh import MESH_POINTS
 from annotator.synthetic.expressions import ExpressionDirections, solve_directions
 from annotator.synthetic.motion import STYLES, Motion, generate_motion, sample_shape
-from annotator.synthetic.noise import NOISE, DetectorNoise, detect
+from annotator.synthetic.noise import NOISE, DetectorNoise, detect, detect_dense
 from annotator.synthetic.occlusion import Occlusion, draw_events, occlude
 from annotator.synthetic.rigs import DOMAIN_FPS, CameraTrack, make_rig
 from flame.camera import (
@@ -39,12 +40,13 @@ from flame.camera import (
     transform_points,
 )
 from flame.draw import to_uint8
+from flame.embedding import MeshPointEmbedding
 from flame.errors import InputError
 from flame.files import atomic_write_bytes
 from flame.head import DEFAULT_ASSETS, head_layer, load_head, resolve_model_file
 from flame.layer import FlameLayer
 from flame.layout import CorpusSequence, is_corpus, read_corpus, write_corpus_info, write_corpus_manifest
-from flame.lbs import contour_yaw_degrees
+from flame.lbs import barycentric_interpolate, contour_yaw_degrees
 from flame.media import write_video
 from flame.normals import vertex_normals
 from flame.render import render_mesh
@@ -80,6 +82,9 @@ class SynthConfig:
         noise: detector model; default per domain.
         occlusion: occluders on top of the detector model (hands over the mouth, turns beyond profile,
             blur bursts; :mod:`annotator.synthetic.occlusion`); none by default.
+        dense: also simulate a dense detector's points (MediaPipe's mesh, ``Capture.dense``) at the points the
+            model's ``mediapipe_landmark_embedding.npz`` embeds, with the same noise model; occluders move
+            each with the nearest of the 68 points.
     """
 
     domain: Literal["lab", "wild", "mocap"] = "lab"
@@ -97,6 +102,7 @@ class SynthConfig:
     split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     noise: DetectorNoise | None = None
     occlusion: Occlusion = field(default_factory=Occlusion)
+    dense: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,14 +146,16 @@ def _forward_views(layer: FlameLayer, motion: Motion, rig: list[CameraTrack]):
 def synthesize_sequence(layer: FlameLayer, directions: ExpressionDirections, domain: str, shape: np.ndarray,
                         rng: np.random.Generator, n_frames: int, noise: DetectorNoise, image_size: int = 512,
                         render: bool = False, meta: dict | None = None,
-                        occlusion: Occlusion = Occlusion()) -> SyntheticSequence:
+                        occlusion: Occlusion = Occlusion(), dense: MeshPointEmbedding | None = None,
+                        dense_rng: np.random.Generator | None = None, dense_points: int = 0) -> SyntheticSequence:
     """Generate the motion, the cameras, the ground truth and the detector output of one sequence
-    (occluders hide landmarks only; rendered frames show the unoccluded face)."""
+    (occluders hide landmarks only; rendered frames show the unoccluded face). With ``dense``, also the
+    dense detector's ``dense_points`` points (those of the embedding simulated, drawn from ``dense_rng``)."""
     fps = DOMAIN_FPS[domain]
     motion = generate_motion(rng, n_frames, fps, STYLES[domain], shape, directions)
     rig = make_rig(domain, n_frames, rng, image_size)
     v = len(rig)
-    poses, cams, tforms, gt_lm, det_lm, det_valid, taus, frames = [], [], [], [], [], [], [], {}
+    poses, cams, tforms, gt_lm, det_lm, det_valid, taus, frames, det_dense = [], [], [], [], [], [], [], {}, []
     for cam, pose, out, tau, normals in _forward_views(layer, motion, rig):
         lm3 = out.landmarks2d_3d.double().numpy()  # (T, 68, 3) model frame of this view
         pts_cam = np.einsum("ij,tnj->tni", _FLIP, lm3 + tau[:, None])
@@ -164,6 +172,8 @@ def synthesize_sequence(layer: FlameLayer, directions: ExpressionDirections, dom
         rot = axis_angle_to_matrix(torch.as_tensor(pose[:, :3]))
         yaw = np.deg2rad(contour_yaw_degrees(rot).numpy())
         lm, valid = detect(uv, occluded, yaw, cam.image_size, rng, noise)
+        if dense is not None:
+            det_dense.append(_dense_view(layer, dense, out, normals, tau, cam, valid, dense_rng, noise))
         poses.append(pose)
         taus.append(tau)
         tforms.append(tform)
@@ -176,8 +186,12 @@ def synthesize_sequence(layer: FlameLayer, directions: ExpressionDirections, dom
     events = []
     if occlusion.rate > 0:  # drawn after the detections, so corpora without occluders are unchanged
         events = draw_events(rng, n_frames, fps, v, occlusion)
+        anchor = _anchors(layer, dense) if dense is not None else None
         for k in range(v):
+            before = det_lm[k]
             det_lm[k], det_valid[k] = occlude(det_lm[k], det_valid[k], k, events, rng, occlusion)
+            if dense is not None:
+                det_dense[k] = _occlude_dense(det_dense[k], before, det_lm[k], det_valid[k], anchor)
     names = np.array([c.name for c in rig])
     size = np.tile(np.array(rig[0].image_size)[None], (v, 1))
     info = dict(meta or {}, domain=domain, **motion.metadata)
@@ -196,6 +210,7 @@ def synthesize_sequence(layer: FlameLayer, directions: ExpressionDirections, dom
         intrinsics=np.stack([c.K for c in rig]) if calibrated else None,
         extrinsics=np.stack([np.concatenate([c.R, c.t[..., None]], -1) for c in rig]) if calibrated else None,
         videos=np.array([f"frames/{n}.mp4" for n in names]) if render else None,
+        dense=_dense_array(np.stack(det_dense), dense.point_ids, dense_points) if dense is not None else None,
         metadata={"domain": domain, "synthetic": True, "noise": asdict(noise),
                   "occlusion": [e.as_dict() for e in events]},
     )
@@ -203,6 +218,50 @@ def synthesize_sequence(layer: FlameLayer, directions: ExpressionDirections, dom
                "t": np.stack([c.t for c in rig]), "head_pose": motion.pose[:, :3], "head_translation": motion.translation,
                "aligned_translation": np.stack(taus)}
     return SyntheticSequence(gt=gt, capture=capture, cameras=cameras, frames=frames)
+
+
+def _dense_view(layer: FlameLayer, emb: MeshPointEmbedding, out, normals: torch.Tensor, tau: np.ndarray,
+                cam: CameraTrack, valid: np.ndarray, rng: np.random.Generator, noise: DetectorNoise) -> np.ndarray:
+    """``(T, K, 3)`` simulated detections of the embedded points in one view (projected like the 68)."""
+    faces = torch.as_tensor(emb.faces, dtype=torch.long)
+    bary = torch.as_tensor(emb.bary, dtype=out.vertices.dtype)
+    pts = barycentric_interpolate(out.vertices, layer.faces, faces, bary).double().numpy()
+    nrm = barycentric_interpolate(normals, layer.faces, faces, bary).double().numpy()
+    pts_cam = np.einsum("ij,tnj->tni", _FLIP, pts + tau[:, None])
+    uv = np.einsum("tij,tnj->tni", cam.K, pts_cam / pts_cam[..., 2:3])[..., :2]
+    occluded = np.einsum("tni,tni->tn", np.einsum("ij,tnj->tni", _FLIP, nrm), -pts_cam) <= 0
+    return detect_dense(uv, occluded, valid, rng, noise)
+
+
+def _anchors(layer: FlameLayer, emb: MeshPointEmbedding) -> np.ndarray:
+    """``(K,)``: the nearest of the 68 points (on the template) to each embedded point."""
+    tmpl = layer.v_template[None]
+    pts = barycentric_interpolate(tmpl, layer.faces, torch.as_tensor(emb.faces), torch.as_tensor(emb.bary, dtype=tmpl.dtype))
+    lm = barycentric_interpolate(tmpl, layer.faces, layer.full_faces, layer.full_bary)
+    return torch.cdist(pts[0].double(), lm[0].double()).argmin(1).numpy()
+
+
+def _occlude_dense(pts: np.ndarray, before: np.ndarray, after: np.ndarray, valid: np.ndarray,
+                   anchor: np.ndarray) -> np.ndarray:
+    """The occluders' effect on dense points: each moves and loses confidence like its anchor among the 68
+    (``before`` / ``after`` the occluders, ``(T, 68, 3)``)."""
+    out = pts.copy()
+    ok = np.isfinite(before[..., :2]).all(-1) & np.isfinite(after[..., :2]).all(-1)  # (T, 68)
+    shift = np.where(ok[..., None], after[..., :2] - before[..., :2], 0.0)
+    ratio = np.where(ok & (before[..., 2] > 0), after[..., 2] / np.maximum(before[..., 2], 1e-9), 1.0)
+    out[..., :2] += shift[:, anchor]
+    out[..., 2] *= np.clip(ratio[:, anchor], 0.0, 1.0)
+    out[~valid, :, :2] = np.nan
+    out[~valid, :, 2] = 0.0
+    return out
+
+
+def _dense_array(pts: np.ndarray, point_ids: np.ndarray, n_points: int) -> np.ndarray:
+    """``(V, T, P, 3)`` with the simulated points at ``point_ids`` and the others missing (NaN, confidence 0)."""
+    full = np.full((*pts.shape[:2], n_points, 3), np.nan, np.float32)
+    full[..., 2] = 0.0
+    full[:, :, point_ids] = pts
+    return full
 
 
 def _render_view(layer: FlameLayer, verts_cam: np.ndarray, cam: CameraTrack, domain: str,
@@ -241,6 +300,9 @@ def build_corpus(cfg: SynthConfig, progress: bool = True) -> Path:
     settings["noise"] = asdict(noise)
     if cfg.occlusion.rate == 0:  # a corpus without occluders keeps the settings it had before they existed
         del settings["occlusion"]
+    if not cfg.dense:  # likewise without dense points
+        del settings["dense"]
+    dense = _dense_embedding(model_path, layer) if cfg.dense else None
     info = {"settings": settings, "fps": fps, "model": layer.model_label, "model_sha256": layer.model_sha256,
             "model_file": str(model_path)}
     if is_corpus(out):
@@ -271,7 +333,8 @@ def build_corpus(cfg: SynthConfig, progress: bool = True) -> Path:
         rng = np.random.default_rng([cfg.seed, _DOMAIN_INDEX[cfg.domain], i, m])
         seq = synthesize_sequence(layer, directions, cfg.domain, shape, rng, cfg.frames, noise, cfg.image_size,
                                   cfg.render, meta={"sequence": seq_id, "identity": identity, "split": split_of[i]},
-                                  occlusion=cfg.occlusion)
+                                  occlusion=cfg.occlusion, dense=dense, dense_points=MESH_POINTS,
+                                  dense_rng=np.random.default_rng([cfg.seed, _DOMAIN_INDEX[cfg.domain], i, m, 478]))
         for name, frames in seq.frames.items():
             write_video(files.folder / "frames" / f"{name}.mp4", frames, fps=fps)
         seq.capture.save(files.capture)
@@ -285,6 +348,18 @@ def build_corpus(cfg: SynthConfig, progress: bool = True) -> Path:
     write_corpus_info(out, dict(info, complete=True))
     log.info("corpus %s: %d sequences (%d new) in %.1f s", out, len(manifest), built, time.perf_counter() - t0)
     return out
+
+
+def _dense_embedding(model_path: Path, layer: FlameLayer) -> MeshPointEmbedding:
+    from flame.embedding import find_mesh_point_embedding, load_mesh_point_embedding
+
+    found = find_mesh_point_embedding(model_path)
+    if found is None:
+        raise InputError(f"--dense: no mediapipe_landmark_embedding.npz next to {model_path}; the dense points cannot "
+                         "be simulated without the model's embedding of them")
+    emb = load_mesh_point_embedding(found)
+    emb.validate(len(layer.faces), MESH_POINTS, source=str(found))
+    return emb
 
 
 def _summary(meta: dict) -> dict:

@@ -14,7 +14,8 @@ pixels). The model adds, in this order:
   or the face leaves the image. Failed frames have NaN landmarks, confidence 0 and ``valid = False``.
 
 The intended NME of the detections against the ground truth follows from these parameters; see
-:func:`expected_nme`.
+:func:`expected_nme`. A dense detector's points (MediaPipe's mesh, :func:`detect_dense`) get the same model
+as the inner 68 points - jitter, outliers, confidence - and the frames the 68-point detection lost.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DetectorNoise", "NOISE", "detect", "expected_nme"]
+__all__ = ["DetectorNoise", "NOISE", "detect", "detect_dense", "expected_nme"]
 
 
 @dataclass(frozen=True)
@@ -70,19 +71,13 @@ def detect(gt_px: np.ndarray, occluded: np.ndarray, yaw: np.ndarray, image_size:
     std = np.full((68,), noise.jitter)
     std[:17] = noise.contour_jitter
     std = std[None] * np.where(occluded, 2.0, 1.0)  # (T, 68)
-    e = rng.standard_normal((t_len, 68, 2))
-    for t in range(1, t_len):
-        e[t] = noise.temporal_corr * e[t - 1] + np.sqrt(1 - noise.temporal_corr ** 2) * e[t]
-    out = gt_px + e * std[..., None] * s
+    out = gt_px + _jitter(rng, (t_len, 68), noise.temporal_corr) * std[..., None] * s
     # contour sliding along the jawline tangent
     contour = gt_px[:, :17]
     tangent = np.gradient(contour, axis=1)
     tangent /= np.maximum(np.linalg.norm(tangent, axis=-1, keepdims=True), 1e-9)
     out[:, :17] += noise.contour_slide * s * np.sin(yaw)[:, None, None] * tangent
-    # outliers
-    hit = rng.random((t_len, 68)) < noise.outlier_rate
-    ang = rng.uniform(0, 2 * np.pi, (t_len, 68))
-    out += hit[..., None] * noise.outlier_scale * s * np.stack([np.cos(ang), np.sin(ang)], -1)
+    out += _outliers(rng, (t_len, 68), noise, s)
     conf = rng.uniform(0.8, 1.0, (t_len, 68))
     conf[:, :17] = rng.uniform(0.6, 0.9, (t_len, 17))
     conf = np.where(occluded, rng.uniform(0.1, 0.45, (t_len, 68)), conf)
@@ -104,6 +99,44 @@ def detect(gt_px: np.ndarray, occluded: np.ndarray, yaw: np.ndarray, image_size:
     lm[~valid, :, :2] = np.nan
     lm[~valid, :, 2] = 0.0
     return lm, valid
+
+
+def _jitter(rng: np.random.Generator, shape: tuple[int, int], corr: float) -> np.ndarray:
+    """``(T, K, 2)`` unit Gaussian errors, AR(1) in time with correlation ``corr``."""
+    e = rng.standard_normal((*shape, 2))
+    for t in range(1, shape[0]):
+        e[t] = corr * e[t - 1] + np.sqrt(1 - corr ** 2) * e[t]
+    return e
+
+
+def _outliers(rng: np.random.Generator, shape: tuple[int, int], noise: DetectorNoise, s: np.ndarray) -> np.ndarray:
+    """``(T, K, 2)`` outlier jumps in pixels (zero for most points); ``s (T, 1, 1)`` the face size."""
+    hit = rng.random(shape) < noise.outlier_rate
+    ang = rng.uniform(0, 2 * np.pi, shape)
+    return hit[..., None] * noise.outlier_scale * s * np.stack([np.cos(ang), np.sin(ang)], -1)
+
+
+def detect_dense(gt_px: np.ndarray, occluded: np.ndarray, valid: np.ndarray, rng: np.random.Generator,
+                 noise: DetectorNoise) -> np.ndarray:
+    """Noisy dense points of one view from the detector whose 68-point output lost the frames where
+    ``valid (T,)`` is false (face size: the box of the true dense points).
+
+    Args:
+        gt_px: ``(T, K, 2)`` true projections of the dense points in pixels.
+        occluded: ``(T, K)`` bool, self-occluded points (double jitter, low confidence).
+
+    Returns:
+        ``(T, K, 3)`` x, y, confidence; NaN and 0 on frames without a face.
+    """
+    t_len, k = gt_px.shape[:2]
+    s = _face_size(gt_px)[:, None, None]
+    std = noise.jitter * np.where(occluded, 2.0, 1.0)
+    out = gt_px + _jitter(rng, (t_len, k), noise.temporal_corr) * std[..., None] * s + _outliers(rng, (t_len, k), noise, s)
+    conf = np.where(occluded, rng.uniform(0.1, 0.45, (t_len, k)), rng.uniform(0.8, 1.0, (t_len, k)))
+    pts = np.concatenate([out, conf[..., None]], -1)
+    pts[~valid, :, :2] = np.nan
+    pts[~valid, :, 2] = 0.0
+    return pts
 
 
 def expected_nme(gt_px: np.ndarray, occluded: np.ndarray, noise: DetectorNoise) -> float:

@@ -68,15 +68,13 @@ def run_real_gaps(clips: str, prior: str, out: str = "runs/real_gaps", gap_secon
     from annotator.motion_term import load_motion_prior
     from annotator.neuface import annotate
     from annotator.pretrain import load_or_pretrain
-    from annotator.sources import VIDEO_EXTENSIONS, capture_from_video
+    from annotator.sources import capture_from_video, videos_in
     from eval.experiments.score import fitted_landmarks_px, stability_scores
     from eval.metrics import nme
     from flame.head import head_layer, resolve_model_file
     from flame.sequence import FlameSequence
 
-    videos = sorted(p for p in Path(clips).iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS) if Path(clips).is_dir() else []
-    if not videos:
-        raise InputError(f"{clips}: no videos ({', '.join(VIDEO_EXTENSIONS)}) in this folder")
+    videos = videos_in(clips)
     out_dir = Path(out)
     model_path = resolve_model_file(model, assets)
     layer, layer64 = head_layer(model_path), head_layer(model_path, dtype=torch.float64)

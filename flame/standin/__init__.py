@@ -4,7 +4,9 @@ FLAME is licensed and cannot be downloaded on our machines, so the suite ships t
 stylised head (~5k vertices / ~10k faces) in the exact FLAME file layout - 300 identity + 100
 expression basis columns (leading ones semantic), 5 joints, 36 pose-corrective features, a sparse
 joint regressor, LBS weights, separate eyeballs driven by the eye joints, and landmark embeddings in
-DECA and RingNet formats (with a 79 x 17 contour table). It is written as a FLAME-layout pickle and
+DECA and RingNet formats (with a 79 x 17 contour table), and an embedding of MediaPipe's face-mesh points
+(built from renders of the stand-in, :mod:`annotator.mediapipe_embedding`; shipped with the suite as
+``mediapipe_landmark_embedding.npz`` and copied next to the model). It is written as a FLAME-layout pickle and
 as a dense npz and read back through :func:`flame.model.load_model`, the same code path as real FLAME.
 Everything built on it is labelled "stand-in".
 
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flame.embedding import LandmarkEmbedding, write_deca_embedding, write_ringnet_embedding
+from flame.embedding import MEDIAPIPE_EMBEDDING, LandmarkEmbedding, write_deca_embedding, write_ringnet_embedding
 from flame.files import atomic_write_bytes
 from flame.model import FlameModelData, write_model_npz, write_model_pkl
 
@@ -33,6 +35,8 @@ __all__ = ["StandinPaths", "build_standin", "write_standin", "ensure_standin", "
 
 log = logging.getLogger(__name__)
 STANDIN_VERSION = 1
+#: the MediaPipe-point embedding of the seed-0 stand-in (its file records the model hash it belongs to)
+SHIPPED_MEDIAPIPE_EMBEDDING = Path(__file__).with_name(MEDIAPIPE_EMBEDDING)
 from flame.standin.bases import EXPRESSION_NAMES, FULL_EXPRESSION, SHAPE_NAMES  # noqa: E402
 
 
@@ -65,6 +69,11 @@ class StandinPaths:
     @property
     def info(self) -> Path:
         return self.folder / "standin_info.json"
+
+    @property
+    def mediapipe_embedding(self) -> Path:
+        """Present when the shipped embedding belongs to this stand-in (seed 0)."""
+        return self.folder / MEDIAPIPE_EMBEDDING
 
     def all(self) -> list[Path]:
         return [self.pkl, self.npz, self.deca_embedding, self.ringnet_static, self.ringnet_dynamic, self.info]
@@ -140,6 +149,7 @@ def write_standin(folder: str | os.PathLike, seed: int = 0) -> StandinPaths:
                 "say nothing about FLAME itself.",
     }
     atomic_write_bytes(paths.info, lambda f: f.write(json.dumps(info, indent=2).encode()))
+    _copy_mediapipe_embedding(paths, model.sha256)
     log.info("wrote the stand-in head (%d vertices, %d faces) to %s", model.n_vertices, len(model.faces), folder)
     return paths
 
@@ -151,7 +161,22 @@ def ensure_standin(folder: str | os.PathLike, seed: int = 0) -> StandinPaths:
         try:
             info = json.loads(paths.info.read_text())
             if info.get("version") == STANDIN_VERSION and info.get("seed") == seed:
+                if not paths.mediapipe_embedding.is_file():
+                    _copy_mediapipe_embedding(paths, info.get("sha256", ""))
                 return paths
         except (OSError, ValueError):
             pass
     return write_standin(folder, seed)
+
+
+def _copy_mediapipe_embedding(paths: StandinPaths, model_sha256: str) -> None:
+    """Put the shipped MediaPipe embedding next to the stand-in when it was built for this model."""
+    if not SHIPPED_MEDIAPIPE_EMBEDDING.is_file():  # a checkout without it (e.g. while rebuilding it)
+        return
+    with np.load(SHIPPED_MEDIAPIPE_EMBEDDING, allow_pickle=False) as z:
+        built_for = str(z["model_sha256"]) if "model_sha256" in z.files else ""
+    if built_for != model_sha256:
+        log.info("the shipped MediaPipe embedding belongs to stand-in %s, not %s; not copied", built_for[:8],
+                 model_sha256[:8])
+        return
+    atomic_write_bytes(paths.mediapipe_embedding, lambda f: f.write(SHIPPED_MEDIAPIPE_EMBEDDING.read_bytes()))
