@@ -83,7 +83,9 @@ class AnnotateConfig:
         prior: a trained motion generator file (HuMoR-Face) whose per-step negative log-likelihood of the
             fitted motion joins the objective (loaded with :func:`annotator.motion_term.load_motion_prior`
             and passed to :func:`annotate`); ``None``: no motion prior.
-        lambda_prior: its weight.
+        lambda_prior: its weight, divided by the number of views: the prior scores one motion that every
+            camera sees, while the landmark evidence grows with the cameras (at the undivided weight, NeuFace
+            on 7-view captures lost 6-11 % NME on visible frames; ``docs/experiments/2026-11-30-prior-guided-annotation.md``).
         prior_from: share of the epochs fitted without the prior before it joins (HuMoR's staged test-time
             optimization: fit the observations first). From the first epoch, the prior's pull on the
             encoder's first, jittery guess dominates the landmarks and drags the fit away from them
@@ -288,7 +290,8 @@ def _batch_loss(layer: FlameLayer, inputs: _Inputs, out: EncoderOutput, t_idx: T
             (0, 1)).sum() + cfg.prior_jaw * out.pose6[..., 3:].square().mean((0, 1)).sum())
         total = total + parts["prior"]
     if motion is not None:  # linearized at the E-step: its value is in the history as motion_nll
-        total = total + cfg.lambda_prior * motion.loss(out.expression, _pose15(out.pose6), t_idx)
+        weight = cfg.lambda_prior / out.expression.shape[0]  # per view (see AnnotateConfig.lambda_prior)
+        total = total + weight * motion.loss(out.expression, _pose15(out.pose6), t_idx)
     return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
