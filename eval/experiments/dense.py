@@ -58,26 +58,22 @@ def run_dense_term(out: str = "runs/dense_term", domains: tuple[str, ...] = ("wi
     """
     from annotator.capture import Capture
     from annotator.neuface import annotate
-    from annotator.pretrain import load_or_pretrain
     from annotator.synthetic.builder import SynthConfig, build_corpus
-    from eval.experiments.score import score_sequence
+    from eval.experiments.score import annotation_setup, score_sequence
     from eval.metrics import mpve
     from eval.metrics.mpve import similarity_align
     from flame.embedding import find_mesh_point_embedding, load_mesh_point_embedding
-    from flame.head import head_layer, resolve_model_file
     from flame.layout import read_corpus
     from flame.sequence import FlameSequence, sequence_to_params
 
     out_dir = Path(out)
-    model_path = resolve_model_file(model, assets)
-    layer, layer64 = head_layer(model_path), head_layer(model_path, dtype=torch.float64)
+    model_path, layer, layer64, encoder = annotation_setup(model, assets, encoder_cache, pretrain)
     found = find_mesh_point_embedding(model_path)
     if found is None:
         from flame.errors import InputError
 
         raise InputError(f"no mediapipe_landmark_embedding.npz next to {model_path}")
     emb = load_mesh_point_embedding(found)
-    encoder = load_or_pretrain(layer, encoder_cache, pretrain or PretrainConfig(), progress=False)
     lips, eyes = region_vertices(layer64, slice(48, 68), LIP_RADIUS), region_vertices(layer64, slice(36, 48), EYE_RADIUS)
     rows = []
     for domain in domains:

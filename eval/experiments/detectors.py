@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from annotator.neuface import AnnotateConfig
 from annotator.pretrain import DEFAULT_ENCODER_CACHE, PretrainConfig
@@ -69,17 +68,13 @@ def run_detectors(clips: str, out: str = "runs/detectors", detectors: tuple[str,
     from annotator.capture import Capture
     from annotator.detect import make_detector, track_frames
     from annotator.neuface import annotate
-    from annotator.pretrain import load_or_pretrain
     from annotator.sources import iter_video, video_info, videos_in
-    from eval.experiments.score import stability_scores
-    from flame.head import head_layer, resolve_model_file
+    from eval.experiments.score import annotation_setup, stability_scores
     from flame.sequence import FlameSequence
 
     videos = videos_in(clips)
     out_dir = Path(out)
-    model_path = resolve_model_file(model, assets)
-    layer, layer64 = head_layer(model_path), head_layer(model_path, dtype=torch.float64)
-    encoder = load_or_pretrain(layer, encoder_cache, pretrain or PretrainConfig(), progress=False)
+    _, layer, layer64, encoder = annotation_setup(model, assets, encoder_cache, pretrain)
     made = {}
     rows = []
     for video in videos:

@@ -67,18 +67,14 @@ def run_real_gaps(clips: str, prior: str, out: str = "runs/real_gaps", gap_secon
     from annotator.detect import make_detector
     from annotator.motion_term import load_motion_prior
     from annotator.neuface import annotate
-    from annotator.pretrain import load_or_pretrain
     from annotator.sources import capture_from_video, videos_in
-    from eval.experiments.score import fitted_landmarks_px, stability_scores
+    from eval.experiments.score import annotation_setup, fitted_landmarks_px, stability_scores
     from eval.metrics import nme
-    from flame.head import head_layer, resolve_model_file
     from flame.sequence import FlameSequence
 
     videos = videos_in(clips)
     out_dir = Path(out)
-    model_path = resolve_model_file(model, assets)
-    layer, layer64 = head_layer(model_path), head_layer(model_path, dtype=torch.float64)
-    encoder = load_or_pretrain(layer, encoder_cache, pretrain or PretrainConfig(), progress=False)
+    model_path, layer, layer64, encoder = annotation_setup(model, assets, encoder_cache, pretrain)
     term = load_motion_prior(prior, layer, model_path)
     settings = {"neuface": (AnnotateConfig(), None),
                 "neuface + prior": (AnnotateConfig(prior=str(prior), lambda_prior=lambda_prior), term)}

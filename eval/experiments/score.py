@@ -31,6 +31,7 @@ from flame.layout import is_annotation_output, read_annotations, read_corpus
 from flame.sequence import FlameSequence, sequence_to_params
 
 __all__ = ["fitted_landmarks_px", "score_sequence", "stability_scores", "score_corpus", "annotate_and_score", "occluded_of",
+           "annotation_setup",
            "COLUMNS"]
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,18 @@ def stability_scores(layer: FlameLayer, seq: FlameSequence, detections: np.ndarr
     row["msi_v"] = float(np.mean([float(msi3d(v_mm[v], seq.fps)) for v in range(seq.n_views)]))
     row["jitter_mm_s3"] = float(np.mean([float(jitter(lm_mm[v], seq.fps)) for v in range(seq.n_views)]))
     return row
+
+
+def annotation_setup(model: str | None, assets: str, encoder_cache: str, pretrain=None):
+    """What an experiment on annotations needs: the model file (default: the stand-in in ``assets``), its
+    float32 and float64 layers, and the landmark encoder (pretrained and cached on first use).
+    Returns ``(model_path, layer, layer64, encoder)``."""
+    from annotator.pretrain import PretrainConfig, load_or_pretrain
+    from flame.head import head_layer, resolve_model_file
+
+    model_path = resolve_model_file(model, assets)
+    layer, layer64 = head_layer(model_path), head_layer(model_path, dtype=torch.float64)
+    return model_path, layer, layer64, load_or_pretrain(layer, encoder_cache, pretrain or PretrainConfig(), progress=False)
 
 
 def occluded_of(capture) -> np.ndarray | None:

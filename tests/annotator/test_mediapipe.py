@@ -205,3 +205,27 @@ def test_run_with_the_mediapipe_detector_and_the_dense_term(face_videos, tmp_pat
     seq = FlameSequence.load(tmp_path / "out" / entry["output"])
     assert seq.metadata["config"]["lambda_dense"] == 10.0 and "dense" in seq.metadata["history"][-1]
     assert not seq.valid[0, 8:14].any() and seq.valid[0, :8].all()
+
+
+@pytest.mark.slow
+def test_the_detector_and_dense_term_experiments_run_end_to_end(face_videos, tmp_path, standin_paths,
+                                                                 layer32_small_encoder):
+    import shutil
+
+    from eval.experiments.dense import run_dense_term
+    from eval.experiments.detectors import run_detectors
+
+    _, _, pretrain, cache = layer32_small_encoder
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    shutil.copy(face_videos / "face.mp4", clips / "face.mp4")
+    rows = run_detectors(str(clips), str(tmp_path / "det"), max_frames=12, model=str(standin_paths.pkl),
+                         encoder_cache=str(cache), pretrain=pretrain, sheet_frames=2)
+    by = {r["detector"]: r for r in rows}
+    assert set(by) == {"dlib", "mediapipe"} and by["dlib"]["vs_dlib_iod_pct"] == 0.0
+    assert by["mediapipe"]["found"] == 1.0 and 0 < by["mediapipe"]["vs_dlib_iod_pct"] < 8.0  # the same face
+    assert (tmp_path / "det" / "face_detectors.png").stat().st_size > 1000
+    dense = run_dense_term(str(tmp_path / "dense"), domains=("wild",), identities=1, frames=20, weights=(0.0, 3.0),
+                           model=str(standin_paths.pkl), encoder_cache=str(cache), pretrain=pretrain)
+    assert [r["lambda_dense"] for r in dense] == [0.0, 3.0] and all(np.isfinite(r["lips_pa_mm"]) for r in dense)
+    assert dense[1]["nme68"] != dense[0]["nme68"]  # the term changed the fit
