@@ -77,6 +77,7 @@ def test_tracking_keeps_one_face_and_starts_over_for_each_view(face_videos):
     assert not noface.valid.any() and noface.dense.shape == (3, MESH_POINTS, 3)
 
 
+@pytest.mark.slow  # renders and MediaPipe on six heads
 def test_the_stand_ins_embedding_predicts_mediapipe_on_other_renders(layer32, standin_paths):
     from annotator.mediapipe_embedding import check_embedding
 
@@ -156,6 +157,7 @@ def test_the_corpus_simulates_dense_points_with_the_detector_noise(standin_paths
     assert 0.7 * err_68 < err_dense < 1.5 * err_68, (err_dense, err_68)
 
 
+@pytest.mark.slow  # the pretrained landmark encoder
 def test_the_dense_term_pulls_the_fit_onto_the_dense_points(standin_paths, layer32_small_encoder, tmp_path):
     from annotator.neuface import AnnotateConfig, annotate
     from annotator.synthetic.builder import SynthConfig, build_corpus
