@@ -28,13 +28,14 @@ import torch
 from flame.camera import OrthoCamera, ndc_to_pixels, to_screen, weak_perspective_project
 from flame.embedding import MeshPointEmbedding
 from flame.layer import EmbeddedPoints, FlameLayer
+from flame.showcase import HEAD_HEIGHT_M
 from flame.types import FlameParams
 
 __all__ = ["build_mesh_point_embedding", "check_embedding", "mesh_regions", "EmbeddingCheck"]
 
 log = logging.getLogger(__name__)
 RENDER_SIZE = 512
-_SCALE = 2.0 / 0.26  # the head (about 0.26 m tall) fills the frame
+_SCALE = 2.0 / HEAD_HEIGHT_M  # the head fills the frame
 
 
 def mesh_regions() -> dict[str, np.ndarray]:

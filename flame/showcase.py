@@ -39,6 +39,10 @@ class ShowcaseFrame:
     still: bool = False
 
 
+#: metres: the stand-in's (and FLAME's) head without the lower neck; an orthographic frame this tall holds it
+HEAD_HEIGHT_M = 0.26
+
+
 def _params(layer: FlameLayer, shape=None, expression=None, **pose: tuple[float, float, float]) -> FlameParams:
     like = layer.v_template
     p = FlameParams.zeros((), layer.n_shape, layer.n_exp, like=like)
@@ -99,7 +103,7 @@ def render_showcase(
     out_dir = Path(out_dir)
     frames = showcase_frames(layer, fps=fps, expression_names=expression_names, full_expression=full_expression)
     like = layer.v_template
-    scale = 2.0 / 0.26  # the head (about 0.26 m tall without the lower neck) fills the frame
+    scale = 2.0 / HEAD_HEIGHT_M  # the head fills the frame
     cam = OrthoCamera(torch.tensor([[scale, 0.0, 0.02]], dtype=like.dtype, device=like.device), size)
     label = "STAND-IN, NOT FLAME" if layer.is_standin else layer.model_name.upper()
     images: list[np.ndarray] = []

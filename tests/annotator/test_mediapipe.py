@@ -161,7 +161,7 @@ def test_the_corpus_simulates_dense_points_with_the_detector_noise(standin_paths
 def test_the_dense_term_pulls_the_fit_onto_the_dense_points(standin_paths, layer32_small_encoder, tmp_path):
     from annotator.neuface import AnnotateConfig, annotate
     from annotator.synthetic.builder import SynthConfig, build_corpus
-    from flame.camera import invert_transform, ndc_to_pixels, transform_points, weak_perspective_project
+    from flame.camera import CROP_SIZE, invert_transform, ndc_to_pixels, transform_points, weak_perspective_project
     from flame.layer import EmbeddedPoints
     from flame.layout import read_corpus
     from flame.sequence import sequence_to_params
@@ -177,7 +177,7 @@ def test_the_dense_term_pulls_the_fit_onto_the_dense_points(standin_paths, layer
     def dense_error(seq) -> float:  # fitted dense points against the detected ones, pixels
         with torch.no_grad():
             ndc = weak_perspective_project(points(sequence_to_params(seq, layer)), torch.as_tensor(seq.cam))[..., :2]
-        px = transform_points(invert_transform(torch.as_tensor(seq.crop_tform)), ndc_to_pixels(ndc, 224)).numpy()
+        px = transform_points(invert_transform(torch.as_tensor(seq.crop_tform)), ndc_to_pixels(ndc, CROP_SIZE)).numpy()
         det = cap.dense[:, :, emb.point_ids, :2]
         return float(np.nanmean(np.linalg.norm(px - det, axis=-1)[cap.valid]))
 
