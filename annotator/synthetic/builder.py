@@ -334,6 +334,7 @@ def build_corpus(cfg: SynthConfig, progress: bool = True) -> Path:
         seq = synthesize_sequence(layer, directions, cfg.domain, shape, rng, cfg.frames, noise, cfg.image_size,
                                   cfg.render, meta={"sequence": seq_id, "identity": identity, "split": split_of[i]},
                                   occlusion=cfg.occlusion, dense=dense, dense_points=MESH_POINTS,
+                                  # its own stream (the last entry is only a salt), so the 68 points do not change
                                   dense_rng=np.random.default_rng([cfg.seed, _DOMAIN_INDEX[cfg.domain], i, m, 478]))
         for name, frames in seq.frames.items():
             write_video(files.folder / "frames" / f"{name}.mp4", frames, fps=fps)
