@@ -1,5 +1,6 @@
 """NeuFace's losses: 2D landmarks, temporal consistency of the head rotation, multi-view consistency
-of the canonical mesh (DESIGN §6; official weights 10 / 100 / 200)."""
+of the canonical mesh (DESIGN §6; official weights 10 / 100 / 200); and the suite's additions: distances to
+fixed targets (anchors, neighbour means) and an anatomical jaw."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from torch import Tensor
 
 from flame.rotations import axis_angle_to_quaternion, canonical_quaternion
 
-__all__ = ["landmark_loss", "rotation_quaternions", "moving_average", "temporal_loss", "visibility_weights",
-           "merge_views", "multiview_loss"]
+__all__ = ["landmark_loss", "rotation_quaternions", "box_average", "moving_average", "temporal_loss", "visibility_weights",
+           "merge_views", "multiview_loss", "anchor_loss", "neighbour_mean", "jaw_anatomy_loss"]
 
 
 def landmark_loss(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
@@ -21,6 +22,19 @@ def landmark_loss(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
 def rotation_quaternions(global_aa: Tensor) -> Tensor:
     """Unit quaternions (XYZW, scalar part >= 0) of axis-angle head rotations ``(..., 3)``."""
     return canonical_quaternion(axis_angle_to_quaternion(global_aa))
+
+
+def box_average(x: Tensor, window: int) -> Tensor:
+    """Centred moving average of ``x (..., T, C)`` along time over ``window`` frames (``t - w//2 .. t + w//2``),
+    truncated at the sequence's ends (each end frame averages the frames that exist)."""
+    half = window // 2
+    t_len = x.shape[-2]
+    padded = torch.nn.functional.pad(x.transpose(-1, -2), (half, half))  # zeros outside the sequence
+    ones = torch.nn.functional.pad(torch.ones_like(x[..., :1].transpose(-1, -2)), (half, half))
+    kernel = torch.ones(2 * half + 1, dtype=x.dtype, device=x.device)
+    s = padded.unfold(-1, 2 * half + 1, 1) @ kernel
+    c = ones.unfold(-1, 2 * half + 1, 1) @ kernel
+    return (s / c).transpose(-1, -2)[..., :t_len, :]
 
 
 def moving_average(q: Tensor, window: int, centred: bool = True) -> Tensor:
@@ -76,3 +90,24 @@ def merge_views(canonical: Tensor, weights: Tensor) -> Tensor:
 def multiview_loss(canonical: Tensor, merged: Tensor) -> Tensor:
     """L1 between each view's canonical vertices ``(V, B, N, 3)`` and the merged mesh ``(B, N, 3)``."""
     return (canonical - merged[None]).abs().mean()
+
+
+def anchor_loss(value: Tensor, target: Tensor) -> Tensor:
+    """Mean over views and frames of the squared distance ``|value - target|^2`` of ``(V, B, C)`` vectors."""
+    return (value - target).square().sum(-1).mean()
+
+
+def neighbour_mean(x: Tensor) -> Tensor:
+    """The mean of each frame's two neighbours in ``x (..., T, C)`` (time on dim -2); the first and last frames
+    keep their own value. ``x - neighbour_mean(x)`` is minus half the second difference, so a squared distance to
+    it penalizes acceleration: detector jitter far more than a 4.5 Hz syllable at 25-30 fps."""
+    if x.shape[-2] < 3:
+        return x.clone()
+    inner = 0.5 * (x[..., :-2, :] + x[..., 2:, :])
+    return torch.cat([x[..., :1, :], inner, x[..., -1:, :]], dim=-2)
+
+
+def jaw_anatomy_loss(jaw: Tensor) -> Tensor:
+    """An anatomical jaw ``(..., 3)`` axis-angle: mean of the squared rotation about y and z (lateral shift, twist)
+    plus the squared opening below closed (a negative rotation about x), rad^2."""
+    return (jaw[..., 1:].square().sum(-1) + torch.relu(-jaw[..., 0]).square()).mean()

@@ -10,17 +10,34 @@ All three methods share one loop; they differ in where the per-frame parameters 
 * ``regress``: the encoder's per-frame output, no optimization (the DECA-dataset analogue). Our file
   format keeps one identity per sequence, so the per-frame shapes are averaged.
 
-Losses (DESIGN §6): ``lambda_lmk * L_lmk + lambda_temp * L_temp + lambda_mv * L_mv``, plus
-``lambda_prior * L_prior`` when a trained motion generator is given (:mod:`annotator.motion_term`; from
-``prior_from`` of the epochs on, once the landmarks are fit), plus ``lambda_dense * L_dense`` when the
-capture has a detector's dense points (MediaPipe's mesh) and the head model an embedding of them: the
-same confidence-weighted L1 as the 68 landmarks, on the embedded points, in the same crop. With
-``targets="em"`` (default, as the paper describes) the targets of the temporal and multi-view terms -
-a centred quaternion moving average over the whole sequence, and the visibility-weighted mean of the
-canonical meshes of all views - are recomputed from a full no-grad pass at the start of every epoch
-(E-step) and held fixed during the gradient epoch (M-step). ``targets="official"`` reproduces the
-official code: targets built inside each 20-frame batch from the same forward pass, not detached,
-with the off-centre window t-2..t+1.
+Objective (DESIGN §6): ``lambda_lmk * L_lmk + lambda_temp * L_temp + lambda_mv * L_mv`` - NeuFace's landmark,
+head-rotation temporal and multi-view terms - and the terms that make the fit right in 3D, not only in 2D
+(measured in ``docs/experiments/2026-12-07-annotation-fidelity.md``):
+
+* a perspective camera (:mod:`annotator.observations`): the capture's calibration, or a focal length assumed
+  from the image size. Under DECA's weak perspective a near face's foreshortening is fitted with expressions
+  and a face off the image centre reads as turned;
+* anchors: expression and jaw held near the pretrained encoder's per-frame prediction
+  (``lambda_anchor_expression`` / ``lambda_anchor_jaw``) - the prior that DECA's pretrained image encoder and its
+  tiny learning rate give the official method, which a landmark encoder optimized freely loses: the landmarks
+  alone cannot tell an identity, a camera or detector noise from an expression;
+* smoothness: the second differences of expression and jaw over the whole sequence (``lambda_smooth_*``;
+  EM targets like the temporal term's), which damp detector jitter far more than 3-6 Hz syllables;
+* an anatomical jaw (``prior_jaw_offaxis``): little rotation about y and z, no opening below closed.
+
+``fit`` has the same objective plus the L2 priors of the paper's Eq. 5 on identity, expression and jaw.
+
+Plus ``lambda_prior * L_prior`` when a trained motion generator is given (:mod:`annotator.motion_term`; from
+``prior_from`` of the epochs on, once the landmarks are fit), and ``lambda_dense * L_dense`` when the capture
+has a detector's dense points (MediaPipe's mesh) and the head model an embedding of them: the same
+confidence-weighted L1 as the 68 landmarks, on the embedded points, in the same crop. :data:`OFFICIAL_OBJECTIVE`
+switches the additions off. With ``targets="em"`` (default, as the paper describes) the targets of the
+temporal, smoothness and multi-view terms - a centred quaternion moving average over the whole sequence
+(of the one world rotation of a calibrated rig's views), the mean of each frame's neighbours, and the
+visibility-weighted mean of the canonical meshes of all views - are recomputed from a full no-grad pass at
+the start of every epoch (E-step) and held fixed during the gradient epoch (M-step). ``targets="official"``
+reproduces the official code for the head: targets built inside each 20-frame batch from the same forward
+pass, not detached, with the off-centre window t-2..t+1.
 """
 
 from __future__ import annotations
@@ -36,19 +53,23 @@ import torch
 from torch import Tensor, nn
 
 from annotator.capture import Capture
-from annotator.crop import CROP_SIZE, interpolate_invalid, normalize_landmarks
+from annotator.crop import CROP_SIZE
 from annotator.encoders import DecaEncoder, EncoderOutput
 from annotator.losses import (
+    anchor_loss,
+    jaw_anatomy_loss,
     landmark_loss,
     merge_views,
     moving_average,
     multiview_loss,
+    neighbour_mean,
     rotation_quaternions,
     temporal_loss,
     visibility_weights,
 )
 from annotator.motion_term import MotionPriorTerm
-from flame.camera import invert_transform, ndc_to_pixels, pixels_to_ndc, transform_points, weak_perspective_project
+from annotator.observations import Observations, rig_consensus
+from flame.camera import invert_transform, ndc_to_pixels, transform_points
 from flame.embedding import MeshPointEmbedding
 from flame.layer import EmbeddedPoints, FlameLayer, VertexSubset
 from flame.normals import vertex_normals
@@ -56,7 +77,7 @@ from flame.rotations import axis_angle_to_matrix
 from flame.sequence import FlameSequence
 from flame.types import FlameParams
 
-__all__ = ["AnnotateConfig", "annotate", "AnnotationResult"]
+__all__ = ["AnnotateConfig", "annotate", "AnnotationResult", "OFFICIAL_OBJECTIVE"]
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +99,20 @@ class AnnotateConfig:
         window: frames of the centred moving average of the temporal target.
         targets: ``em`` (detached targets from a full pass each epoch) or ``official``.
         mv_frames: frames of a batch used by the multi-view loss (None: all; the official code samples 5).
-        prior_shape, prior_expression, prior_jaw: L2 priors of ``fit``.
-        coarse_fraction: share of ``fit``'s epochs spent on head pose and camera only.
+        projection: ``perspective`` (a pinhole camera: the capture's calibrated intrinsics, else ``focal``; on a
+            calibrated multi-view rig the views also share one head rotation in the world) or ``weak`` (DECA's
+            orthographic camera, as the official NeuFace). See :mod:`annotator.observations`.
+        focal: the focal length assumed for a capture without intrinsics, in units of the image's larger side
+            (1.5: a 37 degree field of view across it). Off-centre faces and near faces are where it matters.
+        lambda_anchor_expression, lambda_anchor_jaw: weights of the squared distance of the expression and jaw
+            rotation to the pretrained encoder's prediction for the same frame.
+        lambda_smooth_expression, lambda_smooth_jaw: weights of the squared distance of each frame's expression
+            and jaw rotation to the mean of its two neighbours (half the second difference).
+        prior_jaw_offaxis: weight of the jaw's rotation about y and z and of an opening below closed (rad^2).
+        prior_shape, prior_expression, prior_jaw: L2 priors of ``fit`` (squared coefficients / radians; the paper's
+            Eq. 5). On NeuFace they made expressions and jaw worse (the identity pulled to the mean face is
+            explained by expressions), so NeuFace has none.
+        coarse_fraction: share of ``fit``'s epochs spent on head pose and camera only (``fit`` only).
         prior: a trained motion generator file (HuMoR-Face) whose per-step negative log-likelihood of the
             fitted motion joins the objective (loaded with :func:`annotator.motion_term.load_motion_prior`
             and passed to :func:`annotate`); ``None``: no motion prior.
@@ -107,6 +140,13 @@ class AnnotateConfig:
     window: int = 5
     targets: Literal["em", "official"] = "em"
     mv_frames: int | None = None
+    projection: Literal["perspective", "weak"] = "perspective"
+    focal: float = 1.5
+    lambda_anchor_expression: float = 1e-3
+    lambda_anchor_jaw: float = 1.0
+    lambda_smooth_expression: float = 0.2
+    lambda_smooth_jaw: float = 2.0
+    prior_jaw_offaxis: float = 1.0
     prior_shape: float = 1e-3
     prior_expression: float = 1e-3
     prior_jaw: float = 1e-2
@@ -118,6 +158,27 @@ class AnnotateConfig:
     tensorboard: str | None = None
     lambda_dense: float = 0.0
 
+    def check_applicable(self) -> None:
+        """Raise ``ValueError`` for a setting the chosen method would not read: never silently ignored."""
+        default = AnnotateConfig()
+        changed = [k for k in asdict(self) if getattr(self, k) != getattr(default, k)]
+        if self.method == "regress":
+            ignored = [k for k in changed if k not in _REGRESS_READS]
+            why = "regress does not optimize; use method neuface or fit"
+        else:
+            ignored = [k for k in changed if k in _FIT_ONLY] if self.method == "neuface" else []
+            why = "they belong to fit (NeuFace has no L2 priors: they made its expressions worse); use method fit"
+        if ignored:
+            raise ValueError(f"method {self.method!r} would ignore {', '.join(ignored)}: {why}, or remove them")
+
+
+#: settings that only ``fit`` reads, and the settings ``regress`` reads (it optimizes nothing)
+_FIT_ONLY = ("prior_shape", "prior_expression", "prior_jaw", "coarse_fraction")
+_REGRESS_READS = ("method", "seed", "tensorboard")
+#: NeuFace's own objective (landmarks, head-rotation temporal term, multi-view), without the suite's
+#: additions: DECA's weak perspective, no anchors, smoothness, jaw anatomy or priors.
+OFFICIAL_OBJECTIVE = AnnotateConfig(projection="weak", lambda_anchor_expression=0.0, lambda_anchor_jaw=0.0,
+                                    lambda_smooth_expression=0.0, lambda_smooth_jaw=0.0, prior_jaw_offaxis=0.0)
 
 @dataclass
 class AnnotationResult:
@@ -128,31 +189,11 @@ class AnnotationResult:
     seconds: float = 0.0
 
 
-class _Inputs:
-    """Per view and frame: normalized detections, crop transforms, loss weights."""
-
-    def __init__(self, capture: Capture, dtype: torch.dtype, dense_ids: np.ndarray | None = None) -> None:
-        lm = interpolate_invalid(capture.landmarks, capture.valid)
-        valid = torch.as_tensor(capture.valid)
-        lm_t = torch.as_tensor(lm, dtype=dtype)
-        self.tform, self.ndc = normalize_landmarks(lm_t)  # (V, T, 3, 3), (V, T, 68, 2)
-        conf = lm_t[..., 2].clamp(0, 1)
-        self.weight = conf * valid[..., None]  # no landmark loss on frames without a detection
-        self.conf_in = torch.where(valid[..., None], conf, torch.full_like(conf, 0.5))
-        self.valid = valid
-        if dense_ids is not None:  # the embedded dense points, in the crop of the 68: (V, T, K, 2) and weights
-            pts = torch.as_tensor(np.asarray(capture.dense[:, :, dense_ids], np.float64), dtype=dtype)
-            seen = torch.isfinite(pts[..., :2]).all(-1) & valid[..., None]
-            xy = torch.where(seen[..., None], pts[..., :2], torch.zeros_like(pts[..., :2]))
-            self.dense_ndc = pixels_to_ndc(transform_points(self.tform, xy), CROP_SIZE)
-            self.dense_weight = torch.where(seen, pts[..., 2].nan_to_num(0.0).clamp(0, 1), torch.zeros_like(pts[..., 2]))
-
-
 class _EncoderSource(nn.Module):
     """NeuFace: parameters = f_w(inputs) - landmarks for the LandmarkEncoder, 224 x 224 crops
     ``(V, T, 3, 224, 224)`` for DECA's image encoder."""
 
-    def __init__(self, encoder: nn.Module, inputs: _Inputs, crops: Tensor | None = None) -> None:
+    def __init__(self, encoder: nn.Module, inputs: Observations, crops: Tensor | None = None) -> None:
         super().__init__()
         self.encoder, self.inputs, self.crops = encoder, inputs, crops
 
@@ -163,7 +204,9 @@ class _EncoderSource(nn.Module):
         else:
             out = self.encoder(self.inputs.ndc[:, t_idx].flatten(0, 1), self.inputs.conf_in[:, t_idx].flatten(0, 1))
         view = lambda x: x.view(v, b, -1)  # noqa: E731
-        return EncoderOutput(view(out.shape).mean((0, 1)), view(out.expression), view(out.pose6), view(out.cam))
+        pose6 = view(out.pose6)  # the encoder sees the face along the crop's ray
+        pose6 = torch.cat([self.inputs.to_camera_axes(pose6[..., :3], t_idx), pose6[..., 3:]], -1)
+        return EncoderOutput(view(out.shape).mean((0, 1)), view(out.expression), pose6, view(out.cam))
 
 
 class _ParamSource(nn.Module):
@@ -251,44 +294,78 @@ class _MultiView:
         return merge_views(canon, visibility_weights(normals[..., ids, :], posed[..., ids, :]))
 
 
-def _targets(full: EncoderOutput, cfg: AnnotateConfig, mv: _MultiView | None) -> tuple[Tensor, Tensor | None]:
-    """E-step: the temporal and multi-view targets from a full pass (no gradient)."""
-    q_target = moving_average(rotation_quaternions(full.pose6[..., :3]), cfg.window)
-    merged = mv.merged(full, mv.canonical(full)) if mv is not None else None
-    return q_target, merged
+@dataclass(frozen=True)
+class _Targets:
+    """What the terms pull towards, held fixed during a gradient epoch (all ``(V, T, ...)``).
+
+    Attributes:
+        rotation: head-rotation quaternions (E-step; None with ``targets="official"``).
+        merged: the multi-view mean of the canonical face vertices ``(T, N, 3)`` (E-step; None for one view).
+        expression, jaw: the mean of each frame's two neighbours (E-step; None when their weights are 0).
+        anchor_expression, anchor_jaw: the pretrained encoder's prediction (fixed; None when not anchored).
+    """
+
+    rotation: Tensor | None = None
+    merged: Tensor | None = None
+    expression: Tensor | None = None
+    jaw: Tensor | None = None
+    anchor_expression: Tensor | None = None
+    anchor_jaw: Tensor | None = None
 
 
-def _batch_loss(layer: FlameLayer, inputs: _Inputs, out: EncoderOutput, t_idx: Tensor, cfg: AnnotateConfig,
-                q_target: Tensor | None, merged: Tensor | None, mv: _MultiView | None, gen: torch.Generator,
-                priors: bool, motion: MotionPriorTerm | None, dense: EmbeddedPoints | None = None
-                ) -> tuple[Tensor, dict[str, float]]:
+def _e_step(full: EncoderOutput, cfg: AnnotateConfig, mv: "_MultiView | None", inputs: Observations,
+            anchors: _Targets) -> _Targets:
+    """The targets of the temporal, smoothness and multi-view terms from a full pass (no gradient)."""
+    rotation = full.pose6[..., :3]
+    if inputs.rig is not None:  # a calibrated rig's views see one head rotation in the world
+        rotation = rig_consensus(rotation, inputs.rig)
+    smooth = cfg.lambda_smooth_expression > 0 or cfg.lambda_smooth_jaw > 0
+    return _Targets(
+        rotation=moving_average(rotation_quaternions(rotation), cfg.window) if cfg.targets == "em" else None,
+        merged=mv.merged(full, mv.canonical(full)) if mv is not None and cfg.targets == "em" else None,
+        expression=neighbour_mean(full.expression) if smooth else None,
+        jaw=neighbour_mean(full.pose6[..., 3:]) if smooth else None,
+        anchor_expression=anchors.anchor_expression, anchor_jaw=anchors.anchor_jaw)
+
+
+def _batch_loss(layer: FlameLayer, inputs: Observations, out: EncoderOutput, t_idx: Tensor, cfg: AnnotateConfig,
+                targets: _Targets, mv: "_MultiView | None", gen: torch.Generator, motion: MotionPriorTerm | None,
+                dense: EmbeddedPoints | None = None) -> tuple[Tensor, dict[str, float]]:
     lm = layer.landmarks(_params(out)).landmarks2d_3d
-    pred = weak_perspective_project(lm, out.cam)[..., :2]
+    pred = inputs.project(lm, out.cam, t_idx)
     parts = {"lmk": landmark_loss(pred, inputs.ndc[:, t_idx], inputs.weight[:, t_idx])}
+    weights = {"lmk": cfg.lambda_lmk, "temp": cfg.lambda_temp, "dense": cfg.lambda_dense, "mv": cfg.lambda_mv,
+               "offaxis": cfg.prior_jaw_offaxis, "prior": 1.0}
     if dense is not None:
-        pred_dense = weak_perspective_project(dense(_params(out)), out.cam)[..., :2]
+        pred_dense = inputs.project(dense(_params(out)), out.cam, t_idx)
         parts["dense"] = landmark_loss(pred_dense, inputs.dense_ndc[:, t_idx], inputs.dense_weight[:, t_idx])
     q = rotation_quaternions(out.pose6[..., :3])
     if cfg.targets == "em":
-        parts["temp"] = temporal_loss(q, q_target[:, t_idx])
+        parts["temp"] = temporal_loss(q, targets.rotation[:, t_idx])
     else:  # official: off-centre window inside the batch, target not detached
         parts["temp"] = temporal_loss(q, moving_average(q, 4, centred=False))
-    total = cfg.lambda_lmk * parts["lmk"] + cfg.lambda_temp * parts["temp"]
-    if dense is not None:
-        total = total + cfg.lambda_dense * parts["dense"]
     if mv is not None:
         sel = torch.arange(len(t_idx))
         if cfg.mv_frames is not None and cfg.mv_frames < len(t_idx):
             sel = torch.randperm(len(t_idx), generator=gen)[: cfg.mv_frames]
         sub = EncoderOutput(out.shape, out.expression[:, sel], out.pose6[:, sel], out.cam[:, sel])
         canon = mv.canonical(sub)
-        target = merged[t_idx[sel]] if cfg.targets == "em" else mv.merged_official(sub, canon)
+        target = targets.merged[t_idx[sel]] if cfg.targets == "em" else mv.merged_official(sub, canon)
         parts["mv"] = multiview_loss(canon, target)
-        total = total + cfg.lambda_mv * parts["mv"]
-    if priors:
+    jaw = out.pose6[..., 3:]
+    for name, value, target, weight in (
+            ("anchor_expression", out.expression, targets.anchor_expression, cfg.lambda_anchor_expression),
+            ("anchor_jaw", jaw, targets.anchor_jaw, cfg.lambda_anchor_jaw),
+            ("smooth_expression", out.expression, targets.expression, cfg.lambda_smooth_expression),
+            ("smooth_jaw", jaw, targets.jaw, cfg.lambda_smooth_jaw)):
+        if weight > 0:
+            parts[name], weights[name] = anchor_loss(value, target[:, t_idx]), weight
+    if cfg.prior_jaw_offaxis > 0:
+        parts["offaxis"] = jaw_anatomy_loss(jaw)
+    if cfg.method == "fit":
         parts["prior"] = (cfg.prior_shape * out.shape.square().sum() + cfg.prior_expression * out.expression.square().mean(
-            (0, 1)).sum() + cfg.prior_jaw * out.pose6[..., 3:].square().mean((0, 1)).sum())
-        total = total + parts["prior"]
+            (0, 1)).sum() + cfg.prior_jaw * jaw.square().mean((0, 1)).sum())
+    total = sum(weights[k] * v for k, v in parts.items())
     if motion is not None:  # linearized at the E-step: its value is in the history as motion_nll
         weight = cfg.lambda_prior / out.expression.shape[0]  # per view (see AnnotateConfig.lambda_prior)
         total = total + weight * motion.loss(out.expression, _pose15(out.pose6), t_idx)
@@ -311,7 +388,7 @@ def crops_for(capture: Capture, frames_per_view: list) -> Tensor:
 
     from annotator.crop import warp_to_crop
 
-    tform = _Inputs(capture, torch.float64).tform.numpy()
+    tform = Observations(capture, torch.float64).tform.numpy()
     shape = (capture.n_views, capture.n_frames, 3, CROP_SIZE, CROP_SIZE)
     out = torch.from_numpy(np.memmap(tempfile.TemporaryFile(), dtype=np.float32, mode="w+", shape=shape))
     for v, frames in enumerate(frames_per_view):
@@ -337,6 +414,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
             for many captures).
         dense: the head model's embedding of the capture's dense points (used when ``cfg.lambda_dense > 0``).
     """
+    cfg.check_applicable()
     if not 0.0 <= cfg.prior_from <= 1.0:
         raise ValueError(f"prior_from is a share of the epochs, in [0, 1]; got {cfg.prior_from}")
     if (cfg.prior is None) != (prior is None):
@@ -356,7 +434,8 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
                              "or set lambda_dense to 0")
         dense.validate(len(layer.faces), capture.dense.shape[2], source="dense-point embedding")
         dense_points = EmbeddedPoints(layer, dense.faces, dense.bary)
-    inputs = _Inputs(capture, dtype, dense.point_ids if dense_points is not None else None)
+    projection = "weak" if cfg.method == "regress" else cfg.projection  # regress: the encoder's own camera
+    inputs = Observations(capture, dtype, projection, cfg.focal, dense.point_ids if dense_points is not None else None)
     v, t = capture.n_views, capture.n_frames
     mv = _MultiView(layer) if v > 1 and cfg.lambda_mv > 0 else None
     enc = copy.deepcopy(encoder).to(dtype)
@@ -376,7 +455,12 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
             source = _ParamSource(_full_pass(source, t))
     if cfg.method != "regress":
         opt = torch.optim.Adam([p for p in source.parameters() if p.requires_grad], lr=cfg.lr)
-        q_target = merged = None
+        anchors = _Targets()
+        if cfg.lambda_anchor_expression > 0 or cfg.lambda_anchor_jaw > 0:
+            with torch.no_grad():  # the pretrained encoder's (or, for fit, the initial) prediction
+                init = _full_pass(source, t)
+            anchors = _Targets(anchor_expression=init.expression, anchor_jaw=init.pose6[..., 3:])
+        targets = anchors
         for epoch in range(cfg.epochs):
             if cfg.method == "fit":  # coarse to fine: head pose and camera first
                 coarse = epoch < int(cfg.coarse_fraction * cfg.epochs)
@@ -384,17 +468,15 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
                     getattr(source, name).requires_grad_(not coarse)
             sums: dict[str, float] = {}
             motion = prior if prior is not None and epoch >= int(cfg.prior_from * cfg.epochs) else None
-            if cfg.targets == "em" or motion is not None:
+            if cfg.targets == "em" or motion is not None or cfg.lambda_smooth_expression > 0 or cfg.lambda_smooth_jaw > 0:
                 with torch.no_grad():
                     full = _full_pass(source, t)
-                    if cfg.targets == "em":
-                        q_target, merged = _targets(full, cfg, mv)
+                    targets = _e_step(full, cfg, mv, inputs, anchors)
                     if motion is not None:  # the mean step NLL of the fit at the start of the epoch
                         sums["motion_nll"] = motion.refresh(full.expression, _pose15(full.pose6), full.shape, capture.fps)
             for t_idx in _batches(t, cfg, gen):
                 out = source(t_idx)
-                loss, parts = _batch_loss(layer, inputs, out, t_idx, cfg, q_target, merged, mv, gen,
-                                          priors=cfg.method == "fit", motion=motion, dense=dense_points)
+                loss, parts = _batch_loss(layer, inputs, out, t_idx, cfg, targets, mv, gen, motion, dense_points)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.method == "fit" and epoch < int(cfg.coarse_fraction * cfg.epochs):
@@ -413,7 +495,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
     with torch.no_grad():
         final = _full_pass(source, t)
         lm = layer.landmarks(_params(final)).landmarks2d_3d
-        ndc = weak_perspective_project(lm, final.cam)[..., :2]
+        ndc = inputs.project(lm, final.cam)
         per_frame = ((ndc - inputs.ndc).abs().sum(-1) * inputs.weight).sum(-1) / (2 * inputs.weight.sum(-1) + 1e-8)
         fitted = transform_points(invert_transform(inputs.tform), ndc_to_pixels(ndc, CROP_SIZE))
     seconds = time.perf_counter() - t0
@@ -422,7 +504,8 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
         frame_ids=capture.frame_ids, shape=_np(final.shape), expression=_np(final.expression),
         pose=_np(_pose15(final.pose6)), cam=_np(final.cam), crop_tform=_np(inputs.tform),
         landmarks2d=capture.landmarks, valid=capture.valid, image_size=capture.image_size,
-        fitted_landmarks2d=_np(fitted), losses={"lmk": _np(per_frame)},
+        fitted_landmarks2d=_np(fitted), intrinsics=None if inputs.intrinsics is None else _np(inputs.intrinsics),
+        losses={"lmk": _np(per_frame)},
         metadata={"method": cfg.method, "config": asdict(cfg), "source": capture.source, "seconds": round(seconds, 2),
                   **({"prior": {"file": prior.path, "family": prior.generator.family}} if prior is not None else {}),
                   "history": history[-1:] if history else [], "epochs_run": len(history)},

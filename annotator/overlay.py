@@ -2,8 +2,8 @@
 
 The overlay shows, per frame, the fitted mesh (shaded, semi-transparent) over the video frame, the
 detected landmarks (green) and the fitted landmarks (red). The mesh is projected straight into the
-original image: the weak-perspective camera maps to crop pixels, the inverse crop transform to the
-frame.
+original image: the sequence's camera (weak perspective, or perspective with its intrinsics) maps to crop
+pixels, the inverse crop transform to the frame.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
-from flame.camera import OrthoCamera, invert_transform, ndc_to_pixels, transform_points, weak_perspective_project
+from flame.camera import OrthoCamera, invert_transform, ndc_to_pixels, project_crop, transform_points
 from flame.draw import draw_landmarks, overlay, put_text
 from flame.layer import FlameLayer
 from flame.media import write_video
@@ -51,8 +51,10 @@ def render_overlay_frames(layer: FlameLayer, seq: FlameSequence, view: int, fram
         with torch.no_grad():
             out = layer(sequence_to_params(seq, layer, view, t))
             cam = torch.as_tensor(seq.cam[view, t], dtype=out.vertices.dtype)
-            p = weak_perspective_project(out.vertices, cam)
-            inv = invert_transform(torch.as_tensor(seq.crop_tform[view, t], dtype=p.dtype))
+            tform = torch.as_tensor(seq.crop_tform[view, t], dtype=cam.dtype)
+            K = None if seq.intrinsics is None else torch.as_tensor(seq.intrinsics[view, t], dtype=cam.dtype)
+            p = project_crop(out.vertices, cam, tform, K, seq.crop_size)
+            inv = invert_transform(tform)
             xy = transform_points(inv, ndc_to_pixels(p[..., :2], seq.crop_size))
             scale = inv[:, 0, 0].abs()[:, None, None]  # crop -> image zoom, keeps depths comparable
             box = _face_box(xy, w, h)

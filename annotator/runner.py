@@ -161,6 +161,10 @@ def run(cfg: RunConfig, progress: bool = True) -> list[dict]:
     from flame.head import head_layer
 
     cfg.annotate.method = cfg.method
+    try:
+        cfg.annotate.check_applicable()
+    except ValueError as e:
+        raise InputError(f"--annotate: {e}") from None
     output = Path(cfg.output)
     output.mkdir(parents=True, exist_ok=True)
     i, n = parse_shard(cfg.shard)
@@ -177,9 +181,6 @@ def run(cfg: RunConfig, progress: bool = True) -> list[dict]:
         from annotator.motion_term import load_motion_prior
         from flame.head import resolve_model_file
 
-        if cfg.method == "regress":
-            raise InputError("--annotate.prior: regress does not optimize, so a motion prior has nothing to act on; "
-                             "use --method neuface or fit")
         prior = load_motion_prior(cfg.annotate.prior, layer, resolve_model_file(cfg.model, cfg.assets))
     dense = None
     if cfg.annotate.lambda_dense > 0:

@@ -151,7 +151,8 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
     return summary
 
 
-ANNOTATION_COLUMNS = ["mpve_mm", "pa_mpve_mm", "cvd_mm", "nme68", "msi_l", "jitter_mm_s3"]
+ANNOTATION_COLUMNS = ["mpve_mm", "pa_mpve_mm", "cvd_mm", "nme68", "msi_l", "jitter_mm_s3", "head_err_deg", "jaw_err_deg",
+                      "expr_rmse", "expr_ratio", "jaw_speed_ratio"]
 
 
 def annotate_corpora(out_dir: Path, corpora: dict[str, Path], model_path: Path, encoder_cache: str, layer64,
@@ -208,7 +209,9 @@ simulated detector NME vs ground truth: {', '.join(f'{k} {v} %' for k, v in summ
 {markdown_table(ann_rows, ['corpus', 'method'] + ANNOTATION_COLUMNS)}
 
 MPVE / PA-MPVE / CVD in mm (lower is better; CVD is the multi-view consistency, lab only); NME in % of
-the outer inter-ocular distance; MSI_L higher is steadier; jitter in mm/s^3. Per-sequence scores:
+the outer inter-ocular distance; MSI_L higher is steadier; jitter in mm/s^3. In the parameters a motion model
+learns: head rotation and jaw errors (deg), expression RMSE (coefficients), and the expression magnitude and jaw
+speed over the truth's (1 is right; `docs/evaluation.md`). Per-sequence scores:
 `scores/`. Sequence files: `annotations/<method>/<corpus>/<split>/<sequence>.npz`.
 
 ## 3. HuMoR-Face prior

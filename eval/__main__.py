@@ -110,6 +110,14 @@ def _real_gaps(argv: list[str]) -> None:
     print((Path(kwargs["out"]) / "real_gaps.md").read_text())
 
 
+def _real_fidelity(argv: list[str]) -> None:
+    from eval.experiments import real_fidelity
+
+    kwargs = parse_settings(real_fidelity.run_real_fidelity, argv, f"{PROG} real-fidelity", real_fidelity.__doc__)
+    real_fidelity.run_real_fidelity(**kwargs)
+    print((Path(kwargs["out"]) / "real_fidelity.md").read_text())
+
+
 def _detectors(argv: list[str]) -> None:
     from eval.experiments import detectors
 
@@ -140,6 +148,8 @@ COMMANDS = {
                           "HuMoR-Face: --diffusion GEN --data DIR [--humor GEN]", _inpainting),
     "real-gaps": Command("real clips with detections hidden on purpose, annotated with and without the motion prior: "
                          "--clips DIR --prior GEN", _real_gaps),
+    "real-fidelity": Command("real clips annotated by regress, NeuFace's official objective and the suite's NeuFace: "
+                             "expression, jaw and identity statistics, 3D renders: --clips DIR", _real_fidelity),
     "detectors": Command("dlib and MediaPipe side by side on real clips: speed, steadiness, agreement, the NeuFace fit "
                          "from each: --clips DIR", _detectors),
     "dense-term": Command("NeuFace with and without MediaPipe's dense points on synthetic corpora with ground truth",

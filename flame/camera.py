@@ -19,9 +19,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from flame.rotations import axis_angle_to_matrix
+
 __all__ = [
     "CROP_SIZE",
     "weak_perspective_project",
+    "perspective_project",
+    "crop_intrinsics",
+    "project_crop",
+    "ray_rotation",
     "ndc_to_pixels",
     "pixels_to_ndc",
     "crop_transform_from_landmarks",
@@ -55,6 +61,66 @@ def weak_perspective_project(points: Tensor, cam: Tensor) -> Tensor:
     t = cam[..., None, 1:3]
     xy = s * (points[..., :2] + t)
     return torch.cat([xy[..., :1], -xy[..., 1:2], -s * points[..., 2:3]], dim=-1)
+
+
+def perspective_project(points: Tensor, cam: Tensor, focal: Tensor, principal: Tensor) -> Tensor:
+    """A pinhole camera written around DECA's: the weak-perspective camera ``(s, tx, ty)`` places and scales
+    the model at the depth of its origin, and a point ``Z`` metres nearer the camera than that is scaled by
+    ``g = 1 / (1 - s Z / f)`` about the principal point ``p``: ``xy = p + g (xy_weak - p)``. This is exact
+    perspective for a camera at distance ``f / s`` from the origin, on the optical axis through ``p``; as
+    ``f`` grows it becomes :func:`weak_perspective_project`. Head rotations fitted with it are relative to
+    the camera's axes, not to the ray through the face (a face off the image centre, seen obliquely, would
+    otherwise read as turned).
+
+    Args:
+        points: ``(..., N, 3)`` metres, FLAME frame.
+        cam: ``(..., 3)`` = ``(s, tx, ty)``.
+        focal: ``(...)`` focal length in crop NDC units (:func:`crop_intrinsics`).
+        principal: ``(..., 2)`` principal point in crop NDC.
+
+    Returns:
+        ``(..., N, 3)``: crop NDC ``x, y`` and ``z = -s Z`` as :func:`weak_perspective_project`.
+    """
+    weak = weak_perspective_project(points, cam)
+    gain = 1.0 / (1.0 - cam[..., None, 0:1] * points[..., 2:3] / focal[..., None, None])
+    p = principal[..., None, :]
+    return torch.cat([p + gain * (weak[..., :2] - p), weak[..., 2:]], dim=-1)
+
+
+def crop_intrinsics(K: Tensor, tform: Tensor, crop_size: int = CROP_SIZE) -> tuple[Tensor, Tensor]:
+    """Focal length ``(...)`` and principal point ``(..., 2)`` in crop NDC of a pinhole camera with
+    intrinsics ``K (..., 3, 3)`` (image pixels, square pixels), seen through crop transforms ``tform (..., 3, 3)``."""
+    scale = torch.linalg.det(tform[..., :2, :2]).abs().sqrt()
+    focal = K[..., 0, 0] * scale * (2.0 / crop_size)
+    principal = pixels_to_ndc(transform_points(tform, K[..., None, :2, 2])[..., 0, :], crop_size)
+    return focal, principal
+
+
+def project_crop(points: Tensor, cam: Tensor, tform: Tensor, K: Tensor | None = None, crop_size: int = CROP_SIZE) -> Tensor:
+    """Crop NDC of ``points (..., N, 3)`` (FLAME frame) under a sequence's camera: DECA's weak perspective
+    ``cam (..., 3)`` alone, or with pinhole intrinsics ``K (..., 3, 3)`` (image pixels) seen through the crop
+    transforms ``tform (..., 3, 3)``, :func:`perspective_project`. Returns ``(..., N, 3)`` like them."""
+    if K is None:
+        return weak_perspective_project(points, cam)
+    focal, principal = crop_intrinsics(K.to(points.dtype), tform.to(points.dtype), crop_size)
+    return perspective_project(points, cam, focal, principal)
+
+
+def ray_rotation(focal: Tensor, principal: Tensor, point: Tensor | None = None) -> Tensor:
+    """``(..., 3, 3)``: the rotation that turns the FLAME +z axis (towards an orthographic camera) to the
+    direction from the crop-NDC ``point`` (default: the crop centre) back to a pinhole camera with
+    ``focal (...)`` and ``principal (..., 2)`` in crop NDC (:func:`crop_intrinsics`). A weak-perspective fit
+    sees a face along that ray, so its head rotation ``R`` is ``ray_rotation @ R`` relative to the
+    camera's axes."""
+    point = torch.zeros_like(principal) if point is None else point
+    d = torch.stack([(point[..., 0] - principal[..., 0]) / focal, -(point[..., 1] - principal[..., 1]) / focal,
+                     -torch.ones_like(focal)], dim=-1)
+    w = torch.nn.functional.normalize(-d, dim=-1)
+    z = torch.zeros_like(w)
+    z[..., 2] = 1.0
+    axis = torch.linalg.cross(z, w)
+    sin, cos = axis.norm(dim=-1, keepdim=True), w[..., 2:3]
+    return axis_angle_to_matrix(axis / sin.clamp_min(1e-12) * torch.atan2(sin, cos))
 
 
 def ndc_to_pixels(xy: Tensor, size: int | float) -> Tensor:

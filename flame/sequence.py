@@ -2,7 +2,8 @@
 
 On disk a sequence is one ``.npz`` holding only numeric and unicode arrays (never pickled
 objects), written atomically. Axes: views ``V`` first, frames ``T`` second. Units: radians for
-pose, DECA weak-perspective ``cam = (s, tx, ty)`` in crop NDC, image pixels for landmarks.
+pose, DECA weak-perspective ``cam = (s, tx, ty)`` in crop NDC (with optional pinhole ``intrinsics``: see
+:func:`flame.camera.project_crop`), image pixels for landmarks.
 
 The official NeuFace output ``params.npz`` (``cam [S,3]``, ``pose [S,6]``, ``expr [S,50]``,
 ``shapes [S,100]``, ``landmarks2d [S,68,2]`` in crop NDC; multi-view rows interleaved frame-major,
@@ -68,6 +69,10 @@ class FlameSequence:
         image_size: ``(V, 2)`` width, height in pixels.
         crop_size: side of the crop the camera refers to (DECA's 224).
         fitted_landmarks2d: optional ``(V, T, 68, 2)`` landmarks of the fit, image pixels.
+        intrinsics: optional ``(V, T, 3, 3)`` pinhole K (image pixels) of the perspective projection the
+            parameters were fitted with (:func:`flame.camera.project_crop`); ``None``: DECA's weak perspective.
+            With intrinsics the head rotation is relative to the camera's axes; without, to the ray through
+            the face.
         losses: optional per-frame losses ``{name: (V, T)}``.
         metadata: free-form JSON-serializable dict (method, source, config...).
     """
@@ -87,6 +92,7 @@ class FlameSequence:
     image_size: np.ndarray
     crop_size: int = CROP_SIZE
     fitted_landmarks2d: np.ndarray | None = None
+    intrinsics: np.ndarray | None = None
     losses: dict[str, np.ndarray] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -135,11 +141,13 @@ class FlameSequence:
         if self.fitted_landmarks2d is not None and np.shape(self.fitted_landmarks2d) != (v, t, 68, 2):
             raise SequenceFormatError(f"{source}: 'fitted_landmarks2d' has shape {np.shape(self.fitted_landmarks2d)}, "
                                       f"expected {(v, t, 68, 2)}")
+        if self.intrinsics is not None and np.shape(self.intrinsics) != (v, t, 3, 3):
+            raise SequenceFormatError(f"{source}: 'intrinsics' has shape {np.shape(self.intrinsics)}, expected {(v, t, 3, 3)}")
         for name, arr in self.losses.items():
             if np.shape(arr) != (v, t):
                 raise SequenceFormatError(f"{source}: loss '{name}' has shape {np.shape(arr)}, expected {(v, t)}")
-        for key in ("shape", "expression", "pose", "cam", "crop_tform"):
-            if not np.isfinite(getattr(self, key)).all():
+        for key in ("shape", "expression", "pose", "cam", "crop_tform", "intrinsics"):
+            if getattr(self, key) is not None and not np.isfinite(getattr(self, key)).all():
                 raise SequenceFormatError(f"{source}: '{key}' contains NaN or Inf")
         if not (np.isfinite(self.fps) and self.fps > 0):
             raise SequenceFormatError(f"{source}: fps must be positive, got {self.fps}")
@@ -157,6 +165,10 @@ class FlameSequence:
         """Frames ``start:stop`` of every view."""
         return self._select(slice(None), slice(start, stop))
 
+    def at(self, frames: np.ndarray | list[int]) -> "FlameSequence":
+        """The frames at indices ``frames`` (any order, repeats allowed) of every view."""
+        return self._select(slice(None), np.asarray(frames, dtype=int))
+
     def _select(self, vs: slice, ts: slice) -> "FlameSequence":
         def s2(a):
             return None if a is None else a[vs, ts]
@@ -164,6 +176,7 @@ class FlameSequence:
             self, view_names=self.view_names[vs], frame_ids=self.frame_ids[ts], expression=s2(self.expression),
             pose=s2(self.pose), cam=s2(self.cam), crop_tform=s2(self.crop_tform), landmarks2d=s2(self.landmarks2d),
             valid=s2(self.valid), image_size=self.image_size[vs], fitted_landmarks2d=s2(self.fitted_landmarks2d),
+            intrinsics=s2(self.intrinsics),
             losses={k: s2(v) for k, v in self.losses.items()},
         )
 
@@ -231,6 +244,8 @@ class FlameSequence:
         }
         if self.fitted_landmarks2d is not None:
             arrays["fitted_landmarks2d"] = np.asarray(self.fitted_landmarks2d, dtype=np.float32)
+        if self.intrinsics is not None:
+            arrays["intrinsics"] = np.asarray(self.intrinsics, dtype=np.float32)
         for name, arr in self.losses.items():
             arrays[f"loss_{name}"] = np.asarray(arr, dtype=np.float32)
         atomic_write_bytes(path, lambda f: np.savez_compressed(f, **arrays))
@@ -264,7 +279,7 @@ class FlameSequence:
                 expression=data["expression"], pose=data["pose"], cam=data["cam"], crop_tform=data["crop_tform"],
                 landmarks2d=data["landmarks2d"], valid=data["valid"].astype(bool), image_size=data["image_size"],
                 crop_size=int(data.get("crop_size", CROP_SIZE)), fitted_landmarks2d=data.get("fitted_landmarks2d"),
-                losses=losses, metadata=json.loads(str(data.get("metadata", "{}"))),
+                intrinsics=data.get("intrinsics"), losses=losses, metadata=json.loads(str(data.get("metadata", "{}"))),
             )
         except SequenceFormatError as e:
             raise SequenceFormatError(f"{path}: {e}") from None

@@ -32,7 +32,7 @@ PACKAGES = {
     "annotator": ["synth", "run", "pretrain-encoder", "preview", "mediapipe-embedding"],
     "motionprior": ["fit", "validate", "test", "split", "pack", "sample"],
     "eval": ["bench", "score", "annotation-benchmark", "motion", "sample", "prior-benchmark", "inpainting", "real-gaps",
-             "detectors", "dense-term"],
+             "real-fidelity", "detectors", "dense-term"],
     "demos": ["quickstart", "app"],
 }
 

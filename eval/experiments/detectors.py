@@ -146,9 +146,7 @@ def _contact_sheet(layer, frames: list[np.ndarray], caps: dict, fits: dict, path
     cells = []
     for name, seq in fits.items():
         cap = caps[name]
-        sub = seq.replace(**{k: getattr(seq, k)[:, picks] for k in ("expression", "pose", "cam", "crop_tform",
-                                                                     "landmarks2d", "valid", "fitted_landmarks2d")},
-                          frame_ids=seq.frame_ids[picks], losses={k: v[:, picks] for k, v in seq.losses.items()})
+        sub = seq.at(picks)
         for t, img in zip(picks, render_overlay_frames(layer, sub, 0, [frames[t] for t in picks])):
             cells.append(put_text(img, f"{name} | frame {t}", (6, img.shape[0] - 24), color=(255, 255, 0),
                                   scale=max(1, img.shape[1] // 320)))

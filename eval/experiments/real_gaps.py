@@ -63,12 +63,10 @@ def run_real_gaps(clips: str, prior: str, out: str = "runs/real_gaps", gap_secon
         pretrain: landmark-encoder pretraining settings (default: the annotator's).
         sheet_frames: frames per row of the contact sheets.
     """
-    from annotator.capture import Capture
-    from annotator.detect import make_detector
     from annotator.motion_term import load_motion_prior
     from annotator.neuface import annotate
-    from annotator.sources import capture_from_video, videos_in
-    from eval.experiments.score import annotation_setup, fitted_landmarks_px, stability_scores
+    from annotator.sources import videos_in
+    from eval.experiments.score import annotation_setup, cached_capture, fitted_landmarks_px, stability_scores
     from eval.metrics import nme
     from flame.sequence import FlameSequence
 
@@ -78,15 +76,9 @@ def run_real_gaps(clips: str, prior: str, out: str = "runs/real_gaps", gap_secon
     term = load_motion_prior(prior, layer, model_path)
     settings = {"neuface": (AnnotateConfig(), None),
                 "neuface + prior": (AnnotateConfig(prior=str(prior), lambda_prior=lambda_prior), term)}
-    detector, rows = None, []
+    rows = []
     for video in videos:
-        cached = out_dir / "captures" / f"{video.stem}.npz"
-        if cached.is_file():
-            cap = Capture.load(cached)
-        else:
-            detector = detector or make_detector("dlib")
-            cap = capture_from_video(video, detector, max_frames=max_frames, progress=False)
-            cap.save(cached)
+        cap = cached_capture(video, out_dir / "captures", max_frames)
         gap = gap_frames(cap.valid[0], int(round(gap_seconds * cap.fps)))
         hidden = cap.replace(valid=cap.valid & ~gap[None])
         det = torch.as_tensor(np.asarray(cap.landmarks[..., :2], np.float64))
@@ -135,9 +127,7 @@ def _contact_sheet(layer, video: Path, cap, gap: np.ndarray, fits: dict, path: P
     cells = []
     for method, seq in fits.items():
         shown = seq.replace(landmarks2d=cap.landmarks, valid=cap.valid)  # the hidden detections are drawn too
-        sub = shown.replace(**{k: getattr(shown, k)[:, picks] for k in ("expression", "pose", "cam", "crop_tform",
-                                                                         "landmarks2d", "valid", "fitted_landmarks2d")},
-                            frame_ids=shown.frame_ids[picks], losses={k: v[:, picks] for k, v in shown.losses.items()})
+        sub = shown.at(picks)
         for t, img in zip(picks, render_overlay_frames(layer, sub, 0, [frames[t] for t in picks])):
             label = f"{method} | {'GAP' if gap[t] else 'seen'} {t}"
             cells.append(put_text(img, label, (6, img.shape[0] - 24), color=(255, 255, 0), scale=max(1, img.shape[1] // 320)))

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from eval.metrics import cvd, jitter, mpve, msi3d, nme
+from eval.metrics.fidelity import FIDELITY_COLUMNS, parameter_fidelity, pool_fidelity
 from eval.report import markdown_table, mean_row, write_csv
-from flame.camera import invert_transform, ndc_to_pixels, transform_points, weak_perspective_project
+from flame.camera import invert_transform, ndc_to_pixels, project_crop, transform_points
 from flame.errors import InputError
 from flame.files import atomic_write_text
 from flame.head import head_layer
@@ -30,13 +31,14 @@ from flame.layer import FlameLayer
 from flame.layout import is_annotation_output, read_annotations, read_corpus
 from flame.sequence import FlameSequence, sequence_to_params
 
-__all__ = ["fitted_landmarks_px", "score_sequence", "stability_scores", "score_corpus", "annotate_and_score", "occluded_of",
+__all__ = ["fitted_landmarks_px", "score_sequence", "stability_scores", "score_corpus", "annotate_and_score", "occluded_of", "cached_capture",
            "annotation_setup",
            "COLUMNS"]
 
 log = logging.getLogger(__name__)
 COLUMNS = ["sequence", "views", "frames", "mpve_mm", "mpve_centroid_mm", "pa_mpve_mm", "cvd_mm", "nme68",
-           "nme51", "nme_det", "msi_l", "msi_v", "jitter_mm_s3", "occluded_fraction", "mpve_gap_mm", "nme68_visible"]
+           "nme51", "nme_det", "msi_l", "msi_v", "jitter_mm_s3", *FIDELITY_COLUMNS, "occluded_fraction", "mpve_gap_mm",
+           "nme68_visible"]
 
 
 def fitted_landmarks_px(layer: FlameLayer, seq: FlameSequence, out=None) -> np.ndarray:
@@ -47,9 +49,10 @@ def fitted_landmarks_px(layer: FlameLayer, seq: FlameSequence, out=None) -> np.n
         with torch.no_grad():
             out = layer(sequence_to_params(seq, layer))
     dt = out.landmarks2d_3d.dtype
-    ndc = weak_perspective_project(out.landmarks2d_3d, torch.as_tensor(seq.cam, dtype=dt))[..., :2]
-    crop_px = ndc_to_pixels(ndc, seq.crop_size)
-    return transform_points(invert_transform(torch.as_tensor(seq.crop_tform, dtype=dt)), crop_px).double().numpy()
+    tform = torch.as_tensor(seq.crop_tform, dtype=dt)
+    K = None if seq.intrinsics is None else torch.as_tensor(seq.intrinsics, dtype=dt)
+    ndc = project_crop(out.landmarks2d_3d, torch.as_tensor(seq.cam, dtype=dt), tform, K, seq.crop_size)[..., :2]
+    return transform_points(invert_transform(tform), ndc_to_pixels(ndc, seq.crop_size)).double().numpy()
 
 
 def score_sequence(layer: FlameLayer, gt: FlameSequence, pred: FlameSequence, detections: np.ndarray | None = None,
@@ -77,6 +80,7 @@ def score_sequence(layer: FlameLayer, gt: FlameSequence, pred: FlameSequence, de
         row["occluded_fraction"] = float(gap.float().mean())
         row["mpve_gap_mm"] = float(mpve(out_pred.vertices, out_gt.vertices, mask=gap)) if gap.any() else float("nan")
         row["nme68_visible"] = float(nme(fitted, true2d, mask=~gap))
+    row |= parameter_fidelity(pred.pose, gt.pose, pred.expression, gt.expression, gt.fps)
     return row | stability_scores(layer, pred, detections, detection_valid, out_pred, fitted)
 
 
@@ -113,6 +117,21 @@ def annotation_setup(model: str | None, assets: str, encoder_cache: str, pretrai
     model_path = resolve_model_file(model, assets)
     layer, layer64 = head_layer(model_path), head_layer(model_path, dtype=torch.float64)
     return model_path, layer, layer64, load_or_pretrain(layer, encoder_cache, pretrain or PretrainConfig(), progress=False)
+
+
+def cached_capture(video: Path, folder: Path, max_frames: int | None = None, detector: str = "dlib"):
+    """The capture of ``video`` (``detector``'s face track, first ``max_frames`` frames), detected once and
+    cached as ``folder/<stem>.npz``."""
+    from annotator.capture import Capture
+    from annotator.detect import make_detector
+    from annotator.sources import capture_from_video
+
+    cached = Path(folder) / f"{Path(video).stem}.npz"
+    if cached.is_file():
+        return Capture.load(cached)
+    cap = capture_from_video(video, make_detector(detector), max_frames=max_frames, progress=False)
+    cap.save(cached)
+    return cap
 
 
 def occluded_of(capture) -> np.ndarray | None:
@@ -186,7 +205,7 @@ def score_corpus(corpus: str | os.PathLike, pred: str, out_dir: str | os.PathLik
         rows.append(dict(sequence=entry.id, **score_sequence(layer, gt, p, cap.landmarks, cap.valid, occluded_of(cap))))
     if not rows:
         raise InputError(f"no predictions found for the sequences of {corpus} in {pred}")
-    rows.append(mean_row(rows, "sequence", "mean"))
+    rows.append(mean_row(rows, "sequence", "mean") | (pool_fidelity(rows) if "expr_rmse" in rows[0] else {}))
     out_dir = Path(out_dir)
     columns = [c for c in (COLUMNS + ["valid_fraction"]) if c in rows[0]]
     write_csv(out_dir / "scores.csv", rows, columns)

@@ -7,10 +7,14 @@ import math
 import torch
 
 from annotator.losses import (
+    anchor_loss,
+    box_average,
+    jaw_anatomy_loss,
     landmark_loss,
     merge_views,
     moving_average,
     multiview_loss,
+    neighbour_mean,
     rotation_quaternions,
     temporal_loss,
     visibility_weights,
@@ -82,3 +86,28 @@ def test_visibility_weights_and_merging():
     torch.testing.assert_close(merged[2], torch.full((3,), 0.5))
     assert float(multiview_loss(canon[:, None], merged[None])) > 0
     assert float(multiview_loss(canon[:1, None], canon[0][None])) == 0.0
+
+
+def test_neighbour_mean_measures_acceleration_and_spares_the_ends():
+    x = torch.tensor([[0.0], [1.0], [4.0], [9.0], [16.0]])  # t^2: second difference 2 everywhere
+    nm = neighbour_mean(x)
+    torch.testing.assert_close(x[1:-1] - nm[1:-1], torch.full((3, 1), -1.0))  # minus half of it
+    torch.testing.assert_close(nm[[0, -1]], x[[0, -1]])
+    line = torch.arange(6.0)[:, None] * 0.3
+    torch.testing.assert_close(neighbour_mean(line), line)  # constant velocity costs nothing
+    torch.testing.assert_close(neighbour_mean(x[:2]), x[:2])
+
+
+def test_box_average_is_the_centred_mean_truncated_at_the_ends():
+    x = torch.tensor([[1.0], [2.0], [6.0], [3.0]])
+    torch.testing.assert_close(box_average(x, 3), torch.tensor([[1.5], [3.0], [11 / 3], [4.5]]))
+
+
+def test_anchor_and_jaw_anatomy_losses_on_hand_cases():
+    value = torch.zeros(2, 3, 4)
+    target = torch.zeros(2, 3, 4)
+    target[0, 0] = torch.tensor([1.0, 2.0, 0.0, 0.0])  # squared distance 5 in one of 6 view-frames
+    assert math.isclose(float(anchor_loss(value, target)), 5.0 / 6, rel_tol=1e-6)
+    jaw = torch.tensor([[0.2, 0.0, 0.0], [-0.1, 0.0, 0.0], [0.1, 0.3, -0.4]])
+    # an opening costs nothing; closing past closed (0.1) and lateral / twist rotation (0.3, 0.4) do
+    assert math.isclose(float(jaw_anatomy_loss(jaw)), (0.01 + 0.09 + 0.16) / 3, rel_tol=1e-6)

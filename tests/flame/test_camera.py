@@ -8,12 +8,16 @@ import torch
 
 from flame.camera import (
     PinholeCamera,
+    crop_intrinsics,
     crop_transform_from_box,
     crop_transform_from_landmarks,
     invert_transform,
     look_at,
     ndc_to_pixels,
+    perspective_project,
     pixels_to_ndc,
+    project_crop,
+    ray_rotation,
     transform_points,
     weak_perspective_project,
     weak_perspective_to_translation,
@@ -70,3 +74,45 @@ def test_weak_perspective_translation_reproduces_the_projection():
     a = pin.project(pts)[:, :2]
     b = ndc_to_pixels(weak_perspective_project(pts, cam[None])[0, :, :2], 224)
     torch.testing.assert_close(a, b, atol=1e-3, rtol=0)
+
+
+def _off_axis_scene(dtype=torch.float64):
+    """A head-sized point cloud 0.5 m from a pinhole camera, well off its optical axis (FLAME-aligned
+    frame: camera at the origin looking down -z), its pixels and the crop transform of those pixels."""
+    g = torch.Generator().manual_seed(0)
+    points = (torch.rand(68, 3, generator=g, dtype=dtype) - 0.5) * torch.tensor([0.15, 0.2, 0.1], dtype=dtype)
+    offset = torch.tensor([0.12, -0.07, -0.5], dtype=dtype)  # model origin in the aligned frame
+    K = torch.tensor([[600.0, 0, 330], [0, 600.0, 250], [0, 0, 1]], dtype=dtype)
+    flip = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=dtype))  # aligned frame -> OpenCV camera
+    pixels = PinholeCamera(K, flip, flip @ offset, (640, 480)).project(points)[:, :2]
+    return points, offset, K, pixels, crop_transform_from_landmarks(pixels)
+
+
+def test_perspective_project_matches_a_pinhole_camera():
+    points, offset, K, pixels, tform = _off_axis_scene()
+    focal, principal = crop_intrinsics(K, tform)
+    s = focal / -offset[2]  # the weak-perspective scale at the origin's depth
+    cam = torch.stack([s, offset[0] + principal[0] / s, offset[1] - principal[1] / s])
+    ndc = perspective_project(points, cam, focal, principal)[:, :2]
+    back = transform_points(invert_transform(tform), ndc_to_pixels(ndc, 224))
+    torch.testing.assert_close(back, pixels, atol=1e-9, rtol=0)
+    torch.testing.assert_close(project_crop(points, cam, tform, K)[:, :2], ndc)
+    # a very long lens is DECA's orthographic camera
+    far = perspective_project(points, cam, focal * 1e9, principal)
+    torch.testing.assert_close(far, weak_perspective_project(points, cam), atol=1e-7, rtol=0)
+    torch.testing.assert_close(project_crop(points, cam, tform), weak_perspective_project(points, cam))
+
+
+def test_ray_rotation_points_the_face_axis_back_at_the_camera():
+    _, offset, K, pixels, tform = _off_axis_scene()
+    focal, principal = crop_intrinsics(K, tform)
+    # the crop centre's pixel, and the unit direction from it back to the camera (FLAME-aligned axes)
+    centre = transform_points(invert_transform(tform), torch.full((1, 2), 112.0, dtype=torch.float64))[0]
+    to_camera = -torch.nn.functional.normalize(torch.stack([(centre[0] - K[0, 2]) / K[0, 0],
+                                                            -(centre[1] - K[1, 2]) / K[1, 1],
+                                                            -torch.ones((), dtype=torch.float64)]), dim=0)
+    r = ray_rotation(focal, principal)
+    torch.testing.assert_close(r @ torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64), to_camera)
+    torch.testing.assert_close(r @ r.T, torch.eye(3, dtype=torch.float64))
+    # no turn for a face on the optical axis
+    torch.testing.assert_close(ray_rotation(focal, torch.zeros(2, dtype=torch.float64)), torch.eye(3, dtype=torch.float64))

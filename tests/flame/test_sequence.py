@@ -33,6 +33,7 @@ def _sequence(v=3, t=7, n_shape=100, n_exp=50, seed=0, with_extras=True) -> Flam
     lm[0, t // 2, :, :2] = np.nan
     extras = dict(
         fitted_landmarks2d=rng.uniform(0, 400, (v, t, 68, 2)).astype(np.float32),
+        intrinsics=np.tile(np.array([[700.0, 0, 256], [0, 700.0, 240], [0, 0, 1]], np.float32), (v, t, 1, 1)),
         losses={"lmk": rng.uniform(size=(v, t)).astype(np.float32), "temp": rng.uniform(size=(v, t)).astype(np.float32)},
         metadata={"method": "neuface", "source": "clip.mp4", "lambdas": [10, 100, 200]},
     ) if with_extras else {}
@@ -62,6 +63,10 @@ def test_views_and_frames_slicing(tmp_path):
     assert one.n_views == 1 and np.array_equal(one.pose[0], seq.pose[1])
     part = seq.frames(2, 5)
     assert part.n_frames == 3 and part.frame_ids.tolist() == [12, 13, 14] and part.losses["lmk"].shape == (3, 3)
+    assert one.intrinsics.shape == (1, 7, 3, 3) and part.intrinsics.shape == (3, 3, 3, 3)
+    picked = seq.at([4, 1, 1])
+    assert picked.frame_ids.tolist() == [14, 11, 11] and np.array_equal(picked.pose[:, 0], seq.pose[:, 4])
+    assert picked.intrinsics.shape == (3, 3, 3, 3) and picked.losses["temp"].shape == (3, 3)
     params = seq.to_params()
     assert tuple(params.expression.shape) == (3, 7, 50) and tuple(params.shape.shape) == (1, 1, 100)
 
