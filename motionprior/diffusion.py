@@ -19,6 +19,11 @@
   centred in it (infilling); otherwise the window starts ``context`` frames before the first frame with
   an unknown entry (prediction); each completed window becomes known for the next one. A rollout is a completion of a
   known past followed by unknown frames: ``context`` frames (>= 1 s) of past condition every window.
+* **Boundaries**: the denoiser alone does not hold the motion to the known frames (a sample's first frame was
+  24 degrees of head rotation from its start frame); each completed window is joined to what is known by
+  :func:`blend_boundaries` (inertialization: the offset at every boundary is removed and faded out, over
+  ``blend_frames`` after a known past and over the whole gap between known frames), so what is known is
+  continued without a jump (``docs/experiments/2026-12-07-continuity.md``).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from motionprior.generator import Generator, MotionStart, params_to_sequence
 from motionprior.settings import as_block
 from motionprior.state import StateSpec, sequence_to_states
 
-__all__ = ["DiffusionNetwork", "MotionDenoiser", "cosine_alphas_cumprod", "ddim_sample", "complete",
+__all__ = ["DiffusionNetwork", "MotionDenoiser", "cosine_alphas_cumprod", "ddim_sample", "complete", "blend_boundaries",
            "DiffusionGenerator"]
 
 
@@ -53,6 +58,8 @@ class DiffusionNetwork:
         eta: DDIM stochasticity (0: deterministic given the initial noise; 1: DDPM-like).
         max_frequency: highest frequency (Hz) of the predicted clean window: one number, or one per
             feature group (``head``, ``jaw``, ``expression``).
+        blend_frames: frames over which a completed window's offset from the known motion at each boundary
+            is faded out (:func:`blend_boundaries`; 0: none).
     """
 
     window: int = 60
@@ -65,10 +72,13 @@ class DiffusionNetwork:
     sampling_steps: int = 20
     eta: float = 0.0
     max_frequency: float | dict[str, float] = 10.0
+    blend_frames: int = 15
 
     def __post_init__(self) -> None:
         if not 1 <= self.context < self.window:
             raise ValueError(f"context {self.context} must be between 1 and window - 1 ({self.window - 1})")
+        if self.blend_frames < 0:
+            raise ValueError(f"blend_frames must be at least 0 (0: no blending), got {self.blend_frames}")
         if not 1 <= self.sampling_steps <= self.diffusion_steps:
             raise ValueError(f"sampling_steps {self.sampling_steps} must be between 1 and diffusion_steps")
         limits = self.max_frequency.values() if isinstance(self.max_frequency, dict) else [self.max_frequency]
@@ -97,6 +107,60 @@ def lowpass_projection(window: int, max_frequency: float, fps: float = MOTION_FP
     _, vectors = torch.linalg.eigh(second.T @ second)  # ascending bending energy
     basis = vectors[:, :k]
     return (basis @ basis.T).float()
+
+
+def _smooth_decay(u: Tensor) -> Tensor:
+    """1 at ``u <= 0``, 0 at ``u >= 1``, smoothstep between (zero slope at both ends)."""
+    u = u.clamp(0.0, 1.0)
+    return 1 - u * u * (3 - 2 * u)
+
+
+def nearest_known(mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Per entry of ``mask (B, W, F)`` (1 = known), the frame index ``(B, W, F)`` of the last known entry at or
+    before it in its channel (-1: none) and of the first at or after it (W: none)."""
+    b, w, f = mask.shape
+    known = mask > 0.5
+    idx = torch.arange(w, device=mask.device).view(1, w, 1).expand(b, w, f)
+    left = torch.where(known, idx, torch.full_like(idx, -1)).cummax(1).values
+    right = torch.where(known, idx, torch.full_like(idx, w)).flip(1).cummin(1).values.flip(1)
+    return left, right
+
+
+def blend_boundaries(x: Tensor, mask: Tensor, frames: int) -> Tensor:
+    """Continue the known motion into every run of unknown frames of ``x (B, W, F)`` (``mask (B, W, F)``, 1 =
+    known), per channel. After a known past (a prediction), the run's first frame is moved to the last known
+    value plus the run's own first step, and that offset fades out over ``frames`` frames (smoothstep). A run
+    between known frames on both sides (a gap) has its first and last frames moved to continue the known
+    frames at their own velocity (the run's own step where only one frame is known on that side), and both
+    offsets fade over the whole gap, so it meets both neighbours and a constant offset of the whole
+    completion goes. Known entries are returned unchanged. This is inertialization, the way animation
+    systems join two motions without a jump: the generated motion keeps its detail, only its offset at the
+    boundaries goes. (The known velocity carried into predictions too put a kink at their second frame
+    and moved 3-6 Hz jaw power to slower bands; the run's own step in gaps made them less accurate:
+    ``docs/experiments/2026-12-07-continuity.md``.)"""
+    b, w, f = x.shape
+    known = mask > 0.5
+    idx = torch.arange(w, device=x.device).view(1, w, 1).expand(b, w, f)
+    left, right = nearest_known(mask)
+    has_left, has_right = left >= 0, right < w
+    first, last = left + 1, right - 1  # the run's ends
+    at = lambda i: x.gather(1, i.clamp(0, w - 1))  # noqa: E731
+    run = last - first + 1
+    own_first = torch.where(run > 1, at(first + 1) - at(first), torch.zeros_like(x))
+    own_last = torch.where(run > 1, at(last) - at(last - 1), torch.zeros_like(x))
+    both = has_left & has_right
+    known_before = both & (left >= 1) & known.gather(1, (left - 1).clamp(min=0))  # a gap, 2 known frames before
+    known_after = both & (right <= w - 2) & known.gather(1, (right + 1).clamp(max=w - 1))  # ... and after
+    step_in = torch.where(known_before, at(left) - at(left - 1), own_first)
+    step_out = torch.where(known_after, at(right + 1) - at(right), own_last)
+    d_left = torch.where(has_left, at(left) + step_in - at(first), torch.zeros_like(x))
+    d_right = torch.where(has_right, at(right) - step_out - at(last), torch.zeros_like(x))
+    span = torch.where(both, run - 1, torch.full_like(run, frames)).clamp(min=1).to(x.dtype)
+    w_left = _smooth_decay((idx - first).to(x.dtype) / span)
+    w_right = _smooth_decay((last - idx).to(x.dtype) / span)
+    single = both & (run == 1)  # one unknown frame between known ones: half of each side's offset
+    w_left, w_right = torch.where(single, 0.5, w_left), torch.where(single, 0.5, w_right)
+    return torch.where(known, x, x + w_left * d_left + w_right * d_right)
 
 
 def _sinusoid(positions: Tensor, width: int) -> Tensor:
@@ -227,6 +291,8 @@ def complete(model: MotionDenoiser, features: Tensor, mask: Tensor, generator: t
         win_x = x[rows[:, None], idx]
         win_m = m[rows[:, None], idx]
         out = ddim_sample(model, win_x, win_m, generator, mean)
+        if net.blend_frames:
+            out = blend_boundaries(out, win_m, net.blend_frames)
         x[rows[:, None], idx] = out
         m[rows[:, None], idx] = 1.0
         todo[rows[:, None], idx.clamp(max=t - 1)] = False

@@ -1,10 +1,11 @@
 """Completing motion with a gap: the long-context family's inpainting against simple baselines.
 
-``python -m eval inpainting``: from each clip of a split (at 30 Hz), frames ``[a, a + gap)`` are removed
-(``a``: the middle of the clip minus half the gap) and completed by
+``python -m eval inpainting``: for each gap length of ``gaps``, from each clip of a split (at 30 Hz), frames
+``[a, a + gap)`` are removed (``a``: the middle of the clip minus half the gap) and completed by
 
 * **the long-context family** (:meth:`motionprior.diffusion.DiffusionGenerator.inpaint`: the frames on
-  both sides of the gap are known) - ``samples`` completions, scored one by one;
+  both sides of the gap are known) - ``samples`` completions, scored one by one; and again with the head
+  pose given on the gap frames too (the family's "expression from head pose": jaw and expression completed);
 * **linear interpolation** between the last frame before and the first after the gap (head and jaw
   rotations by slerp, expression linearly);
 * **HuMoR-Face rolled forward** from the last frame before the gap (it cannot see the frames after it),
@@ -12,7 +13,11 @@
 
 Errors against what was removed, over the gap frames: 68 landmarks in cm (world, through the head
 model), head and jaw rotation in degrees (geodesic), expression RMSE; mean over clips and samples (and
-the best of the samples per clip, as inpainting papers report). Written to ``inpainting.md`` / ``.json``.
+the best of the samples per clip, as inpainting papers report). Continuity at the gap's edges: the steps
+from the last known frame into the gap and from the gap to the first known frame after it
+(:func:`eval.metrics.motion.frame_steps`: head / jaw deg, expression L2), mean over edges, and the share of
+edges whose step is above the 95th percentile of the clips' own frame-to-frame steps in any part (real
+motion: at most 0.15, 5 % per part). Written to ``inpainting.md`` / ``.json``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation, Slerp
 
+from eval.metrics.motion import STEP_PARTS, frame_steps
 from eval.motion_features import resample_linear, sequence_features
 from eval.report import markdown_table
 from flame.errors import InputError
@@ -36,7 +42,12 @@ log = logging.getLogger(__name__)
 
 __all__ = ["InpaintingConfig", "run_inpainting", "gap_errors", "linear_fill", "clip_at_motion_rate", "params_to_features"]
 
-COLUMNS = ["method", "landmarks_cm", "landmarks_cm_best", "head_deg", "jaw_deg", "expression_rmse", "clips"]
+COLUMNS = ["gap_s", "method", "landmarks_cm", "landmarks_cm_best", "head_deg", "jaw_deg", "expression_rmse",
+           *[f"edge_{p}" for p in STEP_PARTS], "edges_over_p95", "clips"]
+#: the table's methods
+DIFFUSION = "long-context diffusion (inpainting)"
+HEAD_GIVEN = "long-context diffusion (head pose given)"
+LINEAR, HUMOR = "linear interpolation", "HuMoR-Face rolled forward"
 
 
 @dataclass
@@ -46,7 +57,8 @@ class InpaintingConfig:
     Attributes:
         diffusion: a long-context generator file; humor: a HuMoR-Face file (optional baseline).
         data: the clips (a corpus, annotation output, split manifest...); split: which split.
-        gap: seconds removed from the middle of each clip; samples: completions per clip; seed.
+        gaps: seconds removed from the middle of each clip (one table block per length); samples:
+            completions per clip; seed.
         clips: at most this many clips (evenly spread); out: output folder.
         flame_model / assets: override the head model recorded in the generators.
     """
@@ -55,7 +67,7 @@ class InpaintingConfig:
     data: str
     humor: str | None = None
     split: str = "test"
-    gap: float = 1.0
+    gaps: tuple[float, ...] = (1.0, 2.0, 4.0)
     samples: int = 10
     seed: int = 0
     clips: int = 16
@@ -106,49 +118,71 @@ def clip_at_motion_rate(seq: FlameSequence, view: int, layer) -> FlameSequence:
 
 
 def run_inpainting(cfg: InpaintingConfig) -> list[dict]:
-    """Run the comparison (see the module docstring); returns the table rows."""
-    from motionprior.generator import MotionStart, load_generator
+    """Run the comparison (see the module docstring); returns the table rows (one per gap and method)."""
+    from motionprior.generator import load_generator
     from motionprior.sample import pick_starts
 
     diffusion = load_generator(cfg.diffusion, cfg.flame_model, cfg.assets)
     if not hasattr(diffusion, "inpaint"):
         raise InputError(f"{cfg.diffusion}: a {diffusion.family} generator cannot inpaint; pass a long-context "
                          f"(motion-diffusion) generator")
+    if not cfg.gaps or min(cfg.gaps) <= 0:
+        raise InputError(f"gaps: one or more lengths in seconds above 0, got {cfg.gaps}")
     humor = load_generator(cfg.humor, cfg.flame_model, cfg.assets) if cfg.humor else None
-    layer = diffusion.layer  # the evaluator poses features in float64 itself
-    gap = int(round(cfg.gap * MOTION_FPS))
-    errors: dict[str, list[dict]] = {"long-context diffusion (inpainting)": [], "linear interpolation": []}
-    if humor is not None:
-        errors["HuMoR-Face rolled forward"] = []
-    used = 0
+    clips = []
     for start in pick_starts(cfg.data, cfg.split, cfg.clips):
         clip = clip_at_motion_rate(start.sequence, start.view, diffusion.layer)
+        clips.append((start.label, clip, sequence_features(clip, diffusion.layer, start.label)[0]))
+    p95 = np.percentile(np.concatenate([frame_steps(truth) for _, _, truth in clips]), 95, axis=0)
+    table = []
+    for seconds in cfg.gaps:
+        rows = _complete_gaps(cfg, diffusion, humor, clips, int(round(seconds * MOTION_FPS)), p95)
+        if not rows:
+            raise InputError(f"{cfg.data}@{cfg.split}: no clip is longer than the gap ({seconds:g} s) plus 4 frames")
+        table += [{"gap_s": seconds, "method": m, "clips": len(r)}
+                  | {k: float(np.mean([x[k] for x in r])) for k in r[0]} for m, r in rows.items()]
+    _write(cfg, table)
+    return table
+
+
+def _complete_gaps(cfg: InpaintingConfig, diffusion, humor, clips: list, gap: int, p95: np.ndarray) -> dict[str, list]:
+    """Per method, one error row per clip for gaps of ``gap`` frames (clips too short are skipped)."""
+    from motionprior.generator import MotionStart
+
+    layer = diffusion.layer  # the evaluator poses features in float64 itself
+    errors: dict[str, list[dict]] = {}
+    for label, clip, truth in clips:
         t = clip.n_frames
         if t < gap + 4:
             continue
         a = (t - gap) // 2
         b = a + gap
-        truth = sequence_features(clip, layer, start.label)[0]
         known = np.ones(t, bool)
         known[a:b] = False
-        done = diffusion.inpaint(clip, known, n_samples=cfg.samples, seed=cfg.seed)
-        errors["long-context diffusion (inpainting)"].append(
-            _per_sample([gap_errors(truth, f, a, b) for f in sequence_features(done, layer, start.label)]))
+        def score(feats: list, lo: int = a, hi: int = b, ref=truth) -> dict:
+            return _per_sample([gap_errors(ref, f, lo, hi) | _edges(f, lo, hi, p95) for f in feats])
+
+        for method, given in ((DIFFUSION, ()), (HEAD_GIVEN, ("head",))):
+            done = diffusion.inpaint(clip, known, given=given, n_samples=cfg.samples, seed=cfg.seed)
+            errors.setdefault(method, []).append(score(sequence_features(done, layer, label)))
         h, j, e = linear_fill(truth.head, truth.jaw, truth.expression, a, b)
-        lin = params_to_features(h, j, e, clip, layer, start.label)
-        errors["linear interpolation"].append(_per_sample([gap_errors(truth, lin, a, b)]))
+        errors.setdefault(LINEAR, []).append(score([params_to_features(h, j, e, clip, layer, label)]))
         if humor is not None:
             roll = humor.sample([MotionStart(clip, a - 1)], cfg.samples, gap / MOTION_FPS, seed=cfg.seed)[0]
-            feats = sequence_features(roll, layer, start.label)
-            errors["HuMoR-Face rolled forward"].append(
-                _per_sample([gap_errors(truth.frames(a - 1, b), f, 1, gap + 1) for f in feats]))
-        used += 1
-    if not used:
-        raise InputError(f"{cfg.data}@{cfg.split}: no clip is longer than the gap ({cfg.gap:g} s) plus 4 frames")
-    table = [{"method": m, "clips": len(rows)} | {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-             for m, rows in errors.items()]
-    _write(cfg, table)
-    return table
+            feats = sequence_features(roll, layer, label)
+            errors.setdefault(HUMOR, []).append(_per_sample([
+                gap_errors(truth.frames(a - 1, b), f, 1, gap + 1) | _edges(f, 1, gap + 1, p95) for f in feats]))
+    return errors
+
+
+def _edges(feats, a: int, b: int, p95: np.ndarray) -> dict[str, float]:
+    """Continuity at a gap ``[a, b)`` of completed ``feats``: the mean step into and out of it per part, and the
+    share of its edges (the steps ``a - 1 -> a`` and, where there are frames after it, ``b - 1 -> b``) above
+    ``p95 (3,)`` in any part."""
+    steps = frame_steps(feats)
+    edges = steps[[i for i in (a - 1, b - 1) if 0 <= i < len(steps)]]
+    out = {f"edge_{p}": float(edges[:, i].mean()) for i, p in enumerate(STEP_PARTS)}
+    return out | {"edges_over_p95": float((edges > p95).any(-1).mean())}
 
 
 def params_to_features(head, jaw, expression, clip: FlameSequence, layer, name: str):
@@ -170,9 +204,12 @@ def _write(cfg: InpaintingConfig, table: list[dict]) -> None:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "inpainting.json", {"settings": vars(cfg), "rows": table})
-    text = (f"# Inpainting: {cfg.gap:g} s gaps\n\nClips: `{cfg.data}@{cfg.split}` (up to {cfg.clips}, at 30 Hz); the "
-            f"middle {cfg.gap:g} s of each removed and completed; {cfg.samples} samples per clip for the generators "
+    gaps = ", ".join(f"{g:g}" for g in cfg.gaps)
+    text = (f"# Inpainting: {gaps} s gaps\n\nClips: `{cfg.data}@{cfg.split}` (up to {cfg.clips}, at 30 Hz); the "
+            f"middle of each removed and completed; {cfg.samples} samples per clip for the generators "
             f"(seed {cfg.seed}). Errors over the removed frames: 68 landmarks (cm, world), head and jaw rotation "
-            f"(degrees), expression RMSE; landmarks_cm_best: the best sample per clip.\n\n"
+            f"(degrees), expression RMSE; landmarks_cm_best: the best sample per clip. Edges: the step into and out "
+            f"of the gap (head / jaw deg, expression L2; mean), edges_over_p95: the share of edges with a step above "
+            f"the clips' own 95th percentile in any part.\n\n"
             + markdown_table(table, COLUMNS) + "\n")
     atomic_write_text(out / "inpainting.md", text)

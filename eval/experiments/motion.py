@@ -29,10 +29,13 @@ from eval.metrics.motion import (
     FD_VARIANTS,
     MotionFeatures,
     RealMotion,
+    STEP_PARTS,
     apd,
     band_shares,
+    continuity,
     dominant_frequency,
     fd_features,
+    frame_steps,
     frechet_distance,
     motion_health,
     real_motion,
@@ -62,6 +65,8 @@ TABLES = {
     "Diversity: APD (cm)": ["apd_mean_world", "apd_mean_head_canonical", "apd_flat_world", "apd_flat_head_canonical"],
     "Long-horizon health": ["out_of_range", "drift_z", "freeze_rate", "variance_ratio", "speed_ratio",
                             "acceleration_ratio", "nonfinite_fraction", "rotation_invalid"],
+    "Continuity: the step from the start frame to the first generated one": [
+        *[f"{p}_jump" for p in STEP_PARTS], *[f"{p}_jump_over_p95" for p in STEP_PARTS]],
     "Rhythm: angular speeds and spectra": ["jaw_speed_deg_s", "head_speed_deg_s", *[f"jaw_{b}" for b in _BANDS],
                                            "jaw_peak_hz", *[f"head_{b}" for b in _BANDS]],
 }
@@ -164,6 +169,7 @@ def score_set(clips: list[MotionFeatures], real: list[MotionFeatures], fps: floa
     row |= _fd(finite, real_features) if finite else {f"fd_{v}": float("nan") for v in FD_VARIANTS}
     row |= _apd_groups(finite) if finite else {}
     row |= motion_health(clips, reference, fps)
+    row |= continuity(np.array([frame_steps(c.frames(0, 2))[0] for c in finite if len(c) >= 2]), reference)
     shares, curves = _spectra(finite, fps)
     row |= shares
     row["spectra"] = curves
@@ -260,8 +266,11 @@ LEGEND = (
     "start frame excluded; for real sets, between clips. out_of_range: frames with a world landmark outside the "
     "real range; drift_z: last-second mean offset of the face in real std; freeze_rate: 1 s windows moving slower "
     "than 95 % of real windows; variance / speed / acceleration ratios: generated over real (1 = real); "
-    "rotation_invalid: head beyond 90° or jaw beyond 45°. Spectra: share of jaw-opening and head-rotation power "
-    "per band of 0-15 Hz; jaw_peak_hz: dominant jaw frequency above 1 Hz (speech syllables: 3-6 Hz). "
+    "rotation_invalid: head beyond 90° or jaw beyond 45°. Continuity: the step from a clip's first frame (a sample's "
+    "start) to its second: head and jaw rotation (deg) and expression L2 distance, mean over clips, and the share of "
+    "clips whose step is above the real 95th percentile of frame-to-frame steps (real clips: 0.05). Spectra: share "
+    "of jaw-opening and head-rotation power per band of 0-15 Hz; jaw_peak_hz: dominant jaw frequency above 1 Hz "
+    "(speech syllables: 3-6 Hz). "
     "Generated rows: mean ± sample std over runs.")
 
 

@@ -34,6 +34,7 @@ import torch
 from annotator.pretrain import DEFAULT_ENCODER_CACHE, PretrainConfig
 from annotator.synthetic.builder import CorpusSize
 from eval.experiments.motion import LEGEND, REAL_ROW, combine_scores, real_side, score_set, write_motion_report
+from eval.metrics.motion import STEP_PARTS
 from eval.motion_features import load_motion_set
 from eval.report import markdown_table, write_csv
 from flame.errors import InputError
@@ -226,14 +227,18 @@ def goal_check(scored: dict[float, dict[str, list[dict]]], fixed: dict[str, tupl
                 "out_of_range_limit": truth["out_of_range"] + 0.05,
                 "fd_expression_vs_ref": g["fd_expression"] / ref["fd_expression"],
                 "fd_pose_vs_ref": g["fd_pose"] / ref["fd_pose"],
-                "apd_vs_real": g["apd_mean_head_canonical"] / truth["apd_mean_head_canonical"]})
+                "apd_vs_real": g["apd_mean_head_canonical"] / truth["apd_mean_head_canonical"],
+                "start_head_deg": g["head_jump"], "head_step_p95": g["head_step_p95"],
+                "start_over_p95": max(g[f"{p}_jump_over_p95"] for p in STEP_PARTS),
+                "start_within_p95": all(g[f"{p}_jump"] <= g[f"{p}_step_p95"] for p in STEP_PARTS)})
     for r in rows:
         r["pass"] = {"rhythm": abs(r["jaw_3-6Hz"] / r["jaw_3-6Hz_truth"] - 1) <= 0.25
                      and 0.8 <= r["jaw_speed_ratio"] <= 1.25,
                      "liveliness": 0.8 <= r["acceleration_ratio"] <= 1.25 and r["freeze_rate"] <= r["freeze_limit"],
                      "range": r["max_out_of_range_per_s"] <= r["out_of_range_limit"]
                      and r["fd_expression_vs_ref"] <= 1.5 and r["fd_pose_vs_ref"] <= 1.5,
-                     "diversity": r["apd_vs_real"] >= 0.5}
+                     "diversity": r["apd_vs_real"] >= 0.5,
+                     "continuity": r.pop("start_within_p95")}
     return rows
 
 
@@ -252,7 +257,7 @@ def _sample_row(cfg: PriorBenchmarkConfig, prior: Path, wild: Path, model_path: 
 
 GOAL_COLUMNS = ["generator", "seed", "jaw_3-6Hz", "jaw_3-6Hz_truth", "jaw_speed_ratio", "acceleration_ratio",
                 "freeze_rate", "freeze_limit", "max_out_of_range_per_s", "out_of_range_limit", "fd_expression_vs_ref",
-                "fd_pose_vs_ref", "apd_vs_real", "passes"]
+                "fd_pose_vs_ref", "apd_vs_real", "start_head_deg", "head_step_p95", "start_over_p95", "passes"]
 
 
 def _write(out: Path, cfg: PriorBenchmarkConfig, tables: dict, results: dict, goals: list[dict]) -> None:
@@ -284,7 +289,10 @@ def _write(out: Path, cfg: PriorBenchmarkConfig, tables: dict, results: dict, go
                      "acceleration 0.8-1.25x and freeze rate at most the truth's + 0.05; range: out-of-range in every "
                      "second of the longest horizon at most the truth's + 0.05, FD_expression and FD_pose at most 1.5x "
                      "the reference row's; diversity: head-canonical APD at least half the test clips' mutual "
-                     f"distance. Short goals at {min(cfg.horizons):g} s.\n")
+                     "distance; continuity: the mean step from the start frame to the first generated one within "
+                     "the test clips' 95th percentile of frame-to-frame steps for head, jaw and expression "
+                     "(start_head_deg against head_step_p95; start_over_p95: the largest share of samples above it "
+                     f"in a part). Short goals at {min(cfg.horizons):g} s.\n")
     first = min(tables)
     parts.append("## Reading\n\n" + reading(tables[first], results[first]["horizon"]) + "\n")
     atomic_write_text(out / "prior_benchmark.md", "\n".join(parts))

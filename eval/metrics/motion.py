@@ -33,6 +33,12 @@ Conventions (see ``research/metrics.md`` §5, §6, §8); every set is at the sam
   clips; the share of power in each band of :data:`BANDS` (of the power in 0-15 Hz), and the dominant
   jaw frequency: the highest local maximum of the spectrum above 1 Hz (below is posture, not
   articulation; speech syllables are 3-6 Hz).
+* **Continuity** - the step from a known frame to the next generated one (a sample's start frame to its
+  first generated frame; a gap's edges): the head and jaw rotation between the two frames (deg) and the
+  L2 distance of their expression coefficients (:func:`frame_steps`), against the same steps between
+  consecutive real frames (:attr:`RealMotion.step_median`, :attr:`RealMotion.step_p95`). ``<part>_jump``
+  is the mean step, ``<part>_jump_over_p95`` the fraction of clips whose step exceeds the real 95th
+  percentile (0.05 for real clips, by construction).
 """
 
 from __future__ import annotations
@@ -45,7 +51,8 @@ from scipy.signal import welch
 from scipy.spatial.transform import Rotation
 
 __all__ = ["MotionFeatures", "RealMotion", "real_motion", "frechet_distance", "fd_features", "apd", "motion_health", "spectrum", "band_shares",
-           "dominant_frequency", "angular_speed", "FD_VARIANTS", "FD_EXPRESSION", "COMBINED_SCALES", "BANDS",
+           "dominant_frequency", "angular_speed", "frame_steps", "continuity", "STEP_PARTS", "FD_VARIANTS",
+           "FD_EXPRESSION", "COMBINED_SCALES", "BANDS",
            "MAX_HEAD_DEG", "MAX_JAW_DEG", "SPECTRUM_WINDOW", "SPECTRUM_NFFT"]
 
 FD_VARIANTS = ("expression", "pose", "landmarks", "combined")
@@ -57,6 +64,8 @@ COMBINED_SCALES = {"head": 0.1, "jaw": 0.05, "expression": 1.0, "landmarks": 0.1
 BANDS = ((0.0, 1.0), (1.0, 3.0), (3.0, 6.0), (6.0, 15.0))
 MAX_HEAD_DEG, MAX_JAW_DEG = 90.0, 45.0
 SPECTRUM_WINDOW, SPECTRUM_NFFT = 128, 1024
+#: the parts whose frame-to-frame steps the continuity metrics compare (head / jaw deg, expression L2)
+STEP_PARTS = ("head", "jaw", "expr")
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,6 +181,29 @@ def angular_speed(axis_angle: np.ndarray, fps: float) -> np.ndarray:
     return np.degrees((r[:-1].inv() * r[1:]).magnitude()) * fps
 
 
+def frame_steps(clip: MotionFeatures) -> np.ndarray:
+    """``(T - 1, 3)`` steps between consecutive frames of a clip, per :data:`STEP_PARTS`: the head's and the
+    jaw's rotation (deg) and the L2 distance of the expression coefficients."""
+    if len(clip) < 2:
+        return np.zeros((0, len(STEP_PARTS)))
+    rotation = lambda aa: angular_speed(aa, 1.0)  # noqa: E731  (deg per frame)
+    expression = np.linalg.norm(np.diff(clip.expression, axis=0), axis=-1)
+    return np.stack([rotation(clip.head), rotation(clip.jaw), expression], -1)
+
+
+def continuity(jumps: np.ndarray, reference: "RealMotion") -> dict[str, float]:
+    """Continuity of ``jumps (N, 3)`` - one step per known-to-generated boundary, per :data:`STEP_PARTS`
+    (:func:`frame_steps` at the boundary) - against the real steps: ``<part>_jump`` (mean),
+    ``<part>_jump_over_p95`` (fraction above the real 95th percentile) and that percentile, ``<part>_step_p95``."""
+    out = {}
+    for i, part in enumerate(STEP_PARTS):
+        j = jumps[:, i] if len(jumps) else np.zeros(0)
+        out[f"{part}_jump"] = _mean(j)
+        out[f"{part}_step_p95"] = float(reference.step_p95[i])
+        out[f"{part}_jump_over_p95"] = float((j > reference.step_p95[i]).mean()) if len(j) else float("nan")
+    return out
+
+
 def _window_speed(lm: np.ndarray, fps: float, window: int) -> np.ndarray:
     """Mean landmark speed (cm/s) of consecutive ``window``-frame windows of ``lm (T, L, 3)``."""
     speed = np.linalg.norm(np.diff(lm, axis=0), axis=-1).mean(-1) * fps  # (T-1,)
@@ -195,8 +227,9 @@ def _cat(arrays) -> np.ndarray:
 class RealMotion:
     """What the health metrics compare with, computed once per real set (:func:`real_motion`): the world
     landmarks' per-coordinate range, the head-canonical landmarks' mean / std / variance, the 5th
-    percentile of the 1 s window speeds, and the mean landmark speed, acceleration and head / jaw
-    angular speeds (NaN where the clips are too short)."""
+    percentile of the 1 s window speeds, the mean landmark speed, acceleration and head / jaw
+    angular speeds (NaN where the clips are too short), and the median and 95th percentile of the
+    frame-to-frame steps ``(3,)`` per :data:`STEP_PARTS` (:func:`frame_steps`)."""
 
     lo: np.ndarray
     hi: np.ndarray
@@ -208,6 +241,8 @@ class RealMotion:
     acceleration: float
     head_speed: float
     jaw_speed: float
+    step_median: np.ndarray
+    step_p95: np.ndarray
 
 
 def _mean(x: np.ndarray) -> float:
@@ -220,11 +255,14 @@ def real_motion(real: list[MotionFeatures], fps: float) -> RealMotion:
     can = np.concatenate([c.canonical.reshape(len(c), -1) for c in real])
     speeds = _cat(_window_speed(c.canonical, fps, int(round(fps))) for c in real)
     va = [_speed_acceleration(c.landmarks, fps) for c in real if len(c) >= 3]
+    steps = np.concatenate([frame_steps(c) for c in real])
+    step_median, step_p95 = (np.percentile(steps, [50, 95], axis=0) if len(steps)
+                             else np.full((2, len(STEP_PARTS)), np.nan))
     return RealMotion(world.min(0), world.max(0), can.mean(0), can.std(0), can.var(0),
                       float(np.percentile(speeds, 5)) if len(speeds) else float("nan"),
                       _mean(_cat(v for v, _ in va)), _mean(_cat(a for _, a in va)),
                       _mean(_cat(angular_speed(c.head, fps) for c in real)),
-                      _mean(_cat(angular_speed(c.jaw, fps) for c in real)))
+                      _mean(_cat(angular_speed(c.jaw, fps) for c in real)), step_median, step_p95)
 
 
 def motion_health(generated: list[MotionFeatures], real: list[MotionFeatures] | RealMotion,

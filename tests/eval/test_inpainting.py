@@ -10,7 +10,17 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from eval.experiments.inpainting import InpaintingConfig, gap_errors, linear_fill, run_inpainting
+from eval.experiments.inpainting import (
+    DIFFUSION,
+    HEAD_GIVEN,
+    HUMOR,
+    LINEAR,
+    InpaintingConfig,
+    _edges,
+    gap_errors,
+    linear_fill,
+    run_inpainting,
+)
 from eval.metrics.motion import MotionFeatures
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "motionprior"
@@ -52,6 +62,22 @@ def test_gap_errors_hand_computed():
                                               "expression_rmse": 0.0}
 
 
+def test_gap_edges_see_a_jump_into_the_gap():
+    """A 1 deg/frame head turn whose completion of frames [5, 12) starts 20 deg off and returns: the step into
+    the gap is 21 deg, the step out 1 deg; one edge of two is above the 95th percentile."""
+    t = np.arange(20, dtype=float)
+    head = np.stack([np.zeros(20), np.radians(t), np.zeros(20)], 1)
+    z = np.zeros((20, 3))
+    smooth = _features(head, z, np.zeros((20, 2)), np.zeros((20, 68, 3)))
+    p95 = np.array([1.5, 1.0, 0.1])
+    assert _edges(smooth, 5, 12, p95) == pytest.approx({"edge_head": 1.0, "edge_jaw": 0.0, "edge_expr": 0.0,
+                                                        "edges_over_p95": 0.0})
+    jumped = head.copy()
+    jumped[5, 1] += np.radians(20.0)
+    out = _edges(_features(jumped, z, np.zeros((20, 2)), np.zeros((20, 68, 3))), 5, 12, p95)
+    assert out["edge_head"] == pytest.approx((21.0 + 1.0) / 2) and out["edges_over_p95"] == 0.5
+
+
 @pytest.mark.slow
 def test_inpainting_command(tmp_path, standin_paths, tiny_prior_args, tiny_diffusion_args):
     from annotator.synthetic.builder import SynthConfig, build_corpus
@@ -66,11 +92,15 @@ def test_inpainting_command(tmp_path, standin_paths, tiny_prior_args, tiny_diffu
     diffusion = fit_or_resume(CONFIGS / "diffusion.yaml", tmp_path / "diffusion", [*common, *tiny_diffusion_args])
     out = tmp_path / "inpainting"
     assert main(["inpainting", "--diffusion", str(diffusion), "--humor", str(humor), "--data", str(corpus),
-                 "--gap", "0.5", "--samples", "3", "--out", str(out)]) == 0
-    rows = {r["method"]: r for r in json.loads((out / "inpainting.json").read_text())["rows"]}
-    assert set(rows) == {"long-context diffusion (inpainting)", "linear interpolation", "HuMoR-Face rolled forward"}
-    for r in rows.values():
-        assert r["clips"] == 1 and np.isfinite([r["landmarks_cm"], r["head_deg"], r["jaw_deg"]]).all()
+                 "--gaps", "[0.5, 1.0]", "--samples", "3", "--out", str(out)]) == 0
+    table = json.loads((out / "inpainting.json").read_text())["rows"]
+    methods = (DIFFUSION, HEAD_GIVEN, LINEAR, HUMOR)
+    assert [(r["gap_s"], r["method"]) for r in table] == [(g, m) for g in (0.5, 1.0) for m in methods]
+    for r in table:
+        assert r["clips"] == 1 and np.isfinite([r["landmarks_cm"], r["head_deg"], r["jaw_deg"], r["edge_head"]]).all()
         assert r["landmarks_cm_best"] <= r["landmarks_cm"] + 1e-12
+        assert 0.0 <= r["edges_over_p95"] <= 1.0
+    rows = {r["method"]: r for r in table if r["gap_s"] == 0.5}
+    assert rows[HEAD_GIVEN]["head_deg"] == pytest.approx(0.0, abs=1e-3)  # the head is given on every frame
     with pytest.raises(Exception, match="cannot inpaint"):
         run_inpainting(InpaintingConfig(diffusion=str(humor), data=str(corpus), out=str(out)))

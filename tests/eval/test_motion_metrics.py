@@ -12,9 +12,12 @@ from eval.metrics.motion import (
     angular_speed,
     apd,
     band_shares,
+    continuity,
     dominant_frequency,
     fd_features,
+    frame_steps,
     frechet_distance,
+    real_motion,
     spectrum,
 )
 
@@ -119,3 +122,38 @@ def test_angular_speed_of_a_steady_turn():
     t = np.arange(31) / 30.0
     yaw = np.stack([np.zeros(31), np.radians(20.0) * t, np.zeros(31)], 1)  # 20 deg/s about y
     np.testing.assert_allclose(angular_speed(yaw, 30.0), 20.0, rtol=1e-9)
+
+
+def _steady(t: int, rng, jump_deg: float = 0.0, expr_jump: float = 0.0) -> MotionFeatures:
+    """A clip turning 1 deg per frame about y, the jaw opening 0.5 deg per frame and the expression
+    moving 0.1 per frame, with an extra head turn of ``jump_deg`` and an expression step of
+    ``expr_jump`` between frames 0 and 1."""
+    yaw = np.radians(np.arange(t) * 1.0 + jump_deg * (np.arange(t) >= 1))
+    head = np.stack([np.zeros(t), yaw, np.zeros(t)], 1)
+    jaw = np.stack([np.radians(np.arange(t) * 0.5), np.zeros(t), np.zeros(t)], 1)
+    direction = rng.standard_normal(10)
+    direction /= np.linalg.norm(direction)
+    expression = (np.arange(t)[:, None] * 0.1 + expr_jump * (np.arange(t) >= 1)[:, None]) * direction
+    return _clip(t, head=head, jaw=jaw, expression=expression)
+
+
+def test_frame_steps_hand_made(rng):
+    steps = frame_steps(_steady(6, rng, jump_deg=20.0, expr_jump=0.4))
+    np.testing.assert_allclose(steps[:, 0], [21, 1, 1, 1, 1], rtol=1e-9)  # head deg
+    np.testing.assert_allclose(steps[:, 1], 0.5, rtol=1e-9)  # jaw deg
+    np.testing.assert_allclose(steps[:, 2], [0.5, 0.1, 0.1, 0.1, 0.1], rtol=1e-9)  # expression L2
+
+
+def test_continuity_a_planted_start_jump_moves_only_its_part(rng):
+    real = [_steady(40, rng) for _ in range(3)]
+    ref = real_motion(real, 30.0)
+    np.testing.assert_allclose(ref.step_median, [1.0, 0.5, 0.1], rtol=1e-9)
+    first = lambda clips: np.array([frame_steps(c)[0] for c in clips])  # noqa: E731
+    smooth = continuity(first([_steady(10, rng) for _ in range(4)]), ref)
+    assert smooth["head_jump"] == pytest.approx(1.0) and smooth["head_jump_over_p95"] == 0.0
+    jumped = continuity(first([_steady(10, rng, jump_deg=26.8) for _ in range(4)]), ref)
+    assert jumped["head_jump"] == pytest.approx(27.8) and jumped["head_jump_over_p95"] == 1.0
+    for k in ("jaw_jump", "expr_jump", "jaw_jump_over_p95", "expr_jump_over_p95"):
+        assert jumped[k] == pytest.approx(smooth[k])
+    expr = continuity(first([_steady(10, rng, expr_jump=1.0)]), ref)
+    assert expr["expr_jump_over_p95"] == 1.0 and expr["head_jump_over_p95"] == 0.0

@@ -11,6 +11,7 @@ import torch
 from flame.rotations import axis_angle_to_matrix, matrix_to_rotation_6d
 from motionprior.diffusion import (
     DiffusionNetwork,
+    blend_boundaries,
     MotionDenoiser,
     complete,
     cosine_alphas_cumprod,
@@ -201,3 +202,53 @@ def test_a_gap_is_completed_between_known_frames_on_both_sides():
     mask[:, 30:] = 0.0  # the future: prediction from a past of `context` frames
     complete(model, feats, mask, torch.Generator().manual_seed(0))
     assert seen[0][0].tolist() == [1.0] * NET.context + [0.0] * (NET.window - NET.context)
+
+
+def test_blend_boundaries_removes_an_offset_between_known_frames():
+    """A line with gaps whose completion is the line shifted by 3 (a constant offset), then also waving: known
+    entries come back exactly, the offset goes (the line is restored), the wave's detail stays and the steps
+    into and out of the gap continue the known frames' velocity."""
+    t = torch.arange(40, dtype=torch.float64)
+    line = (0.1 * t - 1.0)[None, :, None].repeat(2, 1, 3)
+    mask = torch.ones_like(line)
+    mask[0, 10:30] = 0.0  # a 20-frame gap
+    mask[1, 10:14] = 0.0  # a 4-frame gap
+    completed = torch.where(mask > 0, line, line + 3.0)
+    out = blend_boundaries(completed, mask, frames=8)
+    torch.testing.assert_close(out[mask > 0], line[mask > 0], rtol=0, atol=0)
+    torch.testing.assert_close(out, line, rtol=0, atol=1e-12)
+    wave = torch.where(mask > 0, line, line + 3.0 + 0.2 * torch.sin(t)[None, :, None])
+    out = blend_boundaries(wave, mask, frames=8)
+    steps = out.diff(dim=1)[0, :, 0]
+    assert abs(steps[9] - 0.1) < 1e-9 and abs(steps[29] - 0.1) < 1e-9  # into and out of the gap: the line's step
+    assert (out - line)[0, 12:28, 0].std() > 0.1  # the completion's own motion (the wave, std 0.14) is kept
+
+
+def test_blend_boundaries_continues_from_a_single_known_frame():
+    """One known frame, then a completion that starts 5 away and moves 0.1 a frame: the first generated frame
+    takes the completion's own step from the known value, and the offset fades out over ``frames``."""
+    t = torch.arange(30, dtype=torch.float64)
+    mask = torch.zeros(1, 30, 1, dtype=torch.float64)
+    mask[:, 0] = 1.0
+    x = torch.where(mask > 0, torch.zeros(1, 30, 1, dtype=torch.float64), (5.0 + 0.1 * t)[None, :, None])
+    out = blend_boundaries(x, mask, frames=10)
+    assert out[0, 0, 0] == 0.0 and out[0, 1, 0] == pytest.approx(0.1)
+    torch.testing.assert_close(out[0, 11:], x[0, 11:])  # faded out after 10 frames
+    assert (out.diff(dim=1) > 0).all()  # monotone: no overshoot on the way
+
+
+def test_complete_continues_the_known_motion():
+    """A denoiser whose completion is 40 units off (a model that ignores what it is given): the output still
+    leaves the known past with the past's own step and returns the known frames exactly."""
+    torch.manual_seed(0)
+    model = Oracle(SPEC, NET).eval()
+    layout = model.features
+    t = torch.arange(40, dtype=torch.float32)
+    feats = (0.05 * t)[None, :, None].repeat(1, 1, layout.dim)
+    mask = torch.zeros_like(feats)
+    mask[:, :NET.context] = 1.0
+    model.target = feats[:, :NET.window] + 40.0
+    out = complete(model, feats, mask, torch.Generator().manual_seed(0), mean=True)
+    torch.testing.assert_close(out[:, :NET.context], feats[:, :NET.context])
+    first = out[0, NET.context] - out[0, NET.context - 1]
+    torch.testing.assert_close(first, torch.full_like(first, 0.05), rtol=0, atol=1e-4)
