@@ -17,7 +17,8 @@ the best of the samples per clip, as inpainting papers report). Continuity at th
 from the last known frame into the gap and from the gap to the first known frame after it
 (:func:`eval.metrics.motion.frame_steps`: head / jaw deg, expression L2), mean over edges, and the share of
 edges whose step is above the 95th percentile of the clips' own frame-to-frame steps in any part (real
-motion: at most 0.15, 5 % per part). Written to ``inpainting.md`` / ``.json``.
+motion: at most 0.15, 5 % per part). Written to ``inpainting.md`` / ``.json``, and ``inpainting.png``: head yaw
+and jaw opening of one clip per gap length - truth, interpolation, three completions.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["InpaintingConfig", "run_inpainting", "gap_errors", "linear_fill", "clip_at_motion_rate", "params_to_features"]
 
+#: completions per gap length drawn in ``inpainting.png``
+EXAMPLE_SAMPLES = 3
 COLUMNS = ["gap_s", "method", "landmarks_cm", "landmarks_cm_best", "head_deg", "jaw_deg", "expression_rmse",
            *[f"edge_{p}" for p in STEP_PARTS], "edges_over_p95", "clips"]
 #: the table's methods
@@ -134,19 +137,22 @@ def run_inpainting(cfg: InpaintingConfig) -> list[dict]:
         clip = clip_at_motion_rate(start.sequence, start.view, diffusion.layer)
         clips.append((start.label, clip, sequence_features(clip, diffusion.layer, start.label)[0]))
     p95 = np.percentile(np.concatenate([frame_steps(truth) for _, _, truth in clips]), 95, axis=0)
-    table = []
+    table, examples = [], []
     for seconds in cfg.gaps:
-        rows = _complete_gaps(cfg, diffusion, humor, clips, int(round(seconds * MOTION_FPS)), p95)
+        rows = _complete_gaps(cfg, diffusion, humor, clips, int(round(seconds * MOTION_FPS)), p95, examples)
         if not rows:
             raise InputError(f"{cfg.data}@{cfg.split}: no clip is longer than the gap ({seconds:g} s) plus 4 frames")
         table += [{"gap_s": seconds, "method": m, "clips": len(r)}
                   | {k: float(np.mean([x[k] for x in r])) for k in r[0]} for m, r in rows.items()]
     _write(cfg, table)
+    _plot_examples(Path(cfg.out) / "inpainting.png", examples)
     return table
 
 
-def _complete_gaps(cfg: InpaintingConfig, diffusion, humor, clips: list, gap: int, p95: np.ndarray) -> dict[str, list]:
-    """Per method, one error row per clip for gaps of ``gap`` frames (clips too short are skipped)."""
+def _complete_gaps(cfg: InpaintingConfig, diffusion, humor, clips: list, gap: int, p95: np.ndarray,
+                   examples: list) -> dict[str, list]:
+    """Per method, one error row per clip for gaps of ``gap`` frames (clips too short are skipped); the first
+    clip's truth, interpolation and completions are appended to ``examples`` for the plot."""
     from motionprior.generator import MotionStart
 
     layer = diffusion.layer  # the evaluator poses features in float64 itself
@@ -164,15 +170,48 @@ def _complete_gaps(cfg: InpaintingConfig, diffusion, humor, clips: list, gap: in
 
         for method, given in ((DIFFUSION, ()), (HEAD_GIVEN, ("head",))):
             done = diffusion.inpaint(clip, known, given=given, n_samples=cfg.samples, seed=cfg.seed)
-            errors.setdefault(method, []).append(score(sequence_features(done, layer, label)))
+            completed = sequence_features(done, layer, label)
+            errors.setdefault(method, []).append(score(completed))
+            if method == DIFFUSION:
+                drawn = completed[:EXAMPLE_SAMPLES]
         h, j, e = linear_fill(truth.head, truth.jaw, truth.expression, a, b)
-        errors.setdefault(LINEAR, []).append(score([params_to_features(h, j, e, clip, layer, label)]))
+        linear = params_to_features(h, j, e, clip, layer, label)
+        errors.setdefault(LINEAR, []).append(score([linear]))
+        if len(errors[LINEAR]) == 1:
+            examples.append((label, a, b, truth, linear, drawn))
         if humor is not None:
             roll = humor.sample([MotionStart(clip, a - 1)], cfg.samples, gap / MOTION_FPS, seed=cfg.seed)[0]
             feats = sequence_features(roll, layer, label)
             errors.setdefault(HUMOR, []).append(_per_sample([
                 gap_errors(truth.frames(a - 1, b), f, 1, gap + 1) | _edges(f, 1, gap + 1, p95) for f in feats]))
     return errors
+
+
+def _plot_examples(path: Path, examples: list) -> None:
+    """One column per gap length: head yaw and jaw opening of the truth, linear interpolation and a few of
+    the long-context family's completions of the first clip, the gap shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(examples), figsize=(5 * len(examples), 6.5), squeeze=False, constrained_layout=True)
+    yaw = lambda aa: np.degrees(Rotation.from_rotvec(aa).as_euler("YXZ")[:, 0])  # noqa: E731
+    opening = lambda aa: np.degrees(aa[:, 0])  # noqa: E731
+    for col, (label, a, b, truth, linear, completed) in enumerate(examples):
+        x = np.arange(len(truth)) / MOTION_FPS
+        for row, (title, part, angle) in enumerate((("head yaw (deg)", "head", yaw), ("jaw opening (deg)", "jaw", opening))):
+            ax = axes[row, col]
+            ax.axvspan(a / MOTION_FPS, b / MOTION_FPS, color="0.9")
+            ax.plot(x, angle(getattr(truth, part)), "k", lw=2, label="truth")
+            ax.plot(x, angle(getattr(linear, part)), "b--", lw=1.5, label="linear interpolation")
+            for i, f in enumerate(completed):
+                ax.plot(x, angle(getattr(f, part)), color="C3", lw=1, label="completions" if i == 0 else None)
+            ax.set_title(f"{label}: {(b - a) / MOTION_FPS:g} s gap, {title}", fontsize=9)
+            ax.set_xlabel("s")
+    axes[0, 0].legend(fontsize=8)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
 
 def _edges(feats, a: int, b: int, p95: np.ndarray) -> dict[str, float]:

@@ -100,6 +100,7 @@ def test_inpainting_command(tmp_path, standin_paths, tiny_prior_args, tiny_diffu
         assert r["clips"] == 1 and np.isfinite([r["landmarks_cm"], r["head_deg"], r["jaw_deg"], r["edge_head"]]).all()
         assert r["landmarks_cm_best"] <= r["landmarks_cm"] + 1e-12
         assert 0.0 <= r["edges_over_p95"] <= 1.0
+    assert (out / "inpainting.png").is_file()
     rows = {r["method"]: r for r in table if r["gap_s"] == 0.5}
     assert rows[HEAD_GIVEN]["head_deg"] == pytest.approx(0.0, abs=1e-3)  # the head is given on every frame
     with pytest.raises(Exception, match="cannot inpaint"):
