@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation, Slerp
 
-from eval.metrics.motion import STEP_PARTS, frame_steps
+from eval.metrics.motion import STEP_PARTS, frame_steps, rotation_angle_deg
 from eval.motion_features import resample_linear, sequence_features
 from eval.report import markdown_table
 from flame.errors import InputError
@@ -92,19 +92,13 @@ def linear_fill(head: np.ndarray, jaw: np.ndarray, expression: np.ndarray, a: in
     return head, jaw, expression
 
 
-def _angle_deg(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Geodesic angle between axis-angle rotations ``(..., 3)``, degrees."""
-    rel = Rotation.from_rotvec(x.reshape(-1, 3)).inv() * Rotation.from_rotvec(y.reshape(-1, 3))
-    return np.degrees(rel.magnitude()).reshape(x.shape[:-1])
-
-
 def gap_errors(truth, pred, a: int, b: int) -> dict[str, float]:
     """Errors of :class:`~eval.metrics.motion.MotionFeatures` ``pred`` against ``truth`` over frames ``[a, b)``."""
     s = slice(a, b)
     n = min(truth.expression.shape[1], pred.expression.shape[1])
     return {"landmarks_cm": float(np.linalg.norm(pred.landmarks[s] - truth.landmarks[s], axis=-1).mean()),
-            "head_deg": float(_angle_deg(pred.head[s], truth.head[s]).mean()),
-            "jaw_deg": float(_angle_deg(pred.jaw[s], truth.jaw[s]).mean()),
+            "head_deg": float(rotation_angle_deg(pred.head[s], truth.head[s]).mean()),
+            "jaw_deg": float(rotation_angle_deg(pred.jaw[s], truth.jaw[s]).mean()),
             "expression_rmse": float(np.sqrt(((pred.expression[s, :n] - truth.expression[s, :n]) ** 2).mean()))}
 
 

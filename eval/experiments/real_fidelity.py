@@ -22,6 +22,7 @@ import torch
 
 from annotator.neuface import OFFICIAL_OBJECTIVE, AnnotateConfig
 from annotator.pretrain import DEFAULT_ENCODER_CACHE, PretrainConfig
+from eval.metrics.fidelity import jaw_offaxis_deg
 from eval.report import markdown_table, write_csv
 from flame.files import atomic_write_text
 from flame.head import DEFAULT_ASSETS
@@ -72,7 +73,7 @@ def run_real_fidelity(clips: str, out: str = "runs/real_fidelity", max_frames: i
                 encoder_expr = expr
             rows.append({"clip": video.name, "frames": cap.n_frames, "method": method, "expr_norm": expr,
                          "expr_vs_regress": expr / encoder_expr,
-                         "jaw_offaxis_deg": float(np.degrees(np.linalg.norm(seq.pose[..., 7:9], axis=-1)).mean()),
+                         "jaw_offaxis_deg": jaw_offaxis_deg(seq.pose),
                          "shape_rms": float(np.sqrt(np.mean(np.square(seq.shape)))),
                          **stability_scores(layer64, seq, cap.landmarks, cap.valid), "seconds": seq.metadata["seconds"]})
             log.info("%s %s: %s", video.name, method, rows[-1])
@@ -122,7 +123,8 @@ def _sheet(layer, video: Path, frame: int, fits: dict, path: Path, size: int = 2
         pose[..., :3] = 0  # the head rotation zeroed: the face's own shape and expression
         with torch.no_grad():
             verts = layer(type(params)(params.shape, params.expression, pose)).vertices.reshape(1, -1, 3)
-        views = [verts, verts @ side.T]
+        centre = (verts.amax(1, keepdim=True) + verts.amin(1, keepdim=True)) / 2  # about the head's box, not the neck
+        views = [verts, (verts - centre) @ side.T + centre]
         renders = [to_uint8(render_mesh(v, layer.faces, cam, (size, size), colors=layer.vertex_colors)[0]) for v in views]
         cells += [put_text(_face_square(over, one.fitted_landmarks2d[0, 0], size), f"{method} | frame {frame}", (4, 4),
                            color=(255, 255, 0)),

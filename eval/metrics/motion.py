@@ -51,7 +51,7 @@ from scipy.signal import welch
 from scipy.spatial.transform import Rotation
 
 __all__ = ["MotionFeatures", "RealMotion", "real_motion", "frechet_distance", "fd_features", "apd", "motion_health", "spectrum", "band_shares",
-           "dominant_frequency", "angular_speed", "frame_steps", "continuity", "STEP_PARTS", "FD_VARIANTS",
+           "dominant_frequency", "angular_speed", "rotation_angle_deg", "frame_steps", "continuity", "STEP_PARTS", "FD_VARIANTS",
            "FD_EXPRESSION", "COMBINED_SCALES", "BANDS",
            "MAX_HEAD_DEG", "MAX_JAW_DEG", "SPECTRUM_WINDOW", "SPECTRUM_NFFT"]
 
@@ -173,12 +173,18 @@ def apd(landmarks: np.ndarray) -> dict[str, float]:
     return {"apd_mean": float(per_point / n), "apd_flat": float(flat / n)}
 
 
+def rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Geodesic angle (deg) between axis-angle rotations ``a, b (..., 3)``: ``(...)``."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    rel = Rotation.from_rotvec(a.reshape(-1, 3)).inv() * Rotation.from_rotvec(b.reshape(-1, 3))
+    return np.degrees(rel.magnitude()).reshape(a.shape[:-1])
+
+
 def angular_speed(axis_angle: np.ndarray, fps: float) -> np.ndarray:
     """``(T - 1,)`` deg/s: the angle of the rotation between consecutive frames of ``(T, 3)`` axis-angles."""
-    r = Rotation.from_rotvec(np.asarray(axis_angle, np.float64))
-    if len(r) < 2:
+    if len(axis_angle) < 2:
         return np.zeros(0)
-    return np.degrees((r[:-1].inv() * r[1:]).magnitude()) * fps
+    return rotation_angle_deg(axis_angle[:-1], axis_angle[1:]) * fps
 
 
 def frame_steps(clip: MotionFeatures) -> np.ndarray:
