@@ -19,11 +19,11 @@
   centred in it (infilling); otherwise the window starts ``context`` frames before the first frame with
   an unknown entry (prediction); each completed window becomes known for the next one. A rollout is a completion of a
   known past followed by unknown frames: ``context`` frames (>= 1 s) of past condition every window.
-* **Boundaries**: the denoiser alone does not hold the motion to the known frames (a sample's first frame was
-  24 degrees of head rotation from its start frame); each completed window is joined to what is known by
+* **Boundaries**: the denoiser alone does not hold the motion to the known frames (measured in
+  ``docs/experiments/2026-12-07-continuity.md``); each completed window is joined to what is known by
   :func:`blend_boundaries` (inertialization: the offset at every boundary is removed and faded out, over
   ``blend_frames`` after a known past and over the whole gap between known frames), so what is known is
-  continued without a jump (``docs/experiments/2026-12-07-continuity.md``).
+  continued without a jump.
 """
 
 from __future__ import annotations
@@ -135,9 +135,8 @@ def blend_boundaries(x: Tensor, mask: Tensor, frames: int) -> Tensor:
     offsets fade over the whole gap, so it meets both neighbours and a constant offset of the whole
     completion goes. Known entries are returned unchanged. This is inertialization, the way animation
     systems join two motions without a jump: the generated motion keeps its detail, only its offset at the
-    boundaries goes. (The known velocity carried into predictions too put a kink at their second frame
-    and moved 3-6 Hz jaw power to slower bands; the run's own step in gaps made them less accurate:
-    ``docs/experiments/2026-12-07-continuity.md``.)"""
+    boundaries goes. Which step each kind of run takes was chosen by measurement
+    (``docs/experiments/2026-12-07-continuity.md``)."""
     b, w, f = x.shape
     known = mask > 0.5
     idx = torch.arange(w, device=x.device).view(1, w, 1).expand(b, w, f)
