@@ -455,7 +455,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
             source = _ParamSource(_full_pass(source, t))
     if cfg.method != "regress":
         opt = torch.optim.Adam([p for p in source.parameters() if p.requires_grad], lr=cfg.lr)
-        anchors = _Targets()
+        anchors, init = _Targets(), None
         if cfg.lambda_anchor_expression > 0 or cfg.lambda_anchor_jaw > 0:
             with torch.no_grad():  # the pretrained encoder's (or, for fit, the initial) prediction
                 init = _full_pass(source, t)
@@ -468,9 +468,10 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
                     getattr(source, name).requires_grad_(not coarse)
             sums: dict[str, float] = {}
             motion = prior if prior is not None and epoch >= int(cfg.prior_from * cfg.epochs) else None
-            if cfg.targets == "em" or motion is not None or cfg.lambda_smooth_expression > 0 or cfg.lambda_smooth_jaw > 0:
-                with torch.no_grad():
-                    full = _full_pass(source, t)
+            smoothing = cfg.lambda_smooth_expression > 0 or cfg.lambda_smooth_jaw > 0
+            if cfg.targets == "em" or motion is not None or smoothing:
+                with torch.no_grad():  # before the first step the anchors' pass is this pass
+                    full = init if epoch == 0 and init is not None else _full_pass(source, t)
                     targets = _e_step(full, cfg, mv, inputs, anchors)
                     if motion is not None:  # the mean step NLL of the fit at the start of the epoch
                         sums["motion_nll"] = motion.refresh(full.expression, _pose15(full.pose6), full.shape, capture.fps)
