@@ -106,6 +106,10 @@ class AnnotateConfig:
             (1.5: a 37 degree field of view across it). Off-centre faces and near faces are where it matters.
         lambda_anchor_expression, lambda_anchor_jaw: weights of the squared distance of the expression and jaw
             rotation to the pretrained encoder's prediction for the same frame.
+        lambda_anchor_jaw_multiview: the jaw anchor's weight where the multi-view term is on (it replaces
+            ``lambda_anchor_jaw`` there). The multi-view consensus, reaching the jaw through the encoder's shared
+            weights, closes the jaw; a stronger anchor holds its opening, while on single-view clips it would tie
+            the jaw to the encoder's per-frame jitter (``docs/experiments/2026-12-07-annotation-fidelity.md``).
         lambda_smooth_expression, lambda_smooth_jaw: weights of the squared distance of each frame's expression
             and jaw rotation to the mean of its two neighbours (half the second difference).
         prior_jaw_offaxis: weight of the jaw's rotation about y and z and of an opening below closed (rad^2).
@@ -144,6 +148,7 @@ class AnnotateConfig:
     focal: float = 1.5
     lambda_anchor_expression: float = 1e-3
     lambda_anchor_jaw: float = 1.0
+    lambda_anchor_jaw_multiview: float = 5.0
     lambda_smooth_expression: float = 0.2
     lambda_smooth_jaw: float = 2.0
     prior_jaw_offaxis: float = 1.0
@@ -171,6 +176,10 @@ class AnnotateConfig:
         if ignored:
             raise ValueError(f"method {self.method!r} would ignore {', '.join(ignored)}: {why}, or remove them")
 
+    def jaw_anchor_weight(self, multiview: bool) -> float:
+        """The jaw anchor's weight with or without the multi-view term."""
+        return self.lambda_anchor_jaw_multiview if multiview else self.lambda_anchor_jaw
+
 
 #: settings that only ``fit`` reads, and the settings ``regress`` reads (it optimizes nothing)
 _FIT_ONLY = ("prior_shape", "prior_expression", "prior_jaw", "coarse_fraction")
@@ -178,7 +187,7 @@ _REGRESS_READS = ("method", "seed", "tensorboard")
 #: NeuFace's own objective (landmarks, head-rotation temporal term, multi-view), without the suite's
 #: additions: DECA's weak perspective, no anchors, smoothness, jaw anatomy or priors.
 OFFICIAL_OBJECTIVE = AnnotateConfig(projection="weak", lambda_anchor_expression=0.0, lambda_anchor_jaw=0.0,
-                                    lambda_smooth_expression=0.0, lambda_smooth_jaw=0.0, prior_jaw_offaxis=0.0)
+                                    lambda_anchor_jaw_multiview=0.0, lambda_smooth_expression=0.0, lambda_smooth_jaw=0.0, prior_jaw_offaxis=0.0)
 
 @dataclass
 class AnnotationResult:
@@ -355,7 +364,7 @@ def _batch_loss(layer: FlameLayer, inputs: Observations, out: EncoderOutput, t_i
     jaw = out.pose6[..., 3:]
     for name, value, target, weight in (
             ("anchor_expression", out.expression, targets.anchor_expression, cfg.lambda_anchor_expression),
-            ("anchor_jaw", jaw, targets.anchor_jaw, cfg.lambda_anchor_jaw),
+            ("anchor_jaw", jaw, targets.anchor_jaw, cfg.jaw_anchor_weight(mv is not None)),
             ("smooth_expression", out.expression, targets.expression, cfg.lambda_smooth_expression),
             ("smooth_jaw", jaw, targets.jaw, cfg.lambda_smooth_jaw)):
         if weight > 0:
@@ -456,7 +465,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
     if cfg.method != "regress":
         opt = torch.optim.Adam([p for p in source.parameters() if p.requires_grad], lr=cfg.lr)
         anchors, init = _Targets(), None
-        if cfg.lambda_anchor_expression > 0 or cfg.lambda_anchor_jaw > 0:
+        if cfg.lambda_anchor_expression > 0 or cfg.jaw_anchor_weight(mv is not None) > 0:
             with torch.no_grad():  # the pretrained encoder's (or, for fit, the initial) prediction
                 init = _full_pass(source, t)
             anchors = _Targets(anchor_expression=init.expression, anchor_jaw=init.pose6[..., 3:])
