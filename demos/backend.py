@@ -139,7 +139,7 @@ class DemoBackend:
         for entry in find_sequences(data, split):
             seq = entry.load()
             for v, view in enumerate(seq.view_names):
-                name = f"{entry.path.parent.name}/{entry.path.stem}/{view}"
+                name = entry.clip_name(view)
                 self.starts[name] = MotionStart(seq, 0, v, name=name)
         if not self.starts:
             raise DemoError(f"{data}: no {split} sequences to start from; point --data to an annotation output or corpus")

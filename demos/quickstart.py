@@ -174,6 +174,7 @@ def write_report(out_dir: Path, summary: dict, sampled: dict, prior_config: str)
     """``REPORT.md`` of a quickstart run (links relative to ``out_dir``)."""
     from eval.experiments.motion import LEGEND, motion_tables
     from eval.report import markdown_table
+    from motionprior.sample import sample_files
 
     def rel(p) -> str:
         return str(Path(p).resolve().relative_to(out_dir.resolve()))
@@ -181,13 +182,13 @@ def write_report(out_dir: Path, summary: dict, sampled: dict, prior_config: str)
     ann_rows = [{"corpus": d, "method": m, **v} for d, ms in summary["annotation"].items() for m, v in ms.items()]
     info = sampled["sampling"]
     samples_dir = Path(summary["samples"])
+    files = dict(zip(info["starts"], sample_files(samples_dir)))
     starts = "\n".join(
         f"| {name} | " + " ".join(f"[{kind}]({rel(p)})" for kind, p in (
-            ("video", samples_dir / (name.replace("/", "_") + ".mp4")),
-            ("pose plot", samples_dir / (name.replace("/", "_") + "_pose.png")),
-            ("sequence", samples_dir / (name.replace("/", "_") + ".npz"))) if p.exists()) + " |"
-        for name in info["starts"])
-    plots = "\n".join(f"![{n}]({rel(samples_dir / (n.replace('/', '_') + '_pose.png'))})" for n in info["starts"])
+            ("video", f.with_suffix(".mp4")), ("pose plot", f.with_name(f.stem + "_pose.png")),
+            ("sequence", f)) if p.exists()) + " |"
+        for name, f in files.items())
+    plots = "\n".join(f"![{n}]({rel(f.with_name(f.stem + '_pose.png'))})" for n, f in files.items())
     t = summary["stage_seconds"]
     text = f"""# NeuFace Motion Suite - quickstart report
 

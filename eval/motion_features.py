@@ -30,8 +30,9 @@ from tqdm.auto import tqdm
 
 from eval.metrics.motion import MotionFeatures
 from flame.errors import InputError
+from flame.head import check_head_model
 from flame.layer import FlameLayer
-from flame.layout import SPLITS, SequenceEntry, find_sequences, is_annotation_output, is_corpus
+from flame.layout import SPLITS, SequenceEntry, find_sequences, is_annotation_output, is_corpus, named_entries
 from flame.sequence import (
     MOTION_FPS,
     FlameSequence,
@@ -72,9 +73,7 @@ def sequence_features(seq: FlameSequence, layer: FlameLayer, name: str, fps: flo
     """One :class:`MotionFeatures` per view of ``seq``, resampled to ``fps`` (see the module docstring),
     posed in float64."""
     layer = _float64(layer)
-    if seq.model_sha256 not in ("unknown", layer.model_sha256):
-        raise InputError(f"{name}: made with head model {seq.model} ({seq.model_sha256[:12]}), but the evaluation uses "
-                         f"{layer.model_label} ({layer.model_sha256[:12]}); pass the same model file (--model)")
+    check_head_model(seq, layer, name)
     like = layer.v_template
     shape = torch.as_tensor(resize_coefficients(np.asarray(seq.shape, np.float64), layer.n_shape, f"{name}: shape"),
                             dtype=like.dtype, device=like.device)
@@ -122,12 +121,7 @@ def set_entries(source: str | os.PathLike | list, split: str = "test",
             if not files:
                 raise InputError(f"{path}: no .npz motion files below this folder")
             out += [SequenceEntry(p, default) for p in files]
-    return out
-
-
-def _label(entry: SequenceEntry) -> str:
-    p = entry.path
-    return f"{p.parent.parent.name}/{p.parent.name}" if p.stem == "params" else f"{p.parent.name}/{p.stem}"
+    return named_entries(out)
 
 
 def load_motion_set(source, layer: FlameLayer, split: str = "test", layout: NeufaceLayout | str | None = None,
@@ -142,5 +136,5 @@ def load_motion_set(source, layer: FlameLayer, split: str = "test", layout: Neuf
             seq = entry.load()
         except InputError as e:
             raise InputError(f"{entry.path}: {e}" if str(entry.path) not in str(e) else str(e)) from None
-        clips += sequence_features(seq, layer, _label(entry), fps)
+        clips += sequence_features(seq, layer, entry.name, fps)
     return clips

@@ -56,16 +56,28 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2))
 
 
+#: the first bytes of a zip archive (a .npz), and of an empty one
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
 def read_npz(path: str | os.PathLike, what: str, error: type[Exception] = InputError) -> dict[str, np.ndarray]:
     """All arrays of a ``.npz`` without unpickling anything; a missing file raises
     :class:`FileNotFoundError`, a corrupt or pickle-holding one ``error``, both naming ``what`` it should be."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such {what}")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic not in _ZIP_MAGIC:
+        raise error(f"{path}: not a {what} - not a valid .npz (a .npz is a zip archive of arrays; this file is "
+                    f"{path.stat().st_size} bytes of something else)")
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except ValueError as e:
-        raise error(f"{path}: not a {what} - it holds pickled objects or is corrupt ({e})") from None
+        if "pickle" not in str(e):
+            raise error(f"{path}: not a {what} - a corrupt .npz ({e})") from None
+        raise error(f"{path}: not a {what} - it holds pickled objects, which are never loaded from files (they can "
+                    f"run code); save plain arrays") from None
     except Exception as e:
         raise error(f"{path}: not a {what} - not a readable .npz ({type(e).__name__}: {e})") from None

@@ -9,6 +9,7 @@ caller may move it to a device; building one takes milliseconds).
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -16,11 +17,15 @@ from pathlib import Path
 import torch
 
 from flame.embedding import LandmarkEmbedding, find_landmark_embedding
+from flame.errors import InputError
 from flame.layer import FlameLayer
 from flame.model import FlameModelData, load_model
+from flame.sequence import UNRECORDED_MODEL, FlameSequence
 from flame.types import N_EXP, N_SHAPE
 
-__all__ = ["DEFAULT_ASSETS", "resolve_model_file", "load_head", "head_layer"]
+__all__ = ["DEFAULT_ASSETS", "UNRECORDED_MODEL", "resolve_model_file", "load_head", "head_layer", "check_head_model"]
+
+log = logging.getLogger(__name__)
 
 #: Where the stand-in is built and cached when no model file is given.
 DEFAULT_ASSETS = "runs/assets/standin"
@@ -54,3 +59,24 @@ def head_layer(model: str | os.PathLike | None = None, *, assets: str | os.PathL
     """A FLAME layer of the head model with ``n_shape`` identity and ``n_exp`` expression components."""
     data, embedding = load_head(model, assets)
     return FlameLayer(data, embedding, n_shape=n_shape, n_exp=n_exp, dtype=dtype)
+
+
+_warned_unrecorded: set[str] = set()
+
+
+def check_head_model(sequence: FlameSequence, layer: FlameLayer, name: str) -> None:
+    """The one rule for a sequence read with a head model: a sequence annotated with another model file
+    (its recorded hash differs) is refused with the fix; one that records no hash (official NeuFace
+    exports never do) is accepted, with a warning per file that the model cannot be checked. ``name``
+    says which sequence or file (used in the messages)."""
+    recorded = sequence.model_sha256
+    if recorded in (UNRECORDED_MODEL, ""):
+        if name not in _warned_unrecorded:
+            _warned_unrecorded.add(name)
+            log.warning("%s: the head model it was annotated with is not recorded (%s); assuming %s - pass that "
+                        "model file (--model / flame_model) if it is another", name, sequence.model, layer.model_label)
+        return
+    if recorded != layer.model_sha256:
+        raise InputError(f"{name}: annotated with head model {sequence.model} ({recorded[:12]}), but "
+                         f"{layer.model_label} ({layer.model_sha256[:12]}) is in use; pass the same model file "
+                         f"(--model / flame_model)")

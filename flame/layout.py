@@ -42,6 +42,12 @@ A split manifest (``.yaml`` / ``.json``; paths relative to the manifest)::
     test: [...]
 
 An official ``params.npz`` whose layout no preset or entry states is refused when it is read.
+
+**Sequence names** (:func:`sequence_name`; clip names add ``/<view>``): an official export
+``<data_name>/flame_params/params.npz`` is named by its ``data_name`` folder, any other file
+``<folder>/<stem>`` (``test/M003_001.npz`` -> ``test/M003_001``). Names of one set are unique
+(:func:`unique_names`: a name two files share takes on their parent folders until it differs), so
+outputs named after them never replace each other.
 """
 
 from __future__ import annotations
@@ -60,7 +66,8 @@ from flame.sequence import NEUFACE_PRESETS, FlameSequence, NeufaceLayout, read_s
 __all__ = ["CORPUS_FORMAT", "CORPUS_INFO", "MANIFEST", "SPLITS", "GT_FILE", "CAPTURE_FILE", "CAMERAS_FILE",
            "CorpusSequence", "Corpus", "is_corpus", "read_corpus", "write_corpus_info", "write_corpus_manifest",
            "annotation_manifest", "append_record", "read_annotations", "is_annotation_output", "find_sequences",
-           "read_jsonl", "SequenceEntry", "parse_shard", "SplitName"]
+           "read_jsonl", "SequenceEntry", "parse_shard", "SplitName", "OFFICIAL_PARAMS_FILE",
+           "OFFICIAL_PARAMS_FOLDER", "sequence_name", "unique_names", "named_entries"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +78,43 @@ SPLITS = ("train", "val", "test")
 #: a split's name, as a type for typed settings
 SplitName = Literal[SPLITS]
 GT_FILE, CAPTURE_FILE, CAMERAS_FILE = "gt.npz", "capture.npz", "cameras.npz"
+#: the official NeuFace export: ``{output_dir}/{dataset}/{data_name}/flame_params/params.npz``
+OFFICIAL_PARAMS_FOLDER, OFFICIAL_PARAMS_FILE = "flame_params", "params.npz"
+
+
+def sequence_name(path: str | os.PathLike) -> str:
+    """The name of the sequence in file ``path`` (see the module docstring): the ``data_name`` folder of an
+    official export, else ``<folder>/<stem>``."""
+    path = Path(path)
+    if path.name == OFFICIAL_PARAMS_FILE:
+        return path.parent.parent.name if path.parent.name == OFFICIAL_PARAMS_FOLDER else path.parent.name
+    return f"{path.parent.name}/{path.stem}"
+
+
+def unique_names(paths: list[Path]) -> list[str]:
+    """:func:`sequence_name` of each path, made unique within the list: a name several files share is
+    prefixed with their parent folders (official exports: above ``data_name``) until the names differ; the
+    same file listed twice is numbered (``name#2``)."""
+    paths = [Path(p) for p in paths]
+    names = [sequence_name(p) for p in paths]
+    depth = [2 if p.name == OFFICIAL_PARAMS_FILE and p.parent.name == OFFICIAL_PARAMS_FOLDER else 1 for p in paths]
+    for _ in range(max((len(p.parts) for p in paths), default=0)):
+        seen: dict[str, list[int]] = {}
+        for i, n in enumerate(names):
+            seen.setdefault(n, []).append(i)
+        clashes = [idx for idx in seen.values() if len(idx) > 1]
+        if not clashes:
+            return names
+        for i in (i for idx in clashes for i in idx):
+            depth[i] += 1
+            parent = paths[i].parents[depth[i] - 1] if depth[i] <= len(paths[i].parents) else None
+            if parent is not None and parent.name:
+                names[i] = f"{parent.name}/{names[i]}"
+    counts: dict[str, int] = {}
+    for i, n in enumerate(names):
+        counts[n] = counts.get(n, 0) + 1
+        names[i] = n if counts[n] == 1 else f"{n}#{counts[n]}"
+    return names
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
@@ -256,11 +300,20 @@ def read_annotations(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
 # ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SequenceEntry:
-    """One sequence file of a data split: ``path`` and, for an official NeuFace ``params.npz``, the
-    ``layout`` (fps, views) its split manifest states."""
+    """One sequence file of a data split: ``path``, for an official NeuFace ``params.npz`` the ``layout``
+    (fps, views) its split manifest states, and its ``name`` in the set (default: :func:`sequence_name`)."""
 
     path: Path
     layout: NeufaceLayout | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", sequence_name(self.path))
+
+    def clip_name(self, view: str) -> str:
+        """The name of one view of the sequence (a clip): ``<name>/<view>``."""
+        return f"{self.name}/{view}"
 
     def load(self) -> FlameSequence:
         """The sequence (:func:`flame.sequence.read_sequence`)."""
@@ -289,7 +342,13 @@ def find_sequences(data: str | os.PathLike, split: str) -> list[SequenceEntry]:
     else:
         raise InputError(f"{data}: not an annotation output, a corpus, a split manifest or a folder with "
                          f"{'/'.join(SPLITS)}/")
-    return [SequenceEntry(p) for p in sorted(paths)]
+    return named_entries([SequenceEntry(p) for p in sorted(paths)])
+
+
+def named_entries(entries: list[SequenceEntry]) -> list[SequenceEntry]:
+    """``entries`` with names unique within the list (:func:`unique_names`)."""
+    names = unique_names([e.path for e in entries])
+    return [SequenceEntry(e.path, e.layout, n) for e, n in zip(entries, names)]
 
 
 def _layout(entry: dict, default: NeufaceLayout | None, where: str) -> NeufaceLayout | None:
@@ -330,4 +389,4 @@ def _split_manifest(path: Path, split: str) -> list[SequenceEntry]:
         if not isinstance(entry.get("path"), str) or not set(entry) <= {"path", "fps", "views", "preset"}:
             raise InputError(f"{where}: an entry is a path or {{path, fps, views, preset}}, got {item!r}")
         out.append(SequenceEntry((path.parent / entry["path"]).resolve(), _layout(entry, default, where)))
-    return out
+    return named_entries(out)

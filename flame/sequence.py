@@ -34,11 +34,13 @@ if TYPE_CHECKING:
 __all__ = ["FlameSequence", "SequenceFormatError", "FORMAT_TAG", "FORMAT_VERSION", "MOTION_FPS",
            "from_neuface_params", "to_neuface_params", "sequence_to_params", "resize_coefficients",
            "resample_positions", "resample_pose", "NeufaceLayout", "NEUFACE_PRESETS", "MEAD_VIEWS", "read_sequence",
-           "is_neuface_params", "neuface_layout", "PresetName"]
+           "is_neuface_params", "neuface_layout", "PresetName", "UNRECORDED_MODEL"]
 
 log = logging.getLogger(__name__)
 FORMAT_TAG = "neuface-motion-suite/flame-sequence"
 FORMAT_VERSION = 1
+#: ``model_sha256`` of a sequence that does not record its head model (official NeuFace exports)
+UNRECORDED_MODEL = "unknown"
 #: The rate (Hz) at which the suite generates and compares motion: the generators' step and the
 #: motion metrics' frame rate. Sequences at other rates are resampled to it.
 MOTION_FPS = 30.0
@@ -256,7 +258,7 @@ class FlameSequence:
         """Read a sequence file; errors name the file and what is wrong."""
         path = Path(path)
         data = read_npz(path, "FlameSequence file", SequenceFormatError)
-        if "params" in path.name or ("expr" in data and "shapes" in data and "format" not in data):
+        if "expr" in data and "shapes" in data and "format" not in data:  # decided by the arrays, never the name
             raise SequenceFormatError(f"{path}: this is an official NeuFace params.npz; import it with "
                                       f"flame.sequence.from_neuface_params(path, layout), the layout a data set "
                                       f"preset (mead, voxceleb2, celebv_hq) or NeufaceLayout(fps, views)")
@@ -404,7 +406,7 @@ def sequence_to_params(seq: FlameSequence, layer: "FlameLayer", view: int | None
 
 def from_neuface_params(
     path: str | os.PathLike, layout: NeufaceLayout | str | None = None, *,
-    model: str = "FLAME (official NeuFace export)", model_sha256: str = "unknown", crop_size: int = CROP_SIZE,
+    model: str = "FLAME (official NeuFace export)", model_sha256: str = UNRECORDED_MODEL, crop_size: int = CROP_SIZE,
 ) -> FlameSequence:
     """Import an official NeuFace ``params.npz``.
 

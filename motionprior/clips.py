@@ -16,8 +16,9 @@ import torch
 from tqdm.auto import tqdm
 
 from flame.errors import InputError
+from flame.head import check_head_model
 from flame.layer import FlameLayer
-from flame.layout import SequenceEntry
+from flame.layout import SequenceEntry, named_entries
 from flame.sequence import MOTION_FPS, resize_coefficients
 from motionprior.state import StateSpec, sequence_to_states
 
@@ -46,12 +47,11 @@ def load_clips(entries: list[SequenceEntry | Path], layer: FlameLayer, spec: Sta
     """Featurize every view of every sequence into clips (see the module docstring); ``entries`` from
     :func:`flame.layout.find_sequences` (or plain paths of FlameSequence files)."""
     clips, cut_expression = [], set()
+    if not all(isinstance(e, SequenceEntry) for e in entries):  # plain paths: named uniquely here
+        entries = named_entries([e if isinstance(e, SequenceEntry) else SequenceEntry(Path(e)) for e in entries])
     for entry in tqdm(entries, desc="featurize", unit="seq", disable=not progress or len(entries) < 4):
-        entry = entry if isinstance(entry, SequenceEntry) else SequenceEntry(Path(entry))
         path, seq = entry.path, entry.load()
-        if seq.model_sha256 not in ("unknown", layer.model_sha256):
-            raise InputError(f"{path}: annotated with model {seq.model} ({seq.model_sha256[:12]}), but the prior uses "
-                             f"{layer.model_label} ({layer.model_sha256[:12]}); pass the same model file (--model)")
+        check_head_model(seq, layer, str(path))
         if seq.n_exp > spec.n_exp and np.any(seq.expression[..., spec.n_exp:]):
             cut_expression.add(seq.n_exp)
         shape = np.asarray(resize_coefficients(seq.shape, layer.n_shape, f"{path}: shape (layer: {layer.n_shape})"),
@@ -64,7 +64,7 @@ def load_clips(entries: list[SequenceEntry | Path], layer: FlameLayer, spec: Sta
                 raise InputError(f"{path} (view {view}): non-finite parameters; re-annotate this sequence")
             if len(states) < max(2, min_seconds * MOTION_FPS):
                 continue
-            clips.append(MotionClip(f"{Path(path).parent.name}/{Path(path).stem}/{view}", states, shape))
+            clips.append(MotionClip(entry.clip_name(view), states, shape))
     if cut_expression:
         log.warning("the state keeps the first %d of the sequences' %s expression components (n_exp); the rest is "
                     "not modelled", spec.n_exp, "/".join(map(str, sorted(cut_expression))))

@@ -339,6 +339,7 @@ class DiffusionGenerator(Generator):
         where ``known_frames (T30,)`` is true, and the groups in ``given`` (e.g. ``("head",)``: expression
         given head pose) on every frame; the rest is generated. Returns ``n_samples`` completions as a
         FlameSequence at 30 Hz (known entries unchanged)."""
+        self.check_request(1, n_samples, len(known_frames))
         states = sequence_to_states(sequence, self.layer, self.spec, view=view)
         known_frames = np.asarray(known_frames, bool)
         if known_frames.shape != (len(states),):

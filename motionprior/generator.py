@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from flame.camera import CROP_SIZE
 from flame.errors import InputError
+from flame.head import check_head_model
 from flame.layer import FlameLayer
 from flame.sequence import MOTION_FPS, FlameSequence, resample_positions, resize_coefficients
 from motionprior.settings import HeadModel, as_block
@@ -137,6 +138,19 @@ class Generator(ABC):
         """Pose ``(K, B, horizon + 1, 15)`` and expression ``(K, B, horizon + 1, n_exp)`` (axis-angle,
         FLAME coefficients) of ``n_samples`` samples from each start, the start frame first."""
 
+    def check_request(self, n_sequences: int, n_samples: int, frames: int) -> None:
+        """Refuse (one ``InputError`` with the size) a request whose samples - ``n_sequences`` x ``n_samples``
+        motions of ``frames`` frames - would not fit in half the memory available now."""
+        # per sample frame: the generated pose and expression (torch, then numpy) and the sequence's camera,
+        # crop transform, (empty) landmarks and validity
+        per_frame = 4 * (2 * (15 + self.layer.n_exp) + 3 + 9 + 68 * 3) + 1
+        need = float(n_sequences) * n_samples * frames * per_frame
+        free = available_memory()
+        if free is not None and need > free / 2:
+            raise InputError(f"{n_sequences} start(s) x {n_samples} samples x {frames / MOTION_FPS:g} s need about "
+                             f"{_gigabytes(need)} of memory, {_gigabytes(free)} is available; ask for fewer samples "
+                             f"or seconds (or sample in several runs)")
+
     def transition_nll(self, states: Tensor) -> Tensor:
         """How unlikely each step of motion ``states (..., J, dim)`` (30 Hz, :mod:`motionprior.state`) is,
         ``(..., J - 1)``, differentiable (the motion term of prior-guided annotation). Families without a
@@ -158,16 +172,35 @@ class Generator(ABC):
         if n_samples < 1 or not seconds > 0:
             raise InputError(f"need n_samples >= 1 and seconds > 0 (got {n_samples}, {seconds})")
         for s in starts:
-            if s.sequence.model_sha256 and s.sequence.model_sha256 != self.layer.model_sha256:
-                raise InputError(f"start {s.label}: annotated with head model {s.sequence.model}, but the generator "
-                                 f"uses {self.layer.model_label}; pass the same model file")
+            check_head_model(s.sequence, self.layer, f"start {s.label}")
         horizon = int(round(seconds * MOTION_FPS))
+        self.check_request(len(starts), n_samples, horizon + 1)
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
         pose, expression = self.generate(starts, horizon, n_samples, gen, mean)
         meta = {"generator": self.family, "generator_file": self.path, "seed": int(seed), "mean": bool(mean)}
         return [params_to_sequence(pose[:, b], expression[:, b], self.identity(s), self.layer,
                                    metadata=meta | {"start": s.label, "start_frame": s.index})
                 for b, s in enumerate(starts)]
+
+
+def available_memory() -> float | None:
+    """Bytes of memory available to new allocations now (Linux ``MemAvailable``, else the free physical
+    pages), or None where neither is known."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _gigabytes(n: float) -> str:
+    return f"{n / 1e9:.3g} GB"
 
 
 def params_to_sequence(pose: Tensor, expression: Tensor, shape: np.ndarray, layer: FlameLayer,

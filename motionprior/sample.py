@@ -7,7 +7,10 @@ into ``out``:
 
 * ``<start>.npz``: a FlameSequence with one view per sample (identity from the start);
 * ``<start>.mp4``: a video grid of the first ``render`` samples (0: no video), ``<start>_pose.png``;
-* ``samples.json``: the settings, the start clips and the timings.
+* ``samples.json``: the settings, the start clips, their files and the timings.
+
+Files are named by the start clips' names (:func:`flame.layout.sequence_name` and the view, ``/`` as
+``_``), which are unique within a data set; two starts never write the same file.
 
 ``python -m eval sample`` runs this and scores the files with the motion evaluator.
 """
@@ -23,7 +26,10 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SampleConfig", "SampleRun", "sample_prior", "pick_starts"]
+__all__ = ["SampleConfig", "SampleRun", "sample_prior", "pick_starts", "sample_files", "SAMPLES_INFO"]
+
+#: the run's record in the output folder
+SAMPLES_INFO = "samples.json"
 
 
 @dataclass
@@ -77,7 +83,8 @@ class SampleRun:
 
 def pick_starts(data: str, split: str, count: int, frame: int = 0) -> list:
     """``count`` starts (:class:`motionprior.generator.MotionStart`) evenly spread over the clips (views of
-    sequences) of ``split`` in ``data`` that are longer than ``frame`` frames; named ``<folder>/<file>/<view>``."""
+    sequences) of ``split`` in ``data`` that are longer than ``frame`` frames; named by their clip names
+    (:func:`flame.layout.sequence_name` and the view)."""
     from flame.errors import InputError
     from flame.layout import find_sequences
     from motionprior.generator import MotionStart
@@ -86,12 +93,12 @@ def pick_starts(data: str, split: str, count: int, frame: int = 0) -> list:
     for entry in find_sequences(data, split):
         seq = entry.load()
         if seq.n_frames > frame:
-            clips += [(entry.path, seq, v) for v in range(seq.n_views)]
+            clips += [(entry, seq, v) for v in range(seq.n_views)]
     if not clips:
         raise InputError(f"{data}: no {split} clip has more than {frame} frames")
     picks = np.unique(np.linspace(0, len(clips) - 1, min(count, len(clips))).round().astype(int))
-    return [MotionStart(seq, frame, v, name=f"{path.parent.name}/{path.stem}/{seq.view_names[v]}")
-            for path, seq, v in (clips[i] for i in picks)]
+    return [MotionStart(seq, frame, v, name=entry.clip_name(seq.view_names[v]))
+            for entry, seq, v in (clips[i] for i in picks)]
 
 
 def sample_prior(cfg: SampleConfig, progress: bool = True) -> SampleRun:
@@ -115,9 +122,10 @@ def sample_prior(cfg: SampleConfig, progress: bool = True) -> SampleRun:
     info = asdict(cfg) | {"model": gen.layer.model_label, "generator": gen.family, "horizon_frames": horizon,
                           "starts": [s.label for s in starts], "rollout_seconds": round(seconds, 3),
                           "rollout_frames_per_second": round(cfg.samples * len(starts) * horizon / seconds, 1)}
+    stems = _file_stems([s.label for s in starts])
+    info["files"] = [f"{stem}.npz" for stem in stems]
     files = []
-    for start, seq in zip(starts, seqs):
-        name = start.label.replace("/", "_")
+    for start, seq, name in zip(starts, seqs, stems):
         files.append(seq.save(out_dir / f"{name}.npz"))
         fig = plot_samples(seq, start.sequence, start.view, start.index, title=f"{start.label} ({gen.family}, "
                            f"{gen.layer.model_label})")
@@ -126,6 +134,25 @@ def sample_prior(cfg: SampleConfig, progress: bool = True) -> SampleRun:
         if cfg.render:
             render_samples(gen.layer, seq, out_dir / f"{name}.mp4", size=cfg.size, max_samples=cfg.render,
                            progress=progress)
-    atomic_write_json(out_dir / "samples.json", info)
+    atomic_write_json(out_dir / SAMPLES_INFO, info)
     log.info("wrote %d x %d samples of %d frames to %s", len(starts), cfg.samples, horizon + 1, out_dir)
     return SampleRun(sequences=seqs, starts=info["starts"], generator=gen, files=files, info=info)
+
+
+def sample_files(folder: str | Path) -> list[Path]:
+    """The sample files a finished run wrote into ``folder``, in start order (from its ``samples.json``)."""
+    import json
+
+    info = json.loads((Path(folder) / SAMPLES_INFO).read_text())
+    names = info.get("files") or [f"{stem}.npz" for stem in _file_stems(info["starts"])]  # runs before "files"
+    return [Path(folder) / n for n in names]
+
+
+def _file_stems(labels: list[str]) -> list[str]:
+    """File names (without suffix) of start labels: ``/`` as ``_``, numbered if two would coincide."""
+    stems, seen = [], {}
+    for label in labels:
+        stem = label.replace("/", "_")
+        seen[stem] = seen.get(stem, 0) + 1
+        stems.append(stem if seen[stem] == 1 else f"{stem}#{seen[stem]}")
+    return stems

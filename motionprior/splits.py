@@ -29,23 +29,18 @@ import numpy as np
 
 from flame.errors import InputError
 from flame.files import atomic_write_text
-from flame.layout import SPLITS
+from flame.layout import OFFICIAL_PARAMS_FILE, SPLITS, sequence_name
 from flame.sequence import NEUFACE_PRESETS, PresetName
 
 __all__ = ["SplitConfig", "identity_of", "write_splits"]
 
 log = logging.getLogger(__name__)
-PARAMS_FILE = "params.npz"
-
-
-def _data_name(path: Path) -> str:
-    return path.parent.parent.name if path.parent.name == "flame_params" else path.parent.name
 
 
 def identity_of(path: str | os.PathLike, preset: str) -> str:
     """The person a ``params.npz`` shows, from its path (see the module docstring)."""
     path = Path(path)
-    name = _data_name(path)
+    name = sequence_name(path)
     if preset == "mead":
         return name.split("_")[0]
     if preset == "voxceleb2":
@@ -84,9 +79,9 @@ def write_splits(cfg: SplitConfig) -> dict[str, int]:
     if len(cfg.fractions) != 3 or min(cfg.fractions) < 0 or not np.isclose(sum(cfg.fractions), 1.0):
         raise InputError(f"fractions must be three non-negative shares summing to 1, got {cfg.fractions}")
     root, out = Path(cfg.root), Path(cfg.out)
-    files = sorted(root.rglob(PARAMS_FILE))
+    files = sorted(root.rglob(OFFICIAL_PARAMS_FILE))
     if not files:
-        raise InputError(f"{root}: no {PARAMS_FILE} below this folder (expected <data_name>/flame_params/params.npz)")
+        raise InputError(f"{root}: no {OFFICIAL_PARAMS_FILE} below this folder (expected <data_name>/flame_params/params.npz)")
     by_id: dict[str, list[Path]] = {}
     for f in files:
         by_id.setdefault(identity_of(f, cfg.preset), []).append(f)

@@ -44,12 +44,16 @@ def lightning_cli(args: list[str], run: bool = True):
                                  "last_checkpoint.enable_version_counter": False})
 
         def after_fit(self) -> None:
-            cb = self.trainer.checkpoint_callback
-            best = cb.best_model_path if cb is not None else ""
-            if best and self.trainer.is_global_zero:
-                path = export_generator(best, Path(best).parent / "prior.pt")
-                log.info("best checkpoint %s exported to %s", best, path)
-                print(f"prior: {path}")
+            self.exported = None
+            if not self.trainer.is_global_zero:
+                return
+            source = exported_checkpoint(self.trainer)
+            if source is None:
+                print(f"prior: not exported - training wrote no checkpoint (see {self.trainer.log_dir})")
+                return
+            self.exported = export_generator(source, Path(source).parent / "prior.pt")
+            log.info("checkpoint %s exported to %s", source, self.exported)
+            print(f"prior: {self.exported}")
 
     from_command_line = args == sys.argv[1:]  # LightningCLI warns when it is given its own command line
     return PriorCLI(LightningModule, MotionDataModule, args=None if from_command_line else args, run=run,
@@ -71,7 +75,21 @@ def fit_or_resume(config: str | Path, root: str | Path, overrides: list[str] = (
         log.info("resuming %s", last)
         args += ["--ckpt_path", str(last)]
     cli = lightning_cli(args)
-    best = cli.trainer.checkpoint_callback.best_model_path
-    if not best:
+    if cli.exported is None:
         raise RuntimeError(f"training in {root} produced no checkpoint")
-    return Path(best).parent / "prior.pt"
+    return cli.exported
+
+
+def exported_checkpoint(trainer) -> str | None:
+    """The checkpoint ``prior.pt`` is exported from: the best by validation loss, else (validation never ran,
+    e.g. fewer epochs than ``check_val_every_n_epoch``) the last epoch's, with a warning; None if there is
+    neither."""
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback is not None else ""
+    if best:
+        return best
+    last = next((cb.last_model_path or cb.best_model_path for cb in trainer.checkpoint_callbacks
+                 if getattr(cb, "monitor", "") is None and (cb.last_model_path or cb.best_model_path)), None)
+    if last:
+        log.warning("validation never ran (%d epochs, validation every %s), so there is no best checkpoint: "
+                    "exporting the last epoch's weights", trainer.current_epoch, trainer.check_val_every_n_epoch)
+    return last or None

@@ -39,6 +39,7 @@ from eval.metrics.motion import (
     frechet_distance,
     motion_health,
     real_motion,
+    remove_mean_face,
     spectrum,
 )
 from flame.errors import InputError
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["MotionEvalConfig", "real_side", "score_set", "score_motion", "combine_scores", "evaluate_motion",
            "write_motion_report", "motion_tables", "TABLES", "HORIZON_METRICS", "APD_MAX_CLIPS", "REAL_ROW",
-           "REFERENCE_ROW", "TRUTH_ROW"]
+           "REFERENCE_ROW", "TRUTH_ROW", "APD_IDENTITY_REMOVED"]
 
 #: the labels of the rows beside the generated ones
 REAL_ROW, REFERENCE_ROW, TRUTH_ROW = ("real (the set judged against)", "real clips of other identities (reference)",
@@ -58,11 +59,14 @@ REAL_ROW, REFERENCE_ROW, TRUTH_ROW = ("real (the set judged against)", "real cli
 HORIZON_METRICS = ("fd_expression", "fd_pose", "fd_landmarks", "out_of_range", "variance_ratio", "jaw_speed_deg_s")
 #: real sets: at most this many clips (evenly spread) enter the pairwise distance between clips
 APD_MAX_CLIPS = 50
+#: the APD columns of head-canonical landmarks with each clip's mean face removed (motion, not identity)
+APD_IDENTITY_REMOVED = "identity_removed"
 _BANDS = [f"{a:g}-{b:g}Hz" for a, b in BANDS]
 #: the report's tables: title -> columns
 TABLES = {
     "Fréchet distance (lower is closer to the real set)": [f"fd_{v}" for v in FD_VARIANTS],
-    "Diversity: APD (cm)": ["apd_mean_world", "apd_mean_head_canonical", "apd_flat_world", "apd_flat_head_canonical"],
+    "Diversity: APD (cm)": ["apd_mean_world", "apd_mean_head_canonical", "apd_flat_world", "apd_flat_head_canonical",
+                            f"apd_mean_{APD_IDENTITY_REMOVED}"],
     "Long-horizon health": ["out_of_range", "drift_z", "freeze_rate", "variance_ratio", "speed_ratio",
                             "acceleration_ratio", "nonfinite_fraction", "rotation_invalid"],
     "Continuity: the step from the start frame to the first generated one": [
@@ -127,8 +131,10 @@ def _apd_groups(clips: list[MotionFeatures]) -> dict[str, float]:
         for frame, attr in (("world", "landmarks"), ("head_canonical", "canonical")):
             a = apd(np.stack([getattr(c, attr)[start:n] for c in g]))
             row |= {f"{k}_{frame}": v for k, v in a.items()}
+        a = apd(remove_mean_face(np.stack([c.canonical[start:n] for c in g])))
+        row |= {f"{k}_{APD_IDENTITY_REMOVED}": v for k, v in a.items()}
         rows.append(row)
-    keys = [f"apd_{k}_{f}" for k in ("mean", "flat") for f in ("world", "head_canonical")]
+    keys = [f"apd_{k}_{f}" for k in ("mean", "flat") for f in ("world", "head_canonical", APD_IDENTITY_REMOVED)]
     return {k: float(np.mean([r[k] for r in rows])) if rows else float("nan") for k in keys}
 
 
@@ -263,7 +269,8 @@ LEGEND = (
     "FD on pooled per-frame features at 30 Hz: expression (50 coefficients), pose (head + jaw axis-angle, rad), "
     "landmarks (68 head-canonical, cm), combined (the four blocks at fixed scales 0.1 rad / 0.05 rad / 1 / 0.1 cm, "
     "each over the square root of its width). APD: mean pairwise distance between the samples of a start (cm), "
-    "start frame excluded; for real sets, between clips. out_of_range: frames with a world landmark outside the "
+    "start frame excluded; for real sets, between clips; identity_removed: head-canonical, each clip's mean face "
+    "removed (the distance of motion, not of faces). out_of_range: frames with a world landmark outside the "
     "real range; drift_z: last-second mean offset of the face in real std; freeze_rate: 1 s windows moving slower "
     "than 95 % of real windows; variance / speed / acceleration ratios: generated over real (1 = real); "
     "rotation_invalid: head beyond 90° or jaw beyond 45°. Continuity: the step from a clip's first frame (a sample's "

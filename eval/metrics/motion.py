@@ -18,7 +18,9 @@ Conventions (see ``research/metrics.md`` §5, §6, §8); every set is at the sam
 * **APD** - samples of one start (a *group*), the shared start frame excluded: ``apd_mean`` is the mean
   over pairs, frames and landmarks of the per-landmark distance (cm; NeuFace's wording); ``apd_flat``
   the mean over pairs of the L2 norm of the flattened difference (DLow's ``pdist``). World and
-  head-canonical landmarks.
+  head-canonical landmarks, and head-canonical with each clip's mean face removed
+  (:func:`remove_mean_face`): the distance of motion, not of identity - between real clips of different
+  people most of the plain distance is their faces.
 * **Health** against real clips: ``nonfinite_fraction``; ``out_of_range`` (frames with any world
   landmark coordinate outside the real min/max); ``drift_z`` (last-second mean offset of the
   head-canonical landmarks in real std); ``freeze_rate`` (1 s windows whose mean head-canonical landmark
@@ -50,7 +52,7 @@ import numpy as np
 from scipy.signal import welch
 from scipy.spatial.transform import Rotation
 
-__all__ = ["MotionFeatures", "RealMotion", "real_motion", "frechet_distance", "fd_features", "apd", "motion_health", "spectrum", "band_shares",
+__all__ = ["MotionFeatures", "RealMotion", "real_motion", "frechet_distance", "fd_features", "apd", "remove_mean_face", "motion_health", "spectrum", "band_shares",
            "dominant_frequency", "angular_speed", "rotation_angle_deg", "frame_steps", "continuity", "STEP_PARTS", "FD_VARIANTS",
            "FD_EXPRESSION", "COMBINED_SCALES", "BANDS",
            "MAX_HEAD_DEG", "MAX_JAW_DEG", "SPECTRUM_WINDOW", "SPECTRUM_NFFT"]
@@ -150,6 +152,14 @@ def fd_features(clips: list[MotionFeatures], variant: str) -> np.ndarray:
             parts = [p / (COMBINED_SCALES[b] * np.sqrt(p.shape[1])) for p, b in zip(parts, use)]
         out.append(np.concatenate(parts, 1))
     return np.concatenate(out) if out else np.zeros((0, 0))
+
+
+def remove_mean_face(landmarks: np.ndarray) -> np.ndarray:
+    """Landmarks ``(..., T, L, 3)`` minus each clip's mean over its frames (identity and mean expression):
+    the same motion on two faces becomes the same array (exactly, for head-canonical landmarks of a motion
+    without jaw rotation, where identity only adds a constant)."""
+    x = np.asarray(landmarks, np.float64)
+    return x - x.mean(-3, keepdims=True)
 
 
 def apd(landmarks: np.ndarray) -> dict[str, float]:

@@ -97,6 +97,20 @@ def test_apd_groups_samples_by_start_and_skips_the_shared_start(layer):
     assert s["apd_mean_world"] == pytest.approx(expected, rel=1e-9)
 
 
+def test_identity_removed_distance_is_zero_for_the_same_motion_on_two_faces(layer):
+    """Real clips' mutual distance: the same motion (head, expression; no jaw) on two faces is 0 with each
+    clip's mean face removed, and the faces' difference without; a different motion is not 0."""
+    same = talking(layer, 0, seconds=3.0)
+    same = same.replace(pose=same.pose * np.r_[np.ones(3), np.zeros(12)])  # the jaw rotation mixes in identity
+    other_face = same.replace(shape=np.random.default_rng(9).normal(size=100).astype(np.float32))
+    clips = [c for i, s in enumerate((same, other_face)) for c in sequence_features(s, layer, f"face{i}")]
+    s = score_set(clips, clips)
+    assert s["apd_mean_identity_removed"] < 1e-6 < 0.1 < s["apd_mean_head_canonical"]
+    moved = talking(layer, 5, seconds=3.0).replace(shape=same.shape)
+    clips = [c for i, s in enumerate((same, moved)) for c in sequence_features(s, layer, f"m{i}")]
+    assert score_set(clips, clips)["apd_mean_identity_removed"] > 0.05
+
+
 def test_mead_params_evaluate_as_seven_clips(layer, tmp_path):
     seq = talking(layer, 0, seconds=2.0, views=7).replace(view_names=np.array(MEAD_VIEWS))
     path = to_neuface_params(seq, tmp_path / "M003_angry_level_1_001" / "flame_params" / "params.npz")

@@ -9,7 +9,15 @@ import torch
 
 from annotator.synthetic.builder import CorpusSize
 from eval.experiments.motion import REAL_ROW, score_motion
-from eval.experiments.prior_benchmark import DATA, GENERATORS, TRAINING_SETS, PriorBenchmarkConfig, run_prior_benchmark
+from eval.experiments.prior_benchmark import (
+    DATA,
+    GENERATORS,
+    GOAL_ROWS,
+    TRAINING_SETS,
+    YARDSTICKS,
+    PriorBenchmarkConfig,
+    run_prior_benchmark,
+)
 from eval.motion_features import load_motion_set
 from flame.head import head_layer
 
@@ -43,8 +51,15 @@ def test_prior_benchmark_tiny(tmp_path, standin_paths, layer32_small_encoder, ti
     md = (tmp_path / "prior_benchmark.md").read_text()
     assert "## 1 s" in md and "## 1.5 s" in md and "## Goals" in md and "## Reading" in md
     assert "**long-context diffusion**" in md and "NeuFace annotations beat" in md
-    goals = (tmp_path / "goals.csv").read_text().splitlines()
-    assert len(goals) == 1 + len(GENERATORS)  # header + one row per generator and seed
+    import csv
+
+    goals = list(csv.DictReader((tmp_path / "goals.csv").open()))
+    # one row per goal training set, yardstick, generator and seed
+    assert len(goals) == len(GOAL_ROWS) * len(YARDSTICKS) * len(GENERATORS)
+    truth_rows = [g for g in goals if g["training set"] == "wild / ground truth"]
+    for key in ("fd_expression_vs_data", "jaw_speed_ratio", "apd_identity_removed_vs_test"):  # its own data is the truth
+        assert [g[key] for g in truth_rows if g["yardstick"] == "own data"] == [
+            g[key] for g in truth_rows if g["yardstick"] == "synthetic truth"]
     assert (tmp_path / "eval_1.5s" / "horizon.png").stat().st_size > 1000
     # the benchmark scores each run as it loads it: the same numbers as scoring the sample files all at once
     layer = head_layer(standin_paths.pkl, dtype=torch.float64)
@@ -56,9 +71,17 @@ def test_prior_benchmark_tiny(tmp_path, standin_paths, layer32_small_encoder, ti
     streamed = by[("wild / NeuFace", "HuMoR-Face")]
     for key in ("fd_expression", "fd_pose", "apd_mean_head_canonical", "out_of_range", "jaw_3-6Hz"):
         assert streamed[key] == pytest.approx(whole["g"][key], rel=1e-9), key
-    goal = dict(zip(goals[0].split(","), goals[1].split(",")))
+    goal = next(g for g in goals if g["training set"] == "wild / NeuFace" and g["yardstick"] == "synthetic truth"
+                and g["generator"] == "HuMoR-Face")
     assert float(goal["jaw_speed_ratio"]) == pytest.approx(
         whole["g"]["jaw_speed_deg_s"] / whole[REAL_ROW]["jaw_speed_deg_s"], rel=1e-6)
+    # against its own data: the NeuFace annotations of the test identities
+    own_real = load_motion_set(f"{tmp_path / 'annotations' / 'neuface' / 'wild'}@test", layer, progress=False)
+    own = {r["set"]: r for r in score_motion({"g": [run]}, own_real)["rows"]}
+    goal = next(g for g in goals if g["training set"] == "wild / NeuFace" and g["yardstick"] == "own data"
+                and g["generator"] == "HuMoR-Face")
+    assert float(goal["jaw_speed_ratio"]) == pytest.approx(
+        own["g"]["jaw_speed_deg_s"] / own[REAL_ROW]["jaw_speed_deg_s"], rel=1e-6)
     horizon = [line.split(",")[0] for line in (tmp_path / "eval_1s" / "horizon.csv").read_text().splitlines()[1:]]
     for t in TRAINING_SETS:  # the 1 s horizon: one second per generated set
         assert all(horizon.count(f"{t} · {g}") == 1 for g in GENERATORS), t

@@ -17,6 +17,8 @@ from flame.layout import (
     is_corpus,
     read_annotations,
     read_corpus,
+    sequence_name,
+    unique_names,
     write_corpus_info,
     write_corpus_manifest,
 )
@@ -148,3 +150,23 @@ def test_split_manifest_states_the_layout_of_official_params(tmp_path):
     manifest.write_text("preset: vocaset\ntrain: []\n")
     with pytest.raises(InputError, match="unknown preset"):
         find_sequences(manifest, "train")
+
+
+def test_sequence_names_know_the_official_layout_and_never_clash(tmp_path):
+    """One naming rule (data_name of an official export, else folder/stem), unique within a set."""
+    from pathlib import Path
+
+    mead = [Path(f"out/MEAD/{a}_angry_level_1_001/flame_params/params.npz") for a in ("M003", "W009")]
+    assert [sequence_name(p) for p in mead] == ["M003_angry_level_1_001", "W009_angry_level_1_001"]
+    assert sequence_name("ann/test/M003_001.npz") == "test/M003_001"
+    assert sequence_name("flat/M003_001/params.npz") == "M003_001"
+    vox = [Path(f"vox/{i}/00001/flame_params/params.npz") for i in ("id00012", "id00015")]
+    same = [Path("a/test/clip.npz"), Path("b/test/clip.npz")]
+    names = unique_names([*vox, *same, same[0]])
+    assert names == ["id00012/00001", "id00015/00001", "a/test/clip", "b/test/clip", "a/test/clip#2"]
+    # find_sequences names the entries of a split manifest the same way
+    for p in [*vox, *same]:
+        _touch(tmp_path / p)
+    (tmp_path / "s.yaml").write_text("preset: voxceleb2\ntest: [" + ", ".join(str(p) for p in [*vox, *same]) + "]\n")
+    assert [e.name for e in find_sequences(tmp_path / "s.yaml", "test")] == names[:4]
+    assert find_sequences(tmp_path / "s.yaml", "test")[0].clip_name("front") == "id00012/00001/front"

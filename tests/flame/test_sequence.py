@@ -57,6 +57,18 @@ def test_round_trip(tmp_path):
     assert not again.equals(seq.replace(fps=25.0))
 
 
+def test_a_file_is_judged_by_its_arrays_not_its_name(tmp_path):
+    """A FlameSequence saved as ``face_params_001.npz`` loads; an official params.npz under any name is
+    sent to the importer."""
+    seq = _sequence(with_extras=False)
+    assert FlameSequence.load(seq.save(tmp_path / "face_params_001.npz")).equals(seq)
+    official = to_neuface_params(seq.replace(pose=seq.pose * np.r_[np.ones(3), np.zeros(3), np.ones(3),
+                                                                  np.zeros(6)].astype(np.float32)),
+                                 tmp_path / "renamed.npz")
+    with pytest.raises(SequenceFormatError, match="official NeuFace params.npz"):
+        FlameSequence.load(official)
+
+
 def test_views_and_frames_slicing(tmp_path):
     seq = _sequence()
     one = seq.view("view1")
@@ -94,9 +106,14 @@ def test_invalid_sequences_have_clear_errors(tmp_path):
     bad[0, 0, 0] = np.nan
     with pytest.raises(SequenceFormatError, match="'pose' contains NaN"):
         seq.replace(pose=bad)
-    (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    with pytest.raises(SequenceFormatError, match="junk.npz: .*corrupt"):
+    (tmp_path / "junk.npz").write_bytes(b"garbage")
+    with pytest.raises(SequenceFormatError, match="junk.npz: .*not a valid .npz") as err:
         FlameSequence.load(tmp_path / "junk.npz")
+    assert "allow_pickle" not in str(err.value)  # numpy's advice to load unsafely is not ours
+    np.savez(tmp_path / "pickled.npz", a=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(SequenceFormatError, match="pickled objects, which are never loaded") as err:
+        FlameSequence.load(tmp_path / "pickled.npz")
+    assert "allow_pickle" not in str(err.value)
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
     with pytest.raises(SequenceFormatError, match="not a FlameSequence file"):
         FlameSequence.load(tmp_path / "other.npz")

@@ -101,3 +101,9 @@ def test_bad_starts_are_refused(generators, start):
         gen.sample([start], 0, 0.5)
     with pytest.raises(InputError, match="no start"):
         gen.sample([], 1, 0.5)
+    # a request whose samples cannot fit in memory is refused before anything is allocated
+    with pytest.raises(InputError, match=r"1 start\(s\) x 1000000 samples x 1e\+09 s need about .* GB of memory"):
+        gen.sample([start], 1_000_000, 1e9)
+    # an official export records no head model: accepted with a warning, like everywhere else
+    sampled = gen.sample([replace(start, model_sha256="unknown")], 1, 0.5)
+    assert sampled[0].n_frames == 16
