@@ -62,19 +62,25 @@ def head_layer(model: str | os.PathLike | None = None, *, assets: str | os.PathL
 
 
 _warned_unrecorded: set[str] = set()
+_LISTED_UNRECORDED = 5  # files named in the warning, per process (a data set has thousands)
 
 
 def check_head_model(sequence: FlameSequence, layer: FlameLayer, name: str) -> None:
     """The one rule for a sequence read with a head model: a sequence annotated with another model file
     (its recorded hash differs) is refused with the fix; one that records no hash (official NeuFace
-    exports never do) is accepted, with a warning per file that the model cannot be checked. ``name``
-    says which sequence or file (used in the messages)."""
+    exports never do) is accepted, with a warning naming the file that the model cannot be checked (the
+    first few files of a process, then one line for the rest). ``name`` says which sequence or file."""
     recorded = sequence.model_sha256
     if recorded in (UNRECORDED_MODEL, ""):
-        if name not in _warned_unrecorded:
-            _warned_unrecorded.add(name)
+        source = sequence.metadata.get("imported_from") or name  # the file, for an imported official export
+        if source not in _warned_unrecorded and len(_warned_unrecorded) <= _LISTED_UNRECORDED:
+            _warned_unrecorded.add(source)
+            if len(_warned_unrecorded) > _LISTED_UNRECORDED:
+                log.warning("more files record no head model (not listed further); the same assumption holds")
+                return
             log.warning("%s: the head model it was annotated with is not recorded (%s); assuming %s - pass that "
-                        "model file (--model / flame_model) if it is another", name, sequence.model, layer.model_label)
+                        "model file (--model / flame_model) if it is another", source, sequence.model,
+                        layer.model_label)
         return
     if recorded != layer.model_sha256:
         raise InputError(f"{name}: annotated with head model {sequence.model} ({recorded[:12]}), but "

@@ -497,10 +497,21 @@ def neuface_layout(layout: NeufaceLayout | str | None, path: str | os.PathLike =
     return NEUFACE_PRESETS[layout]
 
 
-def to_neuface_params(seq: FlameSequence, path: str | os.PathLike, n_shape: int = N_SHAPE, n_exp: int = N_EXP) -> Path:
+def to_neuface_params(seq: FlameSequence, path: str | os.PathLike, n_shape: int = N_SHAPE, n_exp: int = N_EXP,
+                      layout: NeufaceLayout | str | None = None) -> Path:
     """Export in the official NeuFace ``params.npz`` layout (rows interleaved frame-major in the
-    sequence's view order). Neck and eye rotations, which the format cannot hold, must be zero."""
+    sequence's view order, or in the order of ``layout`` - a preset name or :class:`NeufaceLayout` - so
+    that the layout reads the file back: the official MEAD export is in alphabetical view order, and the
+    file records neither views nor frame rate). Neck and eye rotations, which the format cannot hold, must
+    be zero."""
     path = Path(path)
+    if layout is not None:
+        layout = neuface_layout(layout, path)
+        names = [str(n) for n in seq.view_names]
+        if sorted(names) != sorted(layout.views) or abs(layout.fps - seq.fps) > 1e-6:
+            raise InputError(f"{path}: the sequence has views {names} at {seq.fps:g} fps; the layout reads "
+                             f"{list(layout.views)} at {layout.fps:g} fps")
+        seq = seq._select(np.array([names.index(v) for v in layout.views]), slice(None))
     if np.abs(seq.pose[..., 3:6]).max(initial=0) > 1e-6 or np.abs(seq.pose[..., 9:]).max(initial=0) > 1e-6:
         raise InputError(f"{path}: NeuFace params.npz stores only global + jaw pose; this sequence has non-zero "
                          f"neck or eye rotations")

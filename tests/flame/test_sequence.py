@@ -151,6 +151,18 @@ def test_neuface_params_export_import(tmp_path, views):
         from_neuface_params(path)
 
 
+def test_export_in_a_presets_view_order_reads_back_with_the_preset(tmp_path):
+    """A 7-view capture in the rig's order (front first) exported for the MEAD preset (alphabetical rows)."""
+    rig = ["front", "left_30", "left_60", "right_30", "right_60", "top", "down"]
+    seq = _sequence(v=7, with_extras=False).replace(view_names=np.array(rig))
+    seq = seq.replace(pose=seq.pose * np.r_[np.ones(3), np.zeros(3), np.ones(3), np.zeros(6)].astype(np.float32))
+    back = from_neuface_params(to_neuface_params(seq, tmp_path / "params.npz", layout="mead"), "mead")
+    for view in rig:
+        np.testing.assert_allclose(back.view(view).expression, seq.view(view).expression, atol=1e-6)
+    with pytest.raises(InputError, match="at 30 fps; the layout reads"):
+        to_neuface_params(seq.view("front"), tmp_path / "x.npz", layout="mead")
+
+
 def test_mead_preset_round_trip(tmp_path):
     """Our 7-view export read back with the ``mead`` preset: 7 clips of the right length and rate, each view's
     rows in place (the alphabetical official order)."""
