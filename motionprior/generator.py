@@ -36,6 +36,7 @@ from flame.errors import InputError
 from flame.head import check_head_model
 from flame.layer import FlameLayer
 from flame.sequence import MOTION_FPS, FlameSequence, resample_positions, resize_coefficients
+from flame.types import N_POSE
 from motionprior.settings import HeadModel, as_block
 from motionprior.state import StateSpec, sequence_to_states
 
@@ -141,9 +142,12 @@ class Generator(ABC):
     def check_request(self, n_sequences: int, n_samples: int, frames: int) -> None:
         """Refuse (one ``InputError`` with the size) a request whose samples - ``n_sequences`` x ``n_samples``
         motions of ``frames`` frames - would not fit in half the memory available now."""
-        # per sample frame: the generated pose and expression (torch, then numpy) and the sequence's camera,
-        # crop transform, (empty) landmarks and validity
-        per_frame = 4 * (2 * (15 + self.layer.n_exp) + 3 + 9 + 68 * 3) + 1
+        # per sample frame: the float32 arrays of params_to_sequence - pose and expression twice (the torch
+        # result, then the sequence's copy), camera, crop transform, (empty) landmarks - and validity
+        one = params_to_sequence(torch.zeros(1, 1, N_POSE), torch.zeros(1, 1, self.layer.n_exp),
+                                 np.zeros(self.layer.n_shape), self.layer)
+        per_frame = sum(a.nbytes for a in (one.pose, one.expression, one.cam, one.crop_tform, one.landmarks2d,
+                                           one.valid)) + 4 * (N_POSE + self.layer.n_exp)
         need = float(n_sequences) * n_samples * frames * per_frame
         free = available_memory()
         if free is not None and need > free / 2:

@@ -6,7 +6,8 @@ past), generate ``samples`` motions of ``seconds`` at 30 Hz (:mod:`motionprior.g
 into ``out``:
 
 * ``<start>.npz``: a FlameSequence with one view per sample (identity from the start);
-* ``<start>.mp4``: a video grid of the first ``render`` samples (0: no video), ``<start>_pose.png``;
+* ``<start>.mp4``: a video grid of the first ``render`` samples (0: no video); ``<start>_pose.png``: the
+  samples' head angles and jaw opening against the start clip's, for the first ``plots`` starts;
 * ``samples.json``: the settings, the start clips, their files and the timings.
 
 Files are named by the start clips' names (:func:`flame.layout.sequence_name` and the view, ``/`` as
@@ -46,6 +47,7 @@ class SampleConfig:
         seed: seed of every random draw.
         use_mean: each family's deterministic mode instead of sampling.
         render: samples per video grid (0: no videos); size: tile size in pixels.
+        plots: starts whose pose plot is drawn (the first ones; a plot takes about a second).
         flame_model / assets: override the head model recorded in the generator.
     """
 
@@ -61,6 +63,7 @@ class SampleConfig:
     use_mean: bool = False
     render: int = 9
     size: int = 160
+    plots: int = 8
     flame_model: str | None = None
     assets: str | None = None
 
@@ -127,10 +130,11 @@ def sample_prior(cfg: SampleConfig, progress: bool = True) -> SampleRun:
     files = []
     for start, seq, name in zip(starts, seqs, stems):
         files.append(seq.save(out_dir / f"{name}.npz"))
-        fig = plot_samples(seq, start.sequence, start.view, start.index, title=f"{start.label} ({gen.family}, "
-                           f"{gen.layer.model_label})")
-        fig.savefig(out_dir / f"{name}_pose.png", dpi=90)
-        plt.close(fig)
+        if len(files) <= cfg.plots:
+            fig = plot_samples(seq, start.sequence, start.view, start.index, title=f"{start.label} ({gen.family}, "
+                               f"{gen.layer.model_label})")
+            fig.savefig(out_dir / f"{name}_pose.png", dpi=90)
+            plt.close(fig)
         if cfg.render:
             render_samples(gen.layer, seq, out_dir / f"{name}.mp4", size=cfg.size, max_samples=cfg.render,
                            progress=progress)

@@ -16,22 +16,22 @@ from flame.sequence import MEAD_VIEWS, FlameSequence, to_neuface_params
 
 pytestmark = pytest.mark.slow  # the whole official flow
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "motionprior"
-#: preset -> (dataset folder, data_name of (actor, take), views, frame rates of the takes)
+#: preset -> (dataset folder, data_name of (actor, take), views, frame rates of the takes, takes per actor)
 PRESETS = {
-    "mead": ("MEAD", "{actor}_angry_level_1_00{take}", list(MEAD_VIEWS), (30.0,)),
-    "voxceleb2": ("VoxCeleb2", "id0001{actor_index}_21Uxsk56VDQ_0000{take}", ["front"], (25.0,)),
-    "celebv_hq": ("celebv_hq", "{actor}Yt{actor_index}_{take}", ["front"], (24.0, 25.0, 30.0)),
+    "mead": ("MEAD", "{actor}_angry_level_1_00{take}", list(MEAD_VIEWS), (30.0,), (1,)),
+    "voxceleb2": ("VoxCeleb2", "id0001{actor_index}_21Uxsk56VDQ_0000{take}", ["front"], (25.0,), (1, 2)),
+    "celebv_hq": ("celebv_hq", "{actor}Yt{actor_index}_{take}", ["front"], (24.0, 25.0, 30.0), (1, 2)),
 }
 ACTORS = ("M003", "M005", "W009", "W011", "M012")
 
 
 def _export(root: Path, preset: str, seconds: float = 3.0, seed: int = 0) -> list[Path]:
-    """Two takes per actor of smooth talking-head motion, written as the official exporter does."""
-    folder, pattern, views, rates = PRESETS[preset]
+    """Takes of smooth talking-head motion per actor, written as the official exporter does."""
+    folder, pattern, views, rates, takes = PRESETS[preset]
     rng = np.random.default_rng(seed)
     files = []
     for a, actor in enumerate(ACTORS):
-        for take in (1, 2):
+        for take in takes:
             fps = rates[(a + take) % len(rates)]
             t = int(seconds * fps)
             time = np.arange(t) / fps
@@ -85,7 +85,7 @@ def test_official_flow(preset, tmp_path, standin_paths, tiny_prior_args, tiny_di
     for family, prior in priors.items():
         out = tmp_path / f"samples_{family}"
         assert eval_main(["sample", "--checkpoint", str(prior), "--data", str(splits), "--out", str(out),
-                          "--starts", str(test_clips), "--samples", "2", "--seconds", "1", "--render", "0",
+                          "--starts", str(test_clips), "--samples", "2", "--seconds", "1", "--render", "0", "--plots", "1",
                           "--reference_split", "train"]) == 0
         written = sorted(out.glob("*.npz"))
         info = json.loads((out / "samples.json").read_text())
@@ -116,10 +116,10 @@ def _views(preset: str) -> list[str]:
 
 def _fps_of(path: Path, preset: str) -> float:
     """The frame rate a take was exported at (what the user knows of their clips)."""
-    _, pattern, _, rates = PRESETS[preset]
+    _, pattern, _, rates, takes = PRESETS[preset]
     name = path.parent.parent.name
     for a, actor in enumerate(ACTORS):
-        for take in (1, 2):
+        for take in takes:
             if pattern.format(actor=actor, actor_index=a, take=take) == name:
                 return rates[(a + take) % len(rates)]
     raise AssertionError(name)
