@@ -19,6 +19,7 @@ import yaml
 
 from eval.report import markdown_table
 from flame.head import resolve_model_file
+from flame.sequence import MOTION_FPS
 
 GOAL_SAMPLE_S = 10.0
 INPAINT_GAP_S, INPAINT_CLIP_S = 4.0, 10.0  # the inpainting case: the evaluation's longest gap, in a 10 s clip
@@ -81,7 +82,7 @@ def bench_prior(asset_dir: Path, samples: int = 50, seconds: float = 10.0) -> tu
                      f"{ref_s / s:.2f}x", "yes" if s < GOAL_SAMPLE_S else "no"])
         records.append({"what": "sample", "generator": name, "seconds": s, "frames_per_s": samples * frames / s})
         if lit.family == "motion-diffusion":  # completing a gap: the family's inpainting mode
-            n, gap = int(round(INPAINT_CLIP_S * 30)), int(round(INPAINT_GAP_S * 30))
+            n, gap = int(round(INPAINT_CLIP_S * MOTION_FPS)), int(round(INPAINT_GAP_S * MOTION_FPS))
             clip = _start(gen.layer, n).sequence
             known = np.ones(n, bool)
             known[(n - gap) // 2:(n + gap) // 2] = False
