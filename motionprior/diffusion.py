@@ -3,13 +3,19 @@
 * **What it models**: windows of ``window`` frames at 30 Hz of :mod:`motionprior.features` (head 6D,
   jaw axis-angle, expression), normalized per channel with training-split statistics (buffers, saved
   with the weights).
-* **Denoiser**: every frame is a token ``Linear([x_t, m * x_known, m])`` (noisy features, the known
-  values and the known-mask) plus a sinusoidal frame position and the embedded diffusion step; a
-  pre-norm transformer encoder over the window; a linear head predicting the clean window ``x_0`` (MDM's
-  parameterization), each channel projected onto the smoothest signals of the window up to its group's
-  ``max_frequency`` (:func:`lowpass_projection`; facial motion is band-limited - the bands chosen and
-  why: ``docs/experiments/2026-11-30-long-context-family.md``; the projection keeps per-frame noise out of
-  the samples by construction, as DCT-domain motion predictors do); known entries are copied into it.
+* **Denoiser**: what the known frames say alone is the window's *base* (:func:`interpolation_base`: a
+  straight line across a gap between known frames; after a past, its last value decaying towards the
+  feature mean over ``base_decay_s``; the mean where nothing is known);
+  the diffusion runs on the *residual* from it, so a denoiser that adds nothing completes a gap by linear
+  interpolation, and the known frames reach every unknown one through the base rather than only through
+  attention (why: ``docs/experiments/2026-12-07-inpainting-residual.md``). Every frame is a token
+  ``Linear([r_t, base, m])`` (noisy residual, base, known-mask) plus a sinusoidal frame position and the
+  embedded diffusion step; a pre-norm transformer encoder over the window; a linear head predicting the
+  clean residual (MDM's ``x_0`` parameterization), each channel projected onto the smoothest signals of the
+  window up to its group's ``max_frequency`` (:func:`lowpass_projection`; facial motion is band-limited -
+  the bands chosen and why: ``docs/experiments/2026-11-30-long-context-family.md``; the projection keeps
+  per-frame noise out of the samples by construction, as DCT-domain motion predictors do); zero on known
+  entries.
 * **Diffusion**: cosine noise schedule (Nichol & Dhariwal) of ``diffusion_steps``; sampling by DDIM over
   ``sampling_steps`` evenly spaced steps with stochasticity ``eta`` (0: deterministic given the noise).
 * **Inpainting** is conditioning: the model is trained with masks (a known past of 1..``context``
@@ -60,6 +66,8 @@ class DiffusionNetwork:
             feature group (``head``, ``jaw``, ``expression``).
         blend_frames: frames over which a completed window's offset from the known motion at each boundary
             is faded out (:func:`blend_boundaries`; 0: none).
+        base_decay_s: time constant (s) of the base of a prediction: the last known value decaying towards the
+            feature mean (:func:`interpolation_base`).
     """
 
     window: int = 60
@@ -73,10 +81,13 @@ class DiffusionNetwork:
     eta: float = 0.0
     max_frequency: float | dict[str, float] = 10.0
     blend_frames: int = 15
+    base_decay_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.context < self.window:
             raise ValueError(f"context {self.context} must be between 1 and window - 1 ({self.window - 1})")
+        if self.base_decay_s <= 0:
+            raise ValueError(f"base_decay_s must be positive, got {self.base_decay_s}")
         if self.blend_frames < 0:
             raise ValueError(f"blend_frames must be at least 0 (0: no blending), got {self.blend_frames}")
         if not 1 <= self.sampling_steps <= self.diffusion_steps:
@@ -124,6 +135,25 @@ def nearest_known(mask: Tensor) -> tuple[Tensor, Tensor]:
     left = torch.where(known, idx, torch.full_like(idx, -1)).cummax(1).values
     right = torch.where(known, idx, torch.full_like(idx, w)).flip(1).cummin(1).values.flip(1)
     return left, right
+
+
+def interpolation_base(known: Tensor, mask: Tensor, decay_frames: float) -> Tensor:
+    """What the known entries of ``known (B, W, F)`` (normalized; ``mask`` 1 = known) say alone, per channel:
+    the known value itself; a straight line across a gap between known frames; in a run with a known side
+    only (a prediction), the nearest known value decaying towards the feature mean (0) with time constant
+    ``decay_frames`` - the expected course of a stationary process from a known value; 0 where nothing is
+    known. The denoiser generates the residual from it."""
+    w = known.shape[1]
+    left, right = nearest_known(mask)
+    has_left, has_right = left >= 0, right < w
+    v_left, v_right = known.gather(1, left.clamp(min=0)), known.gather(1, right.clamp(max=w - 1))
+    idx = torch.arange(w, device=known.device).view(1, w, 1)
+    frac = ((idx - left) / (right - left).clamp(min=1)).to(known.dtype)
+    line = v_left + frac * (v_right - v_left)
+    after = v_left * torch.exp(-(idx - left).to(known.dtype) / decay_frames)
+    before = v_right * torch.exp(-(right - idx).to(known.dtype) / decay_frames)
+    held = torch.where(has_left, after, torch.where(has_right, before, torch.zeros_like(known)))
+    return torch.where(mask > 0.5, known, torch.where(has_left & has_right, line, held))
 
 
 def blend_boundaries(x: Tensor, mask: Tensor, frames: int) -> Tensor:
@@ -207,15 +237,16 @@ class MotionDenoiser(nn.Module):
     def denormalize(self, x: Tensor) -> Tensor:
         return x * self.feature_std + self.feature_mean
 
-    def forward(self, x_t: Tensor, step: Tensor, known: Tensor, mask: Tensor) -> Tensor:
-        """Clean-window estimate ``(B, W, F)`` (normalized) from the noisy window ``x_t (B, W, F)``, the
-        diffusion ``step (B,)``, the ``known (B, W, F)`` values and ``mask (B, W, F)`` (1 = known): band-limited,
-        known entries copied through."""
-        w = x_t.shape[1]
-        h = self.inp(torch.cat([x_t, known * mask, mask], -1)) + self.positions[:w]
+    def forward(self, r_t: Tensor, step: Tensor, base: Tensor, mask: Tensor) -> Tensor:
+        """Clean-residual estimate ``(B, W, F)`` (normalized; 0 on known entries) from the noisy residual
+        ``r_t (B, W, F)``, the diffusion ``step (B,)``, the window's ``base (B, W, F)`` (:func:`interpolation_base`
+        of what is known) and ``mask (B, W, F)`` (1 = known), band-limited. The completed window is
+        ``base + residual``."""
+        w = r_t.shape[1]
+        h = self.inp(torch.cat([r_t, base, mask], -1)) + self.positions[:w]
         h = h + self.step_mlp(_sinusoid(step, h.shape[-1]))[:, None]
-        x0 = torch.einsum("fts,bsf->btf", self.lowpass[:, :w, :w], self.out(self.norm(self.encoder(h))))
-        return mask * known + (1 - mask) * x0
+        r0 = torch.einsum("fts,bsf->btf", self.lowpass[:, :w, :w], self.out(self.norm(self.encoder(h))))
+        return (1 - mask) * r0
 
     def q_sample(self, x0: Tensor, step: Tensor, noise: Tensor) -> Tensor:
         """The noisy window at ``step (B,)``."""
@@ -225,18 +256,21 @@ class MotionDenoiser(nn.Module):
 
 def denoising_loss(model: MotionDenoiser, x0: Tensor, mask: Tensor, channel_weights: Tensor | None = None,
                    snr_cap: float = 1.0) -> Tensor:
-    """Weighted mean squared error of the clean-window estimate on the unknown entries; ``x0 (B, W, F)``
-    normalized, ``mask (B, W, F)``, ``channel_weights (F,)`` (default 1); the diffusion step is uniform,
+    """Weighted mean squared error of the clean-window estimate (base + estimated residual) on the unknown
+    entries; ``x0 (B, W, F)`` normalized, ``mask (B, W, F)``, ``channel_weights (F,)`` (default 1); the
+    diffusion step is uniform,
     the noise standard normal. Each row is weighted by its step's signal-to-noise ratio clamped to
     ``[1, snr_cap]`` (1: plain x0 error; larger caps make the nearly clean steps, which carry the fine
     motion, count more - the truncated / min-SNR weightings of the diffusion literature)."""
     step = torch.randint(model.network.diffusion_steps, (len(x0),), device=x0.device)
-    x0_hat = model(model.q_sample(x0, step, torch.randn_like(x0)), step, x0, mask)
+    base = interpolation_base(x0, mask, model.network.base_decay_s * MOTION_FPS)
+    r0 = (1 - mask) * (x0 - base)
+    r0_hat = model(model.q_sample(r0, step, torch.randn_like(x0)), step, base, mask)
     a = model.alphas_cumprod[step]
     row = (a / (1 - a).clamp_min(1e-8)).clamp(1.0, snr_cap).view(-1, 1, 1)
     unknown = 1 - mask
     w = channel_weights if channel_weights is not None else x0.new_ones(x0.shape[-1])
-    return ((x0_hat - x0).pow(2) * unknown * w * row).sum() / unknown.sum().clamp_min(1.0)
+    return ((r0_hat - r0).pow(2) * unknown * w * row).sum() / unknown.sum().clamp_min(1.0)
 
 
 @torch.no_grad()
@@ -249,18 +283,19 @@ def ddim_sample(model: MotionDenoiser, known: Tensor, mask: Tensor, generator: t
     steps = torch.linspace(net.diffusion_steps - 1, 0, net.sampling_steps).round().long().tolist()
     eta = 0.0 if mean else net.eta
     noise = lambda: torch.randn(known.shape, generator=generator, device=known.device)  # noqa: E731
-    x = torch.zeros_like(known) if mean else noise()
+    base = interpolation_base(known, mask, net.base_decay_s * MOTION_FPS)
+    r = torch.zeros_like(known) if mean else noise()
     for i, t in enumerate(steps):
-        x0 = model(x, torch.full((len(x),), t, device=x.device, dtype=torch.long), known, mask)
+        r0 = model(r, torch.full((len(r),), t, device=r.device, dtype=torch.long), base, mask)
         if i == len(steps) - 1:
-            return x0
+            break
         a, a_prev = ab[t], ab[steps[i + 1]]
-        eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
+        eps = (r - a.sqrt() * r0) / (1 - a).sqrt()
         sigma = eta * ((1 - a_prev) / (1 - a) * (1 - a / a_prev)).clamp_min(0).sqrt()
-        x = a_prev.sqrt() * x0 + (1 - a_prev - sigma ** 2).clamp_min(0).sqrt() * eps
+        r = a_prev.sqrt() * r0 + (1 - a_prev - sigma ** 2).clamp_min(0).sqrt() * eps
         if eta > 0:
-            x = x + sigma * noise()
-    return x
+            r = r + sigma * noise()
+    return base + r0
 
 
 @torch.no_grad()
@@ -303,6 +338,7 @@ class DiffusionGenerator(Generator):
     :meth:`inpaint` for completing given clips."""
 
     family = "motion-diffusion"
+    revision = 2  # 2: the denoiser generates the residual from the interpolation base (was: the whole window)
 
     @classmethod
     def build_network(cls, config: dict) -> MotionDenoiser:

@@ -41,7 +41,7 @@ from motionprior.settings import HeadModel, as_block
 from motionprior.state import StateSpec, sequence_to_states
 
 __all__ = ["GENERATOR_FORMAT", "MotionStart", "Generator", "GeneratorFile", "load_generator", "read_generator_file",
-           "export_generator", "checkpoint_tag", "params_to_sequence", "FAMILIES"]
+           "export_generator", "checkpoint_tag", "params_to_sequence", "FAMILIES", "is_current_revision"]
 
 GENERATOR_FORMAT = "neuface-motion-generator"
 GENERATOR_VERSION = 1
@@ -93,9 +93,12 @@ class Generator(ABC):
     """A trained generator: its network, settings (``config``, nested dicts) and head model.
 
     Subclasses set ``family``, build their network from a config (:meth:`build_network`) and generate
-    pose and expression from the starts' pasts (:meth:`generate`)."""
+    pose and expression from the starts' pasts (:meth:`generate`). ``revision`` counts changes of what a
+    family's weights mean (files of another revision load without error but would generate garbage, so they
+    are refused); files written before revisions were recorded are revision 1."""
 
     family: ClassVar[str]
+    revision: ClassVar[int] = 1
 
     def __init__(self, network: nn.Module, config: dict, layer: FlameLayer, path: str | os.PathLike | None = None
                  ) -> None:
@@ -244,11 +247,13 @@ class GeneratorFile:
     config: dict
     state_dict: dict
     model_sha256: str | None = None
+    revision: int = 1
 
 
 def checkpoint_tag(family: str, model_sha256: str) -> dict:
     """What a LightningModule of a generator family adds to its checkpoints (``checkpoint["generator"]``)."""
-    return {"format": GENERATOR_FORMAT, "family": family, "model_sha256": model_sha256}
+    return {"format": GENERATOR_FORMAT, "family": family, "model_sha256": model_sha256,
+            "revision": _family_class(family).revision}
 
 
 def read_generator_file(path: str | os.PathLike) -> GeneratorFile:
@@ -264,14 +269,21 @@ def read_generator_file(path: str | os.PathLike) -> GeneratorFile:
     if not isinstance(ckpt, dict):
         raise InputError(f"{path}: not a generator file")
     if ckpt.get("format") == GENERATOR_FORMAT:
-        return GeneratorFile(ckpt["family"], dict(ckpt["config"]), ckpt["state_dict"], ckpt.get("model_sha256"))
+        return GeneratorFile(ckpt["family"], dict(ckpt["config"]), ckpt["state_dict"], ckpt.get("model_sha256"),
+                             ckpt.get("revision", 1))
     tag = ckpt.get("generator")
     if isinstance(tag, dict) and tag.get("format") == GENERATOR_FORMAT and "hyper_parameters" in ckpt:
         state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
         config = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
-        return GeneratorFile(tag["family"], config, state, tag.get("model_sha256"))
+        return GeneratorFile(tag["family"], config, state, tag.get("model_sha256"), tag.get("revision", 1))
     raise InputError(f"{path}: not a generator file of this version (no {GENERATOR_FORMAT!r} tag); train it again or "
                      f"export it from its Lightning checkpoint")
+
+
+def is_current_revision(path: str | os.PathLike) -> bool:
+    """Whether the generator file ``path`` is of its family's current revision (see :class:`Generator`)."""
+    file = read_generator_file(path)
+    return file.revision == _family_class(file.family).revision
 
 
 def load_generator(path: str | os.PathLike, flame_model: str | None = None, assets: str | None = None,
@@ -280,6 +292,9 @@ def load_generator(path: str | os.PathLike, flame_model: str | None = None, asse
     the head model recorded in its settings (the same file in another place: a different file is an error)."""
     file = read_generator_file(path)
     cls = _family_class(file.family)
+    if file.revision != cls.revision:
+        raise InputError(f"{path}: a {file.family} generator of revision {file.revision}, but this version reads "
+                         f"revision {cls.revision} (what its weights mean changed, docs/prior.md); train it again")
     network = cls.build_network(file.config)
     try:
         network.load_state_dict(file.state_dict, strict=True)
@@ -302,6 +317,6 @@ def export_generator(checkpoint: str | os.PathLike, path: str | os.PathLike) -> 
     file = read_generator_file(checkpoint)
     _family_class(file.family).build_network(file.config).load_state_dict(file.state_dict, strict=True)  # refuse a broken export
     payload = {"format": GENERATOR_FORMAT, "version": GENERATOR_VERSION, "family": file.family, "config": file.config,
-               "model_sha256": file.model_sha256, "state_dict": file.state_dict}
+               "model_sha256": file.model_sha256, "revision": file.revision, "state_dict": file.state_dict}
     atomic_write_bytes(path, lambda f: torch.save(payload, f))
     return Path(path)

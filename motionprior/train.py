@@ -62,13 +62,21 @@ def lightning_cli(args: list[str], run: bool = True):
 
 def fit_or_resume(config: str | Path, root: str | Path, overrides: list[str] = ()) -> Path:
     """Train a prior with ``fit --config config --trainer.default_root_dir root [overrides]``, for pipelines:
-    returns the exported ``prior.pt`` of ``root`` if there is one, resumes from the newest ``last.ckpt``
-    if an earlier run was interrupted, and trains from scratch otherwise."""
+    returns the exported ``prior.pt`` of ``root`` if there is one of its family's current revision, resumes
+    from the newest ``last.ckpt`` if an earlier run was interrupted, and trains from scratch otherwise (also
+    when the newest export is of an earlier revision: its checkpoints are not resumed)."""
+    from motionprior.generator import is_current_revision
+
     root = Path(root)
     versions = sorted(root.glob("lightning_logs/version_*"), key=lambda p: int(p.name.split("_")[-1]))
-    for v in reversed(versions):
-        if (v / "checkpoints" / "prior.pt").is_file():
-            return v / "checkpoints" / "prior.pt"
+    for i in reversed(range(len(versions))):
+        exported = versions[i] / "checkpoints" / "prior.pt"
+        if exported.is_file():
+            if is_current_revision(exported):
+                return exported
+            log.warning("%s was written by an earlier revision of its family; training again", exported)
+            versions = versions[i + 1:]
+            break
     args = ["fit", "--config", str(config), "--trainer.default_root_dir", str(root), *overrides]
     last = next((v / "checkpoints" / "last.ckpt" for v in reversed(versions) if (v / "checkpoints" / "last.ckpt").is_file()), None)
     if last is not None:

@@ -4,7 +4,8 @@
 ``[a, a + gap)`` are removed (``a``: the middle of the clip minus half the gap) and completed by
 
 * **the long-context family** (:meth:`motionprior.diffusion.DiffusionGenerator.inpaint`: the frames on
-  both sides of the gap are known) - ``samples`` completions, scored one by one; and again with the head
+  both sides of the gap are known) - ``samples`` completions, scored one by one; its deterministic completion
+  (``mean=True``: from zero noise, the point estimate a user filling a dropout takes); and again with the head
   pose given on the gap frames too (the family's "expression from head pose": jaw and expression completed);
 * **linear interpolation** between the last frame before and the first after the gap (head and jaw
   rotations by slerp, expression linearly);
@@ -49,6 +50,7 @@ COLUMNS = ["gap_s", "method", "landmarks_cm", "landmarks_cm_best", "head_deg", "
            *[f"edge_{p}" for p in STEP_PARTS], "edges_over_p95", "clips"]
 #: the table's methods
 DIFFUSION = "long-context diffusion (inpainting)"
+MEAN = "long-context diffusion (mean completion)"
 HEAD_GIVEN = "long-context diffusion (head pose given)"
 LINEAR, HUMOR = "linear interpolation", "HuMoR-Face rolled forward"
 
@@ -162,8 +164,9 @@ def _complete_gaps(cfg: InpaintingConfig, diffusion, humor, clips: list, gap: in
         def score(feats: list, lo: int = a, hi: int = b, ref=truth) -> dict:
             return _per_sample([gap_errors(ref, f, lo, hi) | _edges(f, lo, hi, p95) for f in feats])
 
-        for method, given in ((DIFFUSION, ()), (HEAD_GIVEN, ("head",))):
-            done = diffusion.inpaint(clip, known, given=given, n_samples=cfg.samples, seed=cfg.seed)
+        for method, given, mean in ((DIFFUSION, (), False), (MEAN, (), True), (HEAD_GIVEN, ("head",), False)):
+            done = diffusion.inpaint(clip, known, given=given, n_samples=1 if mean else cfg.samples, seed=cfg.seed,
+                                     mean=mean)
             completed = sequence_features(done, layer, label)
             errors.setdefault(method, []).append(score(completed))
             if method == DIFFUSION:

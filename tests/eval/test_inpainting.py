@@ -15,6 +15,7 @@ from eval.experiments.inpainting import (
     HEAD_GIVEN,
     HUMOR,
     LINEAR,
+    MEAN,
     InpaintingConfig,
     _edges,
     gap_errors,
@@ -94,7 +95,7 @@ def test_inpainting_command(tmp_path, standin_paths, tiny_prior_args, tiny_diffu
     assert main(["inpainting", "--diffusion", str(diffusion), "--humor", str(humor), "--data", str(corpus),
                  "--gaps", "[0.5, 1.0]", "--samples", "3", "--out", str(out)]) == 0
     table = json.loads((out / "inpainting.json").read_text())["rows"]
-    methods = (DIFFUSION, HEAD_GIVEN, LINEAR, HUMOR)
+    methods = (DIFFUSION, MEAN, HEAD_GIVEN, LINEAR, HUMOR)
     assert [(r["gap_s"], r["method"]) for r in table] == [(g, m) for g in (0.5, 1.0) for m in methods]
     for r in table:
         assert r["clips"] == 1 and np.isfinite([r["landmarks_cm"], r["head_deg"], r["jaw_deg"], r["edge_head"]]).all()
@@ -103,5 +104,6 @@ def test_inpainting_command(tmp_path, standin_paths, tiny_prior_args, tiny_diffu
     assert (out / "inpainting.png").is_file()
     rows = {r["method"]: r for r in table if r["gap_s"] == 0.5}
     assert rows[HEAD_GIVEN]["head_deg"] == pytest.approx(0.0, abs=1e-3)  # the head is given on every frame
+    assert rows[MEAN]["landmarks_cm_best"] == rows[MEAN]["landmarks_cm"]  # one deterministic completion
     with pytest.raises(Exception, match="cannot inpaint"):
         run_inpainting(InpaintingConfig(diffusion=str(humor), data=str(corpus), out=str(out)))

@@ -17,6 +17,7 @@ from motionprior.diffusion import (
     cosine_alphas_cumprod,
     ddim_sample,
     denoising_loss,
+    interpolation_base,
 )
 from motionprior.features import FeatureLayout, features_to_params
 from motionprior.lit_diffusion import MASK_TASKS, training_masks
@@ -27,12 +28,13 @@ NET = DiffusionNetwork(window=16, context=6, width=32, layers=1, heads=2, diffus
 
 
 class Oracle(MotionDenoiser):
-    """Predicts a known clean signal ``target (B, W, F)`` (normalized) whatever the noise."""
+    """Predicts a known clean signal ``target (B, W, F)`` (normalized) whatever the noise: its residual from
+    the base."""
 
     target: torch.Tensor
 
-    def forward(self, x_t, step, known, mask):
-        return mask * known + (1 - mask) * self.target
+    def forward(self, r_t, step, base, mask):
+        return (1 - mask) * (self.target - base)
 
 
 def test_cosine_schedule():
@@ -58,16 +60,19 @@ def test_ddim_with_an_oracle_denoiser_returns_the_signal(eta):
 
 
 class Offset(MotionDenoiser):
-    """Estimates the clean window off by 0.5 on every entry, whatever the step."""
+    """Estimates the clean window ``x0`` off by 0.5 on every unknown entry, whatever the step."""
 
-    def forward(self, x_t, step, known, mask):
-        return known + 0.5 * (1 - mask)
+    x0: torch.Tensor
+
+    def forward(self, r_t, step, base, mask):
+        return (1 - mask) * (self.x0 - base + 0.5)
 
 
 @pytest.mark.parametrize("cap", [1.0, 5.0, 1e6])
 def test_denoising_loss_weights_each_row_by_its_clamped_snr(cap):
     model = Offset(SPEC, NET)
     x0 = torch.randn(64, NET.window, model.features.dim)
+    model.x0 = x0
     torch.manual_seed(3)
     steps = torch.randint(NET.diffusion_steps, (64,))  # the loss draws its steps first
     ab = cosine_alphas_cumprod(NET.diffusion_steps)[steps].double()
@@ -77,6 +82,36 @@ def test_denoising_loss_weights_each_row_by_its_clamped_snr(cap):
     assert float(loss) == pytest.approx(expected, rel=1e-4)
     if cap == 1.0:
         assert float(loss) == pytest.approx(0.25, rel=1e-6)  # the plain clean-window error
+
+
+def test_interpolation_base_by_hand():
+    """One channel, 8 frames: known at 0, 1 and 5 (values 1, 2, 6) - a line across the gap, after the last
+    known frame (a prediction) its value decaying to the mean (0) with the time constant; a channel known
+    nowhere is the mean."""
+    known = torch.zeros(1, 8, 2)
+    known[0, [0, 1, 5], 0] = torch.tensor([1.0, 2.0, 6.0])
+    mask = torch.zeros_like(known)
+    mask[0, [0, 1, 5], 0] = 1.0
+    base = interpolation_base(known, mask, decay_frames=2.0)
+    decay = [6.0 * math.exp(-1 / 2), 6.0 * math.exp(-2 / 2)]
+    torch.testing.assert_close(base[0, :, 0], torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, *decay]))
+    assert (base[0, :, 1] == 0).all()
+    mask[0, 0, 0], mask[0, 1, 0] = 0.0, 0.0  # only a future: the same decay backwards in time
+    expected = [6.0 * math.exp(-(5 - i) / 2) for i in range(5)]
+    torch.testing.assert_close(interpolation_base(known, mask, 2.0)[0, :5, 0], torch.tensor(expected))
+
+
+def test_a_zero_residual_completes_a_gap_with_the_straight_line():
+    """The denoiser generates only the residual from the base: a network that outputs zeros fills a gap with
+    linear interpolation exactly, and any noise it is given does not reach the output."""
+    model = MotionDenoiser(SPEC, NET).eval()
+    torch.nn.init.zeros_(model.out.weight), torch.nn.init.zeros_(model.out.bias)
+    known = torch.zeros(1, NET.window, model.features.dim)
+    known[0, :4], known[0, 12:] = 1.0, 3.0
+    mask = torch.zeros_like(known)
+    mask[0, :4], mask[0, 12:] = 1.0, 1.0
+    out = ddim_sample(model, known, mask, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out[0, 3:13, 0], torch.linspace(1.0, 3.0, 10))
 
 
 def test_snr_cap_below_one_is_refused():

@@ -39,6 +39,13 @@ def test_every_exported_generator_loads_strictly(generators, family, tmp_path):
     # the head model travels with the weights as its hash; another model file is refused
     assert payload["model_sha256"] == gen.layer.model_sha256
     assert torch.load(run["ckpts"] / "last.ckpt", weights_only=True)["generator"]["model_sha256"] == gen.layer.model_sha256
+    # what the weights mean is versioned per family: a file of another revision (or of none: 1) is refused
+    assert payload["revision"] == type(gen).revision
+    assert torch.load(run["ckpts"] / "last.ckpt", weights_only=True)["generator"]["revision"] == type(gen).revision
+    unrevised = {k: v for k, v in payload.items() if k != "revision"}
+    torch.save(unrevised if type(gen).revision != 1 else dict(payload, revision=2), tmp_path / "revision.pt")
+    with pytest.raises(InputError, match="of revision .* train it again"):
+        load_generator(tmp_path / "revision.pt")
     torch.save(dict(payload, model_sha256="0" * 64), tmp_path / "other_model.pt")
     with pytest.raises(InputError, match="trained with head model 000000000000.*pass the model file it was trained"):
         load_generator(tmp_path / "other_model.pt")
@@ -107,3 +114,25 @@ def test_bad_starts_are_refused(generators, start):
     # an official export records no head model: accepted with a warning, like everywhere else
     sampled = gen.sample([replace(start, model_sha256="unknown")], 1, 0.5)
     assert sampled[0].n_frames == 16
+
+
+def test_a_pipeline_trains_again_over_an_export_of_an_earlier_revision(trained_diffusion, tmp_path, motion_corpus,
+                                                                       standin_paths, tiny_diffusion_args):
+    """``fit_or_resume`` (the benchmarks' resumable training) neither returns nor resumes a run whose export is
+    of an earlier revision of its family: it trains a new version, which loads."""
+    import shutil
+
+    from motionprior.generator import is_current_revision
+    from motionprior.train import fit_or_resume
+
+    root = tmp_path / "run"
+    shutil.copytree(trained_diffusion["root"], root)
+    stale = root / "lightning_logs" / "version_0" / "checkpoints" / "prior.pt"
+    payload = torch.load(stale, weights_only=True)
+    torch.save({k: v for k, v in payload.items() if k != "revision"}, stale)  # written before revisions: 1
+    assert is_current_revision(trained_diffusion["prior"]) and not is_current_revision(stale)
+    config = trained_diffusion["args"][trained_diffusion["args"].index("--config") + 1]
+    fresh = fit_or_resume(config, root, ["--data.data", str(motion_corpus), "--model.head.flame_model",
+                                         str(standin_paths.pkl), *tiny_diffusion_args])
+    assert fresh.parent.parent.name == "version_1" and is_current_revision(fresh)
+    assert load_generator(fresh).family == "motion-diffusion"
