@@ -29,6 +29,7 @@ Every stage resumes (corpora, annotations, generators, samples).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -309,10 +310,12 @@ def goals_text(short: float) -> str:
 
 def _sample_row(cfg: PriorBenchmarkConfig, prior: Path, wild: Path, model_path: Path, seconds: float,
                 folder: Path) -> list[Path]:
-    """The sample files of one generator (generated unless ``samples.json`` says they were)."""
+    """The sample files of one generator: generated unless ``samples.json`` says they were, by this generator
+    file (a generator trained again - e.g. over a file of an earlier revision - gets new samples)."""
     from motionprior.sample import SAMPLES_INFO, SampleConfig, sample_files, sample_prior
 
-    if not (folder / SAMPLES_INFO).is_file():
+    info = folder / SAMPLES_INFO
+    if not info.is_file() or json.loads(info.read_text()).get("checkpoint") != str(prior):
         sample_prior(SampleConfig(checkpoint=str(prior), data=str(wild), out=str(folder), split="test", starts=cfg.starts,
                                   samples=cfg.samples, seconds=seconds, seed=cfg.seed, render=0,
                                   flame_model=str(model_path)), progress=False)

@@ -90,3 +90,23 @@ def test_prior_benchmark_tiny(tmp_path, standin_paths, layer32_small_encoder, ti
     again = run_prior_benchmark(cfg)
     assert (tmp_path / "samples" / "wild_regress" / "humor-face" / "seed0" / "samples.json").stat().st_mtime_ns == stamp
     assert [r["fd_pose"] for r in again] == [r["fd_pose"] for r in table]
+
+
+def test_samples_are_reused_only_for_the_generator_file_that_wrote_them(tmp_path, monkeypatch):
+    """A resumed benchmark keeps a generator's samples, but a generator trained again (another file) samples anew."""
+    import json
+
+    import motionprior.sample as sample
+    from eval.experiments.prior_benchmark import _sample_row
+
+    calls = []
+
+    def fake_sample_prior(cfg, progress=False):
+        calls.append(cfg.checkpoint)
+        (tmp_path / sample.SAMPLES_INFO).write_text(json.dumps({"checkpoint": cfg.checkpoint, "files": ["a.npz"]}))
+
+    monkeypatch.setattr(sample, "sample_prior", fake_sample_prior)
+    cfg = PriorBenchmarkConfig()
+    for prior in ("v0/prior.pt", "v0/prior.pt", "v1/prior.pt"):
+        assert _sample_row(cfg, tmp_path / prior, tmp_path, tmp_path, 10.0, tmp_path) == [tmp_path / "a.npz"]
+    assert calls == [str(tmp_path / "v0/prior.pt"), str(tmp_path / "v1/prior.pt")]
