@@ -85,8 +85,9 @@ def tiny_diffusion_args() -> list[str]:
 def _write_generator(path, model_file, model_sha256: str | None, family: str = "humor-face"):
     """An untrained generator file (random weights): HuMoR-Face (10 expression components, jaw velocity), or
     the long-context family; ``model_sha256`` is the head-model hash it records."""
-    from motionprior.diffusion import DiffusionNetwork, MotionDenoiser
+    from motionprior.diffusion import DiffusionGenerator, DiffusionNetwork, MotionDenoiser
     from motionprior.generator import GENERATOR_FORMAT
+    from motionprior.rollout import HumorGenerator
     from motionprior.losses import HumorLosses
     from motionprior.model import HumorFace, HumorNetwork
     from motionprior.settings import HeadModel, blocks_to_dict
@@ -105,8 +106,9 @@ def _write_generator(path, model_file, model_sha256: str | None, family: str = "
         network = DiffusionNetwork(window=24, context=12, width=32, layers=1, sampling_steps=4)
         model = MotionDenoiser(StateSpec(n_exp=10), network)
         config = blocks_to_dict(state=StateSpec(n_exp=10), head=HeadModel(str(model_file)), network=network)
+    revision = (HumorGenerator if family == "humor-face" else DiffusionGenerator).revision
     torch.save({"format": GENERATOR_FORMAT, "version": 1, "family": family, "config": config,
-                "model_sha256": model_sha256, "state_dict": model.state_dict()}, path)
+                "model_sha256": model_sha256, "revision": revision, "state_dict": model.state_dict()}, path)
     return path
 
 
