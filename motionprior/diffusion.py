@@ -258,8 +258,7 @@ def denoising_loss(model: MotionDenoiser, x0: Tensor, mask: Tensor, channel_weig
                    snr_cap: float = 1.0) -> Tensor:
     """Weighted mean squared error of the clean-window estimate (base + estimated residual) on the unknown
     entries; ``x0 (B, W, F)`` normalized, ``mask (B, W, F)``, ``channel_weights (F,)`` (default 1); the
-    diffusion step is uniform,
-    the noise standard normal. Each row is weighted by its step's signal-to-noise ratio clamped to
+    diffusion step is uniform, the noise standard normal. Each row is weighted by its step's signal-to-noise ratio clamped to
     ``[1, snr_cap]`` (1: plain x0 error; larger caps make the nearly clean steps, which carry the fine
     motion, count more - the truncated / min-SNR weightings of the diffusion literature)."""
     step = torch.randint(model.network.diffusion_steps, (len(x0),), device=x0.device)
