@@ -96,6 +96,11 @@ class DiffusionNetwork:
         if not all(f > 0 for f in limits):
             raise ValueError(f"max_frequency must be positive, got {self.max_frequency}")
 
+    @property
+    def base_decay_frames(self) -> float:
+        """``base_decay_s`` in frames at the motion rate."""
+        return self.base_decay_s * MOTION_FPS
+
 
 def cosine_alphas_cumprod(steps: int, s: float = 0.008) -> Tensor:
     """``alpha_bar (steps,)`` of the cosine schedule (betas clipped at 0.999), float64."""
@@ -258,11 +263,11 @@ def denoising_loss(model: MotionDenoiser, x0: Tensor, mask: Tensor, channel_weig
                    snr_cap: float = 1.0) -> Tensor:
     """Weighted mean squared error of the clean-window estimate (base + estimated residual) on the unknown
     entries; ``x0 (B, W, F)`` normalized, ``mask (B, W, F)``, ``channel_weights (F,)`` (default 1); the
-    diffusion step is uniform, the noise standard normal. Each row is weighted by its step's signal-to-noise ratio clamped to
-    ``[1, snr_cap]`` (1: plain x0 error; larger caps make the nearly clean steps, which carry the fine
-    motion, count more - the truncated / min-SNR weightings of the diffusion literature)."""
+    diffusion step is uniform, the noise standard normal. Each row is weighted by its step's signal-to-noise
+    ratio clamped to ``[1, snr_cap]`` (1: plain x0 error; larger caps make the nearly clean steps, which carry
+    the fine motion, count more - the truncated / min-SNR weightings of the diffusion literature)."""
     step = torch.randint(model.network.diffusion_steps, (len(x0),), device=x0.device)
-    base = interpolation_base(x0, mask, model.network.base_decay_s * MOTION_FPS)
+    base = interpolation_base(x0, mask, model.network.base_decay_frames)
     r0 = (1 - mask) * (x0 - base)
     r0_hat = model(model.q_sample(r0, step, torch.randn_like(x0)), step, base, mask)
     a = model.alphas_cumprod[step]
@@ -282,7 +287,7 @@ def ddim_sample(model: MotionDenoiser, known: Tensor, mask: Tensor, generator: t
     steps = torch.linspace(net.diffusion_steps - 1, 0, net.sampling_steps).round().long().tolist()
     eta = 0.0 if mean else net.eta
     noise = lambda: torch.randn(known.shape, generator=generator, device=known.device)  # noqa: E731
-    base = interpolation_base(known, mask, net.base_decay_s * MOTION_FPS)
+    base = interpolation_base(known, mask, net.base_decay_frames)
     r = torch.zeros_like(known) if mean else noise()
     for i, t in enumerate(steps):
         r0 = model(r, torch.full((len(r),), t, device=r.device, dtype=torch.long), base, mask)

@@ -282,7 +282,10 @@ def read_generator_file(path: str | os.PathLike) -> GeneratorFile:
 
 def is_current_revision(path: str | os.PathLike) -> bool:
     """Whether the generator file ``path`` is of its family's current revision (see :class:`Generator`)."""
-    file = read_generator_file(path)
+    return _is_current(read_generator_file(path))
+
+
+def _is_current(file: GeneratorFile) -> bool:
     return file.revision == _family_class(file.family).revision
 
 
@@ -292,7 +295,7 @@ def load_generator(path: str | os.PathLike, flame_model: str | None = None, asse
     the head model recorded in its settings (the same file in another place: a different file is an error)."""
     file = read_generator_file(path)
     cls = _family_class(file.family)
-    if file.revision != cls.revision:
+    if not _is_current(file):
         raise InputError(f"{path}: a {file.family} generator of revision {file.revision}, but this version reads "
                          f"revision {cls.revision} (what its weights mean changed, docs/prior.md); train it again")
     network = cls.build_network(file.config)
