@@ -106,10 +106,15 @@ class AnnotateConfig:
             (1.5: a 37 degree field of view across it). Off-centre faces and near faces are where it matters.
         lambda_anchor_expression, lambda_anchor_jaw: weights of the squared distance of the expression and jaw
             rotation to the pretrained encoder's prediction for the same frame.
-        lambda_anchor_jaw_multiview: the jaw anchor's weight where the multi-view term is on (it replaces
-            ``lambda_anchor_jaw`` there). The multi-view consensus, reaching the jaw through the encoder's shared
-            weights, closes the jaw; a stronger anchor holds its opening, while on single-view clips it would tie
-            the jaw to the encoder's per-frame jitter (``docs/experiments/2026-12-07-annotation-fidelity.md``).
+        lambda_anchor_jaw_multiview: the jaw anchor's weight on a capture of several views (it replaces
+            ``lambda_anchor_jaw`` there). With ``share_views`` its target is the mean of the views' encoder
+            predictions, steadier than one view's, so it can hold harder; on single-view clips a weight this
+            strong would tie the jaw to the encoder's per-frame jitter (``docs/experiments/2026-12-07-annotation-fidelity.md``).
+        share_views: on a capture of several views, one expression and jaw per frame for all views: the mean of the
+            views' predictions (the cameras film one face at one instant). The multi-view term is then zero and is
+            skipped. ``False``: each view has its own, pulled together by the multi-view term (the official
+            NeuFace), whose consensus, reaching the views through the encoder's shared weights, shrinks the jaw's
+            motion (0.74x the truth's opening on lab captures).
         lambda_smooth_expression, lambda_smooth_jaw: weights of the squared distance of each frame's expression
             and jaw rotation to the mean of its two neighbours (half the second difference).
         prior_jaw_offaxis: weight of the jaw's rotation about y and z and of an opening below closed (rad^2).
@@ -149,6 +154,7 @@ class AnnotateConfig:
     lambda_anchor_expression: float = 1e-3
     lambda_anchor_jaw: float = 1.0
     lambda_anchor_jaw_multiview: float = 5.0
+    share_views: bool = True
     lambda_smooth_expression: float = 0.2
     lambda_smooth_jaw: float = 2.0
     prior_jaw_offaxis: float = 1.0
@@ -173,21 +179,27 @@ class AnnotateConfig:
         else:
             ignored = [k for k in changed if k in _FIT_ONLY] if self.method == "neuface" else []
             why = "they belong to fit (NeuFace has no L2 priors: they made its expressions worse); use method fit"
+            if not ignored and self.share_views:
+                ignored = [k for k in changed if k in _MULTIVIEW_TERM]
+                why = "with share_views the views have one expression and jaw, so the multi-view term is zero; set share_views false"
         if ignored:
             raise ValueError(f"method {self.method!r} would ignore {', '.join(ignored)}: {why}, or remove them")
 
-    def jaw_anchor_weight(self, multiview: bool) -> float:
-        """The jaw anchor's weight with or without the multi-view term."""
-        return self.lambda_anchor_jaw_multiview if multiview else self.lambda_anchor_jaw
+    def jaw_anchor_weight(self, n_views: int) -> float:
+        """The jaw anchor's weight for a capture of ``n_views`` views."""
+        return self.lambda_anchor_jaw_multiview if n_views > 1 else self.lambda_anchor_jaw
 
 
 #: settings that only ``fit`` reads, and the settings ``regress`` reads (it optimizes nothing)
 _FIT_ONLY = ("prior_shape", "prior_expression", "prior_jaw", "coarse_fraction")
 _REGRESS_READS = ("method", "seed", "tensorboard")
+#: settings of the multi-view term, which ``share_views`` makes zero
+_MULTIVIEW_TERM = ("lambda_mv", "mv_frames")
 #: NeuFace's own objective (landmarks, head-rotation temporal term, multi-view), without the suite's
 #: additions: DECA's weak perspective, no anchors, smoothness, jaw anatomy or priors.
 OFFICIAL_OBJECTIVE = AnnotateConfig(projection="weak", lambda_anchor_expression=0.0, lambda_anchor_jaw=0.0,
-                                    lambda_anchor_jaw_multiview=0.0, lambda_smooth_expression=0.0, lambda_smooth_jaw=0.0, prior_jaw_offaxis=0.0)
+                                    lambda_anchor_jaw_multiview=0.0, share_views=False, lambda_smooth_expression=0.0,
+                                    lambda_smooth_jaw=0.0, prior_jaw_offaxis=0.0)
 
 @dataclass
 class AnnotationResult:
@@ -202,9 +214,9 @@ class _EncoderSource(nn.Module):
     """NeuFace: parameters = f_w(inputs) - landmarks for the LandmarkEncoder, 224 x 224 crops
     ``(V, T, 3, 224, 224)`` for DECA's image encoder."""
 
-    def __init__(self, encoder: nn.Module, inputs: Observations, crops: Tensor | None = None) -> None:
+    def __init__(self, encoder: nn.Module, inputs: Observations, crops: Tensor | None = None, share: bool = False) -> None:
         super().__init__()
-        self.encoder, self.inputs, self.crops = encoder, inputs, crops
+        self.encoder, self.inputs, self.crops, self.share = encoder, inputs, crops, share
 
     def forward(self, t_idx: Tensor) -> EncoderOutput:
         v, b = self.inputs.ndc.shape[0], len(t_idx)
@@ -215,17 +227,18 @@ class _EncoderSource(nn.Module):
         view = lambda x: x.view(v, b, -1)  # noqa: E731
         pose6 = view(out.pose6)  # the encoder sees the face along the crop's ray
         pose6 = torch.cat([self.inputs.to_camera_axes(pose6[..., :3], t_idx), pose6[..., 3:]], -1)
-        return EncoderOutput(view(out.shape).mean((0, 1)), view(out.expression), pose6, view(out.cam))
+        out = EncoderOutput(view(out.shape).mean((0, 1)), view(out.expression), pose6, view(out.cam))
+        return _views_share(out) if self.share else out
 
 
 class _ParamSource(nn.Module):
     """``fit``: the parameters themselves, initialized from an encoder pass. Pose and camera are
     stored in the encoder's output units (pose / 0.5, log scale / 8, translation / 0.05 m) so one
-    learning rate suits every parameter."""
+    learning rate suits every parameter. ``share``: see :func:`_views_share`."""
 
-    def __init__(self, init: EncoderOutput, cam_scale: float = 8.0) -> None:
+    def __init__(self, init: EncoderOutput, cam_scale: float = 8.0, share: bool = False) -> None:
         super().__init__()
-        self.cam_scale = cam_scale
+        self.cam_scale, self.share = cam_scale, share
         self.shape = nn.Parameter(init.shape.detach().clone())
         self.expression = nn.Parameter(init.expression.detach().clone())
         self.pose6 = nn.Parameter(init.pose6.detach().clone() / 0.5)
@@ -235,7 +248,16 @@ class _ParamSource(nn.Module):
     def forward(self, t_idx: Tensor) -> EncoderOutput:
         cam = self.cam[:, t_idx]
         cam = torch.cat([self.cam_scale * torch.exp(cam[..., :1]), 0.05 * cam[..., 1:]], -1)
-        return EncoderOutput(self.shape, self.expression[:, t_idx], 0.5 * self.pose6[:, t_idx], cam)
+        out = EncoderOutput(self.shape, self.expression[:, t_idx], 0.5 * self.pose6[:, t_idx], cam)
+        return _views_share(out) if self.share else out
+
+
+def _views_share(out: EncoderOutput) -> EncoderOutput:
+    """One expression and jaw rotation per frame for every view ``(V, B, ...)``: the views' mean. Head rotation
+    (in each camera's axes) and camera stay per view."""
+    jaw = out.pose6[..., 3:].mean(0, keepdim=True).expand_as(out.pose6[..., 3:])
+    return EncoderOutput(out.shape, out.expression.mean(0, keepdim=True).expand_as(out.expression),
+                         torch.cat([out.pose6[..., :3], jaw], -1), out.cam)
 
 
 def _np(t: Tensor) -> np.ndarray:
@@ -364,7 +386,7 @@ def _batch_loss(layer: FlameLayer, inputs: Observations, out: EncoderOutput, t_i
     jaw = out.pose6[..., 3:]
     for name, value, target, weight in (
             ("anchor_expression", out.expression, targets.anchor_expression, cfg.lambda_anchor_expression),
-            ("anchor_jaw", jaw, targets.anchor_jaw, cfg.jaw_anchor_weight(mv is not None)),
+            ("anchor_jaw", jaw, targets.anchor_jaw, cfg.jaw_anchor_weight(inputs.ndc.shape[0])),
             ("smooth_expression", out.expression, targets.expression, cfg.lambda_smooth_expression),
             ("smooth_jaw", jaw, targets.jaw, cfg.lambda_smooth_jaw)):
         if weight > 0:
@@ -446,13 +468,14 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
     projection = "weak" if cfg.method == "regress" else cfg.projection  # regress: the encoder's own camera
     inputs = Observations(capture, dtype, projection, cfg.focal, dense.point_ids if dense_points is not None else None)
     v, t = capture.n_views, capture.n_frames
-    mv = _MultiView(layer) if v > 1 and cfg.lambda_mv > 0 else None
+    share = cfg.share_views and v > 1 and cfg.method != "regress"
+    mv = _MultiView(layer) if v > 1 and cfg.lambda_mv > 0 and not share else None
     enc = copy.deepcopy(encoder).to(dtype)
     if isinstance(enc, DecaEncoder):
         if crops is None:
             raise ValueError("DECA's encoder needs the image crops of every frame (annotator.neuface.crops_for)")
         enc.freeze_batchnorm()
-    source: nn.Module = _EncoderSource(enc, inputs, crops)
+    source: nn.Module = _EncoderSource(enc, inputs, crops, share)
     history: list[dict] = []
     writer = None
     if cfg.tensorboard:
@@ -461,11 +484,11 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
         writer = SummaryWriter(cfg.tensorboard)
     if cfg.method == "fit":
         with torch.no_grad():
-            source = _ParamSource(_full_pass(source, t))
+            source = _ParamSource(_full_pass(source, t), share=share)
     if cfg.method != "regress":
         opt = torch.optim.Adam([p for p in source.parameters() if p.requires_grad], lr=cfg.lr)
         anchors, init = _Targets(), None
-        if cfg.lambda_anchor_expression > 0 or cfg.jaw_anchor_weight(mv is not None) > 0:
+        if cfg.lambda_anchor_expression > 0 or cfg.jaw_anchor_weight(v) > 0:
             with torch.no_grad():  # the pretrained encoder's (or, for fit, the initial) prediction
                 init = _full_pass(source, t)
             anchors = _Targets(anchor_expression=init.expression, anchor_jaw=init.pose6[..., 3:])

@@ -69,6 +69,8 @@ def test_settings_the_method_does_not_use_are_errors(tiny_corpus, layer32_small_
         annotate(cap, layer, enc, AnnotateConfig(method="regress", epochs=3, lambda_anchor_jaw=0.0))
     with pytest.raises(ValueError, match="'neuface' would ignore prior_expression, coarse_fraction: they belong to fit"):
         annotate(cap, layer, enc, AnnotateConfig(prior_expression=0.1, coarse_fraction=0.5))
+    with pytest.raises(ValueError, match="would ignore lambda_mv: with share_views the views have one expression"):
+        annotate(cap, layer, enc, AnnotateConfig(lambda_mv=50.0))
     annotate(cap, layer, enc, AnnotateConfig(method="fit", epochs=1, prior_expression=0.1, coarse_fraction=0.5))
 
 
