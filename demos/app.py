@@ -88,18 +88,21 @@ def default_prior(quickstart_config: str | os.PathLike) -> tuple[Path, Path]:
     """``(prior, data)`` of the quickstart described by ``quickstart_config``, running it if needed."""
     import yaml
 
+    from eval.experiments.score import annotation_dir
+
     cfg = yaml.safe_load(Path(quickstart_config).read_text()) or {}
     out = Path(cfg.get("out", "runs/quickstart"))
+    data = annotation_dir(out, "neuface", "wild")
     summary = out / "summary.json"
     if summary.is_file():
         prior = Path(json.loads(summary.read_text()).get("prior", ""))
         if prior.is_file():
-            return prior, out / "annotations" / "neuface" / "wild"
+            return prior, data
     log.warning("no trained prior in %s: running the quickstart first (about 10 minutes on 2 cores)", out)
     from demos.quickstart import main as quickstart_main
 
     quickstart_main(["--config", str(quickstart_config)])
-    return Path(json.loads(summary.read_text())["prior"]), out / "annotations" / "neuface" / "wild"
+    return Path(json.loads(summary.read_text())["prior"]), data
 
 
 def build_app(backend: DemoBackend, cfg: DemoConfig):

@@ -33,10 +33,10 @@ log = logging.getLogger(__name__)
 
 
 def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256, fps: int = 25,
-                   model: str | None = None, lab: CorpusSize = CorpusSize(4, 2, 90),
-                   wild: CorpusSize = CorpusSize(8, 2, 100), encoder_cache: str = DEFAULT_ENCODER_CACHE,
-                   pretrain: PretrainConfig | None = None,
-                   prior_config: str = "configs/motionprior/quick.yaml", prior_overrides: list[str] | None = None,
+                   model: str | None = None, lab: CorpusSize = CorpusSize(3, 1, 60),
+                   wild: CorpusSize = CorpusSize(12, 2, 100), encoder_cache: str = DEFAULT_ENCODER_CACHE,
+                   pretrain: PretrainConfig | None = None, prior_config: str = "configs/motionprior/quick.yaml",
+                   prior_overrides: tuple[str, ...] = ("--data.epoch_windows", "512"),
                    starts: int = 2, samples: int = 50, seconds: float = 10.0, render: int = 9) -> dict:
     """Run the quickstart.
 
@@ -51,8 +51,8 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
         wild: size of the in-the-wild corpus (frames at 25 fps).
         encoder_cache: cached landmark encoders (pretrained on first use, a couple of minutes).
         pretrain: landmark-encoder pretraining settings (default: the annotator's).
-        prior_config / prior_overrides: HuMoR-Face training config and extra ``fit`` arguments
-            (e.g. ``["--trainer.max_epochs", "10"]``).
+        prior_config / prior_overrides: HuMoR-Face training config and extra ``fit`` arguments (default: half of the
+            quick config's steps, for a 15-minute quickstart; e.g. ``["--trainer.max_epochs", "10"]``).
         starts / samples / seconds / render: rollouts: test start frames, samples per start, horizon,
             samples shown per video grid.
     """
@@ -60,7 +60,7 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
 
     from annotator.synthetic.builder import SynthConfig, build_corpus
     from annotator.synthetic.preview import preview_sequence
-    from eval.experiments.score import score_corpus
+    from eval.experiments.score import annotation_dir, score_corpus
     from flame.head import head_layer
     from flame.layout import read_corpus
     from flame.media import write_png
@@ -113,8 +113,9 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
     from motionprior.train import fit_or_resume
 
     t1 = time.perf_counter()
-    prior = fit_or_resume(prior_config, out_dir / "prior", ["--data.data", str(out_dir / "annotations" / "neuface" / "wild"),
-                                                             "--model.head.flame_model", str(model_path), *(prior_overrides or [])])
+    train_data = annotation_dir(out_dir, "neuface", "wild")
+    prior = fit_or_resume(prior_config, out_dir / "prior", ["--data.data", str(train_data),
+                                                             "--model.head.flame_model", str(model_path), *prior_overrides])
     times["prior"] = round(time.perf_counter() - t1, 1)
     print(f"[6/8] HuMoR-Face prior: {prior} ({times['prior']} s); TensorBoard: tensorboard --logdir {out_dir / 'prior'}")
 
@@ -127,7 +128,7 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
         from eval.experiments.sampling import sample_and_score
         from motionprior.sample import SampleConfig
 
-        sampled = sample_and_score(SampleConfig(str(prior), str(out_dir / "annotations" / "neuface" / "wild"),
+        sampled = sample_and_score(SampleConfig(str(prior), str(train_data),
                                                 str(samples_dir), starts=starts, samples=samples, seconds=seconds,
                                                 seed=seed, render=render, size=128, flame_model=str(model_path)),
                                    truth=str(corpora["wild"]))
@@ -173,6 +174,7 @@ def annotate_corpora(out_dir: Path, corpora: dict[str, Path], model_path: Path, 
 def write_report(out_dir: Path, summary: dict, sampled: dict, prior_config: str) -> Path:
     """``REPORT.md`` of a quickstart run (links relative to ``out_dir``)."""
     from eval.experiments.motion import LEGEND, motion_tables
+    from eval.experiments.score import annotation_dir
     from eval.report import markdown_table
     from motionprior.sample import sample_files
 
@@ -242,7 +244,7 @@ itself. Full report with horizon curves and spectra: [samples/motion.md]({rel(sa
 
 ## Next
 
-- Sample and score more: `python -m eval sample --checkpoint {summary['prior']} --data {out_dir / 'annotations' / 'neuface' / 'wild'} --out runs/samples`
+- Sample and score more: `python -m eval sample --checkpoint {summary['prior']} --data {annotation_dir(out_dir, 'neuface', 'wild')} --out runs/samples`
 - Annotate your own video: `python -m annotator run --input VIDEO.mp4 --output runs/annotations --overlay true`
 - Explore it in the web demo: `make demo` (or `neuface-demo`), then http://127.0.0.1:7860
 """

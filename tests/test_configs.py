@@ -97,7 +97,22 @@ def test_quickstart_config(standin_paths):
     kwargs = parse_settings(run_quickstart, ["--config", str(CONFIGS / "demos" / "quickstart.yaml")], "quickstart")
     assert isinstance(kwargs["lab"], CorpusSize) and isinstance(kwargs["wild"], CorpusSize)
     assert kwargs["wild"].identities >= 5  # train, val and test identities
-    _check_prior_settings(kwargs["prior_config"], kwargs["prior_overrides"], standin_paths)
+    assert kwargs == parse_settings(run_quickstart, [], "quickstart")  # `make quickstart` runs the command's defaults
+    _check_prior_settings(kwargs["prior_config"], list(kwargs["prior_overrides"]), standin_paths)
+
+
+@pytest.mark.parametrize("name", ["quick.yaml", "diffusion.yaml"])
+def test_quick_training_configs_read_what_the_quickstart_writes(name):
+    import inspect
+
+    import yaml
+
+    from demos.quickstart import run_quickstart
+    from eval.experiments.score import annotation_dir
+
+    out = inspect.signature(run_quickstart).parameters["out"].default
+    assert yaml.safe_load((CONFIGS / "motionprior" / name).read_text())["data"]["data"] == str(
+        annotation_dir(out, "neuface", "wild"))
 
 
 def test_prior_benchmark_config(standin_paths):

@@ -143,6 +143,11 @@ def occluded_of(capture) -> np.ndarray | None:
     return occluded_frames(capture.metadata["occlusion"], capture.n_views, capture.n_frames)
 
 
+def annotation_dir(out: str | os.PathLike, method: str, corpus_name: str) -> Path:
+    """Where :func:`annotate_and_score` writes ``method``'s annotations of the corpus ``corpus_name``."""
+    return Path(out) / "annotations" / method / corpus_name
+
+
 def annotate_and_score(corpus: str | os.PathLike, out: str | os.PathLike, method: str, model: str | os.PathLike,
                        encoder_cache: str, pretrain, layer: FlameLayer, split: str | None = None) -> tuple[Path, dict]:
     """Annotate a synthetic corpus with ``method`` into ``out/annotations/<method>/<corpus name>``
@@ -151,7 +156,7 @@ def annotate_and_score(corpus: str | os.PathLike, out: str | os.PathLike, method
     from annotator.runner import RunConfig, run
 
     corpus = Path(corpus)
-    target = Path(out) / "annotations" / method / corpus.name
+    target = annotation_dir(out, method, corpus.name)
     run(RunConfig(input=str(corpus), output=str(target), method=method, model=str(model), encoder_cache=encoder_cache,
                   pretrain=pretrain))
     label = f"{method} on {corpus.name}" + (f" ({split} split)" if split else "")
