@@ -1,5 +1,5 @@
 """NeuFace's losses: 2D landmarks, temporal consistency of the head rotation, multi-view consistency
-of the canonical mesh (DESIGN §6; official weights 10 / 100 / 200); and the suite's additions: distances to
+of the canonical mesh (official weights 10 / 100 / 200; ``docs/annotator.md``); and the suite's additions: distances to
 fixed targets (anchors, neighbour means) and an anatomical jaw."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A trained motion generator as a term of the annotation objective (DESIGN §12; HuMoR's test-time
+"""A trained motion generator as a term of the annotation objective (HuMoR's test-time
 optimization, for faces).
 
 The fitted motion of every view - FLAME pose and expression, with the sequence's identity - becomes the

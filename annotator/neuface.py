@@ -10,7 +10,7 @@ All three methods share one loop; they differ in where the per-frame parameters 
 * ``regress``: the encoder's per-frame output, no optimization (the DECA-dataset analogue). Our file
   format keeps one identity per sequence, so the per-frame shapes are averaged.
 
-Objective (DESIGN §6): ``lambda_lmk * L_lmk + lambda_temp * L_temp + lambda_mv * L_mv`` - NeuFace's landmark,
+Objective (``docs/annotator.md``): ``lambda_lmk * L_lmk + lambda_temp * L_temp + lambda_mv * L_mv`` - NeuFace's landmark,
 head-rotation temporal and multi-view terms - and the terms that make the fit right in 3D, not only in 2D
 (measured in ``docs/experiments/2026-12-07-annotation-fidelity.md``):
 

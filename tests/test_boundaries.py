@@ -1,6 +1,6 @@
-"""The package boundaries of DESIGN §2, read from the import statements of every module: flame imports
-nothing else from the project; annotator and motionprior do not import each other, except the
-annotator's motion term, which uses the generator interface (DESIGN §12); nothing below eval imports it."""
+"""The package boundaries (flame <- motionprior <- annotator <- eval <- demos), read from the import statements
+of every module: flame imports nothing else from the project; annotator and motionprior do not import each other,
+except the annotator's motion term, which uses the generator interface; nothing below eval imports it."""
 
 from __future__ import annotations
 

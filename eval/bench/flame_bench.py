@@ -5,7 +5,8 @@
   forward + backward.
 * Renderer: rasterize + shade a posed ~5k-vertex head at 256 and 512 pixels, batch 1 and 8. There is
   no in-process reference renderer (PyTorch3D does not install here); the figure for PyTorch3D's CPU
-  rasterizer on a mesh of this size at 256 px, 2.35-2.8 s (``research/deps.md``), is quoted for scale.
+  rasterizer on a mesh of this size at 256 px, 2.35-2.8 s (measured on this kind of machine when the
+  project chose its renderer), is quoted for scale.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from flame.render import render_mesh
 from flame.standin import ensure_standin
 from flame.types import N_EXP, N_SHAPE, FlameParams
 
-PYTORCH3D_CPU_256_SECONDS = 2.35  # research/deps.md, measured on this kind of machine, not in this run
+PYTORCH3D_CPU_256_SECONDS = 2.35  # measured on this kind of machine before PyTorch3D was ruled out, not in this run
 
 
 def _smplx_flame(folder: Path, batch: int, n_shape: int, n_exp: int):

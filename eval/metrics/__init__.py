@@ -2,7 +2,7 @@
 
 Annotation metrics: :func:`mpve` (mm), :func:`cvd` (mm), :func:`nme` (%), :func:`msi3d`,
 :func:`jitter` (mm/s^3). See each docstring for frames, windows and fps handling, and
-``research/metrics.md`` for how they relate to the NeuFace paper.
+``docs/evaluation.md`` for how they relate to the NeuFace paper.
 """
 
 from eval.metrics.cvd import cvd

@@ -3,7 +3,7 @@ motion spectra. The features (:class:`MotionFeatures`) come from motion files th
 (:mod:`eval.motion_features`), so any generator's output, ground truth or annotations are scored alike;
 no metric reads a model's internal state.
 
-Conventions (see ``research/metrics.md`` §5, §6, §8); every set is at the same rate (30 Hz):
+Conventions (``docs/evaluation.md``); every set is at the same rate (30 Hz):
 
 * **FD** - Fréchet distance between Gaussian fits of *pooled per-frame* features,
   ``|mu_r - mu_g|^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2))``, covariances with ``N - 1``; the trace of the

@@ -42,7 +42,7 @@ def smooth_sequence(layer, t: int = 61, fps: float = 60.0, yaw_rate: float = 1.0
 def test_layout_sizes():
     assert StateSpec().dim == 9 + 3 + 9 + 50 + 204 + 204 == 479
     assert StateSpec().out_dim == 3 + 3 + 3 + 50 + 204 + 204 == 467
-    literal = StateSpec(n_exp=0)  # the paper-literal state of research/humor.md
+    literal = StateSpec(n_exp=0)  # HuMoR-Face's paper-literal state (no expression)
     assert (literal.dim, literal.out_dim) == (429, 417)
     full = StateSpec(neck=True, eyes=True)
     assert full.rotations == ["root_orient", "jaw", "neck", "eyes"] and full.dim == 479 + 27
