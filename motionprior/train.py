@@ -18,6 +18,15 @@ from pathlib import Path
 __all__ = ["lightning_cli", "fit_or_resume"]
 
 log = logging.getLogger(__name__)
+#: the logger of Lightning's rank-zero messages, which include tips advertising its cloud products
+LIGHTNING_RANK_ZERO_LOGGER = "lightning.pytorch.utilities.rank_zero"
+
+
+class _NoAdvertising(logging.Filter):
+    """Drops Lightning's "Tip: ... try installing litlogger / litmodels" messages: a research CLI does not advertise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in record.getMessage()
 
 
 def lightning_cli(args: list[str], run: bool = True):
@@ -29,6 +38,10 @@ def lightning_cli(args: list[str], run: bool = True):
 
     from motionprior.data import MotionDataModule
     from motionprior.generator import export_generator
+
+    rank_zero = logging.getLogger(LIGHTNING_RANK_ZERO_LOGGER)
+    if not any(isinstance(f, _NoAdvertising) for f in rank_zero.filters):
+        rank_zero.addFilter(_NoAdvertising())
 
     class PriorCLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:

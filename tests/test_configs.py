@@ -66,6 +66,26 @@ def test_training_config_takes_a_step(path, tiny_wild, standin_paths, tmp_path):
     assert all(torch.isfinite(p).all() for p in cli.model.parameters())
 
 
+def test_building_a_trainer_does_not_advertise(standin_paths):
+    import logging
+
+    from motionprior.train import LIGHTNING_RANK_ZERO_LOGGER
+
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    rank_zero = logging.getLogger(LIGHTNING_RANK_ZERO_LOGGER)
+    rank_zero.addHandler(handler)
+    level = rank_zero.level
+    rank_zero.setLevel(logging.INFO)
+    try:
+        _prior_cli([CONFIGS / "motionprior" / "quick.yaml"], ["--data.data", "unused"], standin_paths)
+    finally:
+        rank_zero.removeHandler(handler)
+        rank_zero.setLevel(level)
+    assert seen and not [m for m in seen if "litlogger" in m or "litmodels" in m], seen
+
+
 def test_ddp_config_builds_a_two_process_trainer(standin_paths):
     from lightning.pytorch.strategies import DDPStrategy
 
