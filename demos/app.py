@@ -196,8 +196,9 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
                     go = gr.Button("Sample", variant="primary", elem_id="sample-button")
                 with gr.Column(scale=2):
                     video = gr.Video(label="samples (first 9)", elem_id="sample-video", autoplay=True)
-                    curves = gr.Image(label="head yaw / pitch / roll and jaw opening (black: the real clip)")
-                    summary = gr.Markdown()
+                    curves = gr.Image(label="head yaw / pitch / roll and jaw opening (black: the real clip)",
+                                      elem_id="sample-curves")
+                    summary = gr.Markdown(elem_id="sample-summary")
                     metrics = gr.Dataframe(label="the samples next to real motion (python -m eval motion)", interactive=False)
                     files = gr.File(label="downloads: FlameSequence (.npz), mesh of sample 0 (.obj)", file_count="multiple")
                     model3d = gr.Model3D(label="sample 0 (GLB)", height=320)

@@ -64,10 +64,14 @@ def _rebuild_tensor(storage: Any, offset: int, size: tuple, stride: tuple, *rest
     return torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())
 
 
-def _storage_from_bytes(data: bytes) -> Any:
+def _storage_from_bytes(data: bytes, source: str) -> Any:
     import torch
 
-    return torch.load(io.BytesIO(data), weights_only=True)
+    try:
+        return torch.load(io.BytesIO(data), weights_only=True)
+    except pickle.UnpicklingError:  # torch's message suggests loading unsafely: not advice we pass on
+        raise UnsafePickleError(f"{source}: refusing to load a torch storage that holds more than tensor data; it may "
+                                "be malicious or not a FLAME/landmark file.") from None
 
 
 def _numpy_allowed() -> dict[tuple[str, str], Any]:
@@ -125,7 +129,7 @@ class RestrictedUnpickler(pickle.Unpickler):
             if (module, name) in (("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor")):
                 return _rebuild_tensor
             if (module, name) == ("torch.storage", "_load_from_bytes"):
-                return _storage_from_bytes
+                return lambda data: _storage_from_bytes(data, self.source)
         raise UnsafePickleError(
             f"{self.source}: refusing to load '{module}.{name}'. Only FLAME-style data (numpy arrays, "
             f"chumpy arrays, scipy sparse matrices, torch tensors) may appear in this file; it may be "

@@ -94,10 +94,11 @@ def test_quality_gate_rejects_faceless_sequences(tiny_corpus, tmp_path, standin_
     cache = layer32_small_encoder[3]
     entries = run(_cfg(tiny_corpus["wild"], tmp_path / "q", standin_paths, cache, max_failed_fraction=-1.0),
                   progress=False)
-    assert all(e["status"] == "rejected" and "too_many_failed_frames" in e["flags"][0] for e in entries)
+    assert entries and all(e["status"] == "rejected" and "too_many_failed_frames" in e["flags"][0] for e in entries)
     flagged = run(_cfg(tiny_corpus["wild"], tmp_path / "s", standin_paths, cache, max_shape_rms=0.0, drop_flagged=True,
                        method="regress"), progress=False)
-    assert all(e["status"] == "rejected" and "shape_out_of_distribution" in e["flags"][0] for e in flagged)
+    assert len(flagged) == len(entries) and all(
+        e["status"] == "rejected" and "shape_out_of_distribution" in e["flags"][0] for e in flagged)
     assert not list((tmp_path / "s").rglob("*/*.npz"))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gradio_client.exceptions import AppError
 
 pytestmark = pytest.mark.slow  # a trained prior and a running demo
 
@@ -84,7 +85,7 @@ def test_sample_tab(client, demo_server, capsys):
 def test_sample_tab_rejects_bad_input(client, demo_server, args, message):
     _, backend = demo_server
     args = (backend.generator_names()[0], backend.sequence_names()[0] if args[0] == "<first>" else args[0], *args[1:])
-    with pytest.raises(Exception, match=message):
+    with pytest.raises(AppError, match=message):
         client.predict(*args, api_name="/sample")
 
 
@@ -97,7 +98,7 @@ def test_sample_tab_with_the_long_context_family(client, demo_server):
     out = client.predict(gen, name, 20, 3, 1.0, 0, False, 0.0, api_name="/sample")
     seq = FlameSequence.load(next(_path(f) for f in out[4] if _path(f).suffix == ".npz"))
     assert seq.n_views == 3 and seq.n_frames == 31 and seq.metadata["generator"] == "motion-diffusion"
-    with pytest.raises(Exception, match="not in the list of choices"):
+    with pytest.raises(AppError, match="not in the list of choices"):
         client.predict("no such generator", name, 0, 2, 1.0, 0, False, 0.0, api_name="/sample")
 
 
@@ -121,7 +122,7 @@ def test_inpaint_tab(client, demo_server):
     # the frames before the gap are the clip's own (frame 0 at 30 Hz = frame 0 of the 25 fps clip)
     np.testing.assert_allclose(seq.pose[:, 0, 6:9], np.broadcast_to(start.sequence.pose[start.view, 0, 6:9], (2, 3)),
                                atol=1e-5)
-    with pytest.raises(Exception, match="inside the clip"):
+    with pytest.raises(AppError, match="inside the clip"):
         client.predict(backend.inpainting_names()[0], name, 0.5, 3.0, 2, 3, api_name="/inpaint")
 
 
@@ -179,15 +180,15 @@ def test_annotate_tab_rejects_bad_input(client, tmp_path):
 
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"this is not a video" * 100)
-    with pytest.raises(Exception, match="not a readable video"):
+    with pytest.raises(AppError, match="not a readable video"):
         client.predict(handle_file(str(junk)), api_name="/annotate")
     blank = tmp_path / "wall.mp4"
     write_video(blank, [np.full((160, 160, 3), 90, np.uint8)] * 8, fps=10)
-    with pytest.raises(Exception, match="wall.mp4: no face was detected in any frame"):
+    with pytest.raises(AppError, match="wall.mp4: no face was detected in any frame"):
         client.predict(handle_file(str(blank)), api_name="/annotate")
     long = tmp_path / "long.mp4"
     write_video(long, face_frames(90), fps=10)  # 9 s, over the 6 s limit
-    with pytest.raises(Exception, match="too long"):
+    with pytest.raises(AppError, match="too long"):
         client.predict(handle_file(str(long)), api_name="/annotate")
 
 

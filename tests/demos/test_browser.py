@@ -17,7 +17,9 @@ pytestmark = [pytest.mark.slow,  # a trained prior, a running demo and a browser
 
 def test_sample_in_headless_chromium(demo_server, tmp_path, capsys):
     sync_api = pytest.importorskip("playwright.sync_api")
-    url, _ = demo_server
+    url, backend = demo_server
+    lim = backend.limits  # the page's defaults: up to 9 samples over up to 5 s
+    expected = f"{min(9, lim.max_samples)} samples x {min(5.0, lim.max_seconds):g} s"
     shots = Path(os.environ.get("NEUFACE_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
@@ -33,6 +35,14 @@ def test_sample_in_headless_chromium(demo_server, tmp_path, capsys):
             took = time.perf_counter() - t
             page.wait_for_function("document.querySelector('#sample-video video').readyState >= 2", timeout=60_000)
             assert video.evaluate("v => v.videoWidth") > 0  # the browser decoded the mp4
+            # the default request's results are on the page: the summary names its samples and horizon, the
+            # curves image has loaded
+            page.wait_for_function("document.querySelector('#sample-summary').innerText.includes('APD')",
+                                   timeout=60_000)
+            assert expected in page.inner_text("#sample-summary")
+            curves = page.wait_for_selector("#sample-curves img", timeout=60_000)
+            page.wait_for_function("document.querySelector('#sample-curves img').naturalWidth > 0", timeout=60_000)
+            assert curves.evaluate("i => i.naturalWidth") > 200
             page.wait_for_timeout(1500)
             page.screenshot(path=str(shots / "demo_sample.png"), full_page=True)
         finally:

@@ -23,6 +23,7 @@ from eval.experiments.inpainting import (
     run_inpainting,
 )
 from eval.metrics.motion import MotionFeatures
+from flame.errors import InputError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "motionprior"
 
@@ -105,5 +106,5 @@ def test_inpainting_command(tmp_path, standin_paths, tiny_prior_args, tiny_diffu
     rows = {r["method"]: r for r in table if r["gap_s"] == 0.5}
     assert rows[HEAD_GIVEN]["head_deg"] == pytest.approx(0.0, abs=1e-3)  # the head is given on every frame
     assert rows[MEAN]["landmarks_cm_best"] == rows[MEAN]["landmarks_cm"]  # one deterministic completion
-    with pytest.raises(Exception, match="cannot inpaint"):
+    with pytest.raises(InputError, match="cannot inpaint"):
         run_inpainting(InpaintingConfig(diffusion=str(humor), data=str(corpus), out=str(out)))

@@ -18,7 +18,7 @@ from flame.embedding import (
     load_ringnet_embedding,
     write_deca_embedding,
 )
-from flame.errors import ModelFileError
+from flame.errors import ModelFileError, UnsafePickleError
 from flame.model import load_model, write_model_pkl
 from flame.unpickle import load_npy, restricted_load
 
@@ -94,8 +94,9 @@ def test_malicious_torch_storage_is_refused(tmp_path):
 
             return torch.storage._load_from_bytes, (blob.getvalue(),)
 
-    with pytest.raises(Exception):
+    with pytest.raises(UnsafePickleError, match="refusing to load a torch storage") as err:
         restricted_load(io.BytesIO(pickle.dumps({"x": FakeStorage()}, protocol=3)), allow_torch=True)
+    assert "weights_only" not in str(err.value)  # no advice to load it unsafely
     assert not marker.exists()
 
 
