@@ -10,8 +10,9 @@ All three methods share one loop; they differ in where the per-frame parameters 
 * ``regress``: the encoder's per-frame output, no optimization (the DECA-dataset analogue). Our file
   format keeps one identity per sequence, so the per-frame shapes are averaged.
 
-Objective (``docs/annotator.md``): ``lambda_lmk * L_lmk + lambda_temp * L_temp + lambda_mv * L_mv`` - NeuFace's landmark,
-head-rotation temporal and multi-view terms - and the terms that make the fit right in 3D, not only in 2D
+Objective (``docs/annotator.md``): ``lambda_lmk * L_lmk + lambda_temp * L_temp + lambda_mv * L_mv`` - NeuFace's
+landmark, head-rotation temporal and multi-view terms (the last only with ``share_views`` off) - and the terms that
+make the fit right in 3D, not only in 2D
 (measured in ``docs/experiments/2026-12-07-annotation-fidelity.md``):
 
 * a perspective camera (:mod:`annotator.observations`): the capture's calibration, or a focal length assumed
@@ -23,7 +24,9 @@ head-rotation temporal and multi-view terms - and the terms that make the fit ri
   alone cannot tell an identity, a camera or detector noise from an expression;
 * smoothness: the second differences of expression and jaw over the whole sequence (``lambda_smooth_*``;
   EM targets like the temporal term's), which damp detector jitter far more than 3-6 Hz syllables;
-* an anatomical jaw (``prior_jaw_offaxis``): little rotation about y and z, no opening below closed.
+* an anatomical jaw (``prior_jaw_offaxis``): little rotation about y and z, no opening below closed;
+* views that share one expression and jaw per frame on a multi-view capture (``share_views``): the cameras film
+  one face, so nothing needs pulling together, and the multi-view term's consensus no longer shrinks the motion.
 
 ``fit`` has the same objective plus the L2 priors of the paper's Eq. 5 on identity, expression and jaw.
 
@@ -109,7 +112,8 @@ class AnnotateConfig:
         lambda_anchor_jaw_multiview: the jaw anchor's weight on a capture of several views (it replaces
             ``lambda_anchor_jaw`` there). With ``share_views`` its target is the mean of the views' encoder
             predictions, steadier than one view's, so it can hold harder; on single-view clips a weight this
-            strong would tie the jaw to the encoder's per-frame jitter (``docs/experiments/2026-12-07-annotation-fidelity.md``).
+            strong would tie the jaw to the encoder's per-frame jitter
+            (``docs/experiments/2026-12-07-annotation-fidelity.md``).
         share_views: on a capture of several views, one expression and jaw per frame for all views: the mean of the
             views' predictions (the cameras film one face at one instant). The multi-view term is then zero and is
             skipped. ``False``: each view has its own, pulled together by the multi-view term (the official
@@ -181,7 +185,8 @@ class AnnotateConfig:
             why = "they belong to fit (NeuFace has no L2 priors: they made its expressions worse); use method fit"
             if not ignored and self.share_views:
                 ignored = [k for k in changed if k in _MULTIVIEW_TERM]
-                why = "with share_views the views have one expression and jaw, so the multi-view term is zero; set share_views false"
+                why = ("with share_views the views have one expression and jaw, so the multi-view term is zero; "
+                       "set share_views false")
         if ignored:
             raise ValueError(f"method {self.method!r} would ignore {', '.join(ignored)}: {why}, or remove them")
 
@@ -214,7 +219,8 @@ class _EncoderSource(nn.Module):
     """NeuFace: parameters = f_w(inputs) - landmarks for the LandmarkEncoder, 224 x 224 crops
     ``(V, T, 3, 224, 224)`` for DECA's image encoder."""
 
-    def __init__(self, encoder: nn.Module, inputs: Observations, crops: Tensor | None = None, share: bool = False) -> None:
+    def __init__(self, encoder: nn.Module, inputs: Observations, crops: Tensor | None = None,
+                 share: bool = False) -> None:
         super().__init__()
         self.encoder, self.inputs, self.crops, self.share = encoder, inputs, crops, share
 
