@@ -211,7 +211,8 @@ simulated detector NME vs ground truth: {', '.join(f'{k} {v} %' for k, v in summ
 
 {markdown_table(ann_rows, ['corpus', 'method'] + ANNOTATION_COLUMNS)}
 
-MPVE / PA-MPVE / CVD in mm (lower is better; CVD is the multi-view consistency, lab only); NME in % of
+MPVE / PA-MPVE / CVD in mm (lower is better; CVD is the multi-view consistency, lab only, and 0 for NeuFace,
+whose views share one expression and jaw); NME in % of
 the outer inter-ocular distance; MSI_L higher is steadier; jitter in mm/s^3. In the parameters a motion model
 learns: head rotation and jaw errors (deg), expression RMSE (coefficients), and the expression magnitude and jaw
 speed over the truth's (1 is right; `docs/evaluation.md`). Per-sequence scores:
