@@ -88,11 +88,11 @@ def default_prior(quickstart_config: str | os.PathLike) -> tuple[Path, Path]:
     """``(prior, data)`` of the quickstart described by ``quickstart_config``, running it if needed."""
     import yaml
 
-    from eval.experiments.score import annotation_dir
+    from demos.quickstart import training_data
 
     cfg = yaml.safe_load(Path(quickstart_config).read_text()) or {}
     out = Path(cfg.get("out", "runs/quickstart"))
-    data = annotation_dir(out, "neuface", "wild")
+    data = training_data(out)
     summary = out / "summary.json"
     if summary.is_file():
         prior = Path(json.loads(summary.read_text()).get("prior", ""))

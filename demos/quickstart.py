@@ -32,6 +32,14 @@ from flame.sequence import MOTION_FPS
 log = logging.getLogger(__name__)
 
 
+def training_data(out: str | Path) -> Path:
+    """The annotations the quickstart in ``out`` trains its prior on and starts its samples from: NeuFace's, of the
+    ``wild`` corpus."""
+    from eval.experiments.score import annotation_dir
+
+    return annotation_dir(out, "neuface", "wild")
+
+
 def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256, fps: int = 25,
                    model: str | None = None, lab: CorpusSize = CorpusSize(3, 1, 60),
                    wild: CorpusSize = CorpusSize(12, 2, 100), encoder_cache: str = DEFAULT_ENCODER_CACHE,
@@ -60,7 +68,7 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
 
     from annotator.synthetic.builder import SynthConfig, build_corpus
     from annotator.synthetic.preview import preview_sequence
-    from eval.experiments.score import annotation_dir, score_corpus
+    from eval.experiments.score import score_corpus
     from flame.head import head_layer
     from flame.layout import read_corpus
     from flame.media import write_png
@@ -113,7 +121,7 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
     from motionprior.train import fit_or_resume
 
     t1 = time.perf_counter()
-    train_data = annotation_dir(out_dir, "neuface", "wild")
+    train_data = training_data(out_dir)
     prior = fit_or_resume(prior_config, out_dir / "prior", ["--data.data", str(train_data),
                                                              "--model.head.flame_model", str(model_path), *prior_overrides])
     times["prior"] = round(time.perf_counter() - t1, 1)
@@ -174,7 +182,6 @@ def annotate_corpora(out_dir: Path, corpora: dict[str, Path], model_path: Path, 
 def write_report(out_dir: Path, summary: dict, sampled: dict, prior_config: str) -> Path:
     """``REPORT.md`` of a quickstart run (links relative to ``out_dir``)."""
     from eval.experiments.motion import LEGEND, motion_tables
-    from eval.experiments.score import annotation_dir
     from eval.report import markdown_table
     from motionprior.sample import sample_files
 
@@ -245,7 +252,7 @@ itself. Full report with horizon curves and spectra: [samples/motion.md]({rel(sa
 
 ## Next
 
-- Sample and score more: `python -m eval sample --checkpoint {summary['prior']} --data {annotation_dir(out_dir, 'neuface', 'wild')} --out runs/samples`
+- Sample and score more: `python -m eval sample --checkpoint {summary['prior']} --data {training_data(out_dir)} --out runs/samples`
 - Annotate your own video: `python -m annotator run --input VIDEO.mp4 --output runs/annotations --overlay true`
 - Explore it in the web demo: `make demo` (or `neuface-demo`), then http://127.0.0.1:7860
 """

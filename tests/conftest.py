@@ -87,9 +87,9 @@ def _write_generator(path, model_file, model_sha256: str | None, family: str = "
     the long-context family; ``model_sha256`` is the head-model hash it records."""
     from motionprior.diffusion import DiffusionGenerator, DiffusionNetwork, MotionDenoiser
     from motionprior.generator import GENERATOR_FORMAT
-    from motionprior.rollout import HumorGenerator
     from motionprior.losses import HumorLosses
     from motionprior.model import HumorFace, HumorNetwork
+    from motionprior.rollout import HumorGenerator
     from motionprior.settings import HeadModel, blocks_to_dict
     from motionprior.state import StateSpec
 

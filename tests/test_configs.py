@@ -127,12 +127,10 @@ def test_quick_training_configs_read_what_the_quickstart_writes(name):
 
     import yaml
 
-    from demos.quickstart import run_quickstart
-    from eval.experiments.score import annotation_dir
+    from demos.quickstart import run_quickstart, training_data
 
     out = inspect.signature(run_quickstart).parameters["out"].default
-    assert yaml.safe_load((CONFIGS / "motionprior" / name).read_text())["data"]["data"] == str(
-        annotation_dir(out, "neuface", "wild"))
+    assert yaml.safe_load((CONFIGS / "motionprior" / name).read_text())["data"]["data"] == str(training_data(out))
 
 
 def test_prior_benchmark_config(standin_paths):
