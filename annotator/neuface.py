@@ -27,6 +27,9 @@ make the fit right in 3D, not only in 2D
 * an anatomical jaw (``prior_jaw_offaxis``): little rotation about y and z, no opening below closed;
 * views that share one expression and jaw per frame on a multi-view capture (``share_views``): the cameras film
   one face, so nothing needs pulling together, and the multi-view term's consensus no longer shrinks the motion.
+  On a calibrated rig they share the head pose in the world as well, so the views triangulate the head; the
+  temporal and smoothness terms on what the views share are weighed against all of them
+  (:meth:`AnnotateConfig.temporal_weights`).
 
 ``fit`` has the same objective plus the L2 priors of the paper's Eq. 5 on identity, expression and jaw.
 
@@ -71,7 +74,7 @@ from annotator.losses import (
     visibility_weights,
 )
 from annotator.motion_term import MotionPriorTerm
-from annotator.observations import Observations, rig_consensus
+from annotator.observations import Observations, rig_consensus, rig_share
 from flame.camera import invert_transform, ndc_to_pixels, transform_points
 from flame.embedding import MeshPointEmbedding
 from flame.layer import EmbeddedPoints, FlameLayer, VertexSubset
@@ -115,12 +118,14 @@ class AnnotateConfig:
             strong would tie the jaw to the encoder's per-frame jitter
             (``docs/experiments/2026-12-07-annotation-fidelity.md``).
         share_views: on a capture of several views, one expression and jaw per frame for all views: the mean of the
-            views' predictions (the cameras film one face at one instant). The multi-view term is then zero and is
-            skipped. ``False``: each view has its own, pulled together by the multi-view term (the official
+            views' predictions (the cameras film one face at one instant); on a calibrated rig (extrinsics, perspective
+            projection) also one head rotation and root position in the world
+            (:func:`annotator.observations.rig_share`). The multi-view term is then zero and is skipped. ``False``: each view has its own, pulled together by the multi-view term (the official
             NeuFace), whose consensus, reaching the views through the encoder's shared weights, shrinks the jaw's
             motion (0.74x the truth's opening on lab captures).
         lambda_smooth_expression, lambda_smooth_jaw: weights of the squared distance of each frame's expression
-            and jaw rotation to the mean of its two neighbours (half the second difference).
+            and jaw rotation to the mean of its two neighbours (half the second difference). These and
+            ``lambda_temp`` are per view of what they act on (:meth:`temporal_weights`).
         prior_jaw_offaxis: weight of the jaw's rotation about y and z and of an opening below closed (rad^2).
         prior_shape, prior_expression, prior_jaw: L2 priors of ``fit`` (squared coefficients / radians; the paper's
             Eq. 5). On NeuFace they made expressions and jaw worse (the identity pulled to the mean face is
@@ -194,6 +199,17 @@ class AnnotateConfig:
         """The jaw anchor's weight for a capture of ``n_views`` views."""
         return self.lambda_anchor_jaw_multiview if n_views > 1 else self.lambda_anchor_jaw
 
+    def temporal_weights(self, n_views: int, rig: bool) -> dict[str, float]:
+        """Weights of the head temporal term (``temp``) and the smoothness terms for a capture of ``n_views`` views.
+
+        The landmark term is a mean over views, while a quantity every view shares is seen by all of them: a
+        term on it is weighed against ``n_views`` views' evidence, so it is divided by ``n_views`` - the shared
+        expression and jaw with ``share_views``, and the head pose too on a calibrated ``rig``
+        (:func:`annotator.observations.rig_share`)."""
+        shared = n_views if self.share_views and n_views > 1 else 1
+        return {"temp": self.lambda_temp / (shared if rig else 1), "smooth_expression": self.lambda_smooth_expression / shared,
+                "smooth_jaw": self.lambda_smooth_jaw / shared}
+
 
 #: settings that only ``fit`` reads, and the settings ``regress`` reads (it optimizes nothing)
 _FIT_ONLY = ("prior_shape", "prior_expression", "prior_jaw", "coarse_fraction")
@@ -220,7 +236,7 @@ class _EncoderSource(nn.Module):
     ``(V, T, 3, 224, 224)`` for DECA's image encoder."""
 
     def __init__(self, encoder: nn.Module, inputs: Observations, crops: Tensor | None = None,
-                 share: bool = False) -> None:
+                 share: "_ViewsShare | None" = None) -> None:
         super().__init__()
         self.encoder, self.inputs, self.crops, self.share = encoder, inputs, crops, share
 
@@ -234,15 +250,15 @@ class _EncoderSource(nn.Module):
         pose6 = view(out.pose6)  # the encoder sees the face along the crop's ray
         pose6 = torch.cat([self.inputs.to_camera_axes(pose6[..., :3], t_idx), pose6[..., 3:]], -1)
         out = EncoderOutput(view(out.shape).mean((0, 1)), view(out.expression), pose6, view(out.cam))
-        return _views_share(out) if self.share else out
+        return self.share(out, t_idx) if self.share is not None else out
 
 
 class _ParamSource(nn.Module):
     """``fit``: the parameters themselves, initialized from an encoder pass. Pose and camera are
     stored in the encoder's output units (pose / 0.5, log scale / 8, translation / 0.05 m) so one
-    learning rate suits every parameter. ``share``: see :func:`_views_share`."""
+    learning rate suits every parameter. ``share``: see :class:`_ViewsShare`."""
 
-    def __init__(self, init: EncoderOutput, cam_scale: float = 8.0, share: bool = False) -> None:
+    def __init__(self, init: EncoderOutput, cam_scale: float = 8.0, share: "_ViewsShare | None" = None) -> None:
         super().__init__()
         self.cam_scale, self.share = cam_scale, share
         self.shape = nn.Parameter(init.shape.detach().clone())
@@ -255,15 +271,27 @@ class _ParamSource(nn.Module):
         cam = self.cam[:, t_idx]
         cam = torch.cat([self.cam_scale * torch.exp(cam[..., :1]), 0.05 * cam[..., 1:]], -1)
         out = EncoderOutput(self.shape, self.expression[:, t_idx], 0.5 * self.pose6[:, t_idx], cam)
-        return _views_share(out) if self.share else out
+        return self.share(out, t_idx) if self.share is not None else out
 
 
-def _views_share(out: EncoderOutput) -> EncoderOutput:
-    """One expression and jaw rotation per frame for every view ``(V, B, ...)``: the views' mean. Head rotation
-    (in each camera's axes) and camera stay per view."""
-    jaw = out.pose6[..., 3:].mean(0, keepdim=True).expand_as(out.pose6[..., 3:])
-    return EncoderOutput(out.shape, out.expression.mean(0, keepdim=True).expand_as(out.expression),
-                         torch.cat([out.pose6[..., :3], jaw], -1), out.cam)
+class _ViewsShare:
+    """The views of a capture film one face at one instant (``share_views``): one expression and jaw rotation per
+    frame for every view ``(V, B, ...)``, the views' mean; on a calibrated rig also one head pose in the world
+    (:func:`annotator.observations.rig_share`). Otherwise head rotation (in each camera's axes) and camera stay
+    per view."""
+
+    def __init__(self, layer: FlameLayer, inputs: Observations) -> None:
+        self.layer, self.inputs = layer, inputs
+        self.rig = inputs.rig is not None and inputs.focal is not None  # a calibrated rig, seen in perspective
+
+    def __call__(self, out: EncoderOutput, t_idx: Tensor) -> EncoderOutput:
+        expression = out.expression.mean(0, keepdim=True).expand_as(out.expression)
+        jaw = out.pose6[..., 3:].mean(0, keepdim=True).expand_as(out.pose6[..., 3:])
+        rotation, cam = out.pose6[..., :3], out.cam
+        if self.rig:
+            root = self.layer.rest_joints(out.shape, expression)[..., 0, :]
+            rotation, cam = rig_share(rotation, cam, root, self.inputs, t_idx)
+        return EncoderOutput(out.shape, expression, torch.cat([rotation, jaw], -1), cam)
 
 
 def _np(t: Tensor) -> np.ndarray:
@@ -367,11 +395,12 @@ def _e_step(full: EncoderOutput, cfg: AnnotateConfig, mv: "_MultiView | None", i
 
 def _batch_loss(layer: FlameLayer, inputs: Observations, out: EncoderOutput, t_idx: Tensor, cfg: AnnotateConfig,
                 targets: _Targets, mv: "_MultiView | None", gen: torch.Generator, motion: MotionPriorTerm | None,
-                dense: EmbeddedPoints | None = None) -> tuple[Tensor, dict[str, float]]:
+                dense: EmbeddedPoints | None = None, share: "_ViewsShare | None" = None) -> tuple[Tensor, dict[str, float]]:
     lm = layer.landmarks(_params(out)).landmarks2d_3d
     pred = inputs.project(lm, out.cam, t_idx)
     parts = {"lmk": landmark_loss(pred, inputs.ndc[:, t_idx], inputs.weight[:, t_idx])}
-    weights = {"lmk": cfg.lambda_lmk, "temp": cfg.lambda_temp, "dense": cfg.lambda_dense, "mv": cfg.lambda_mv,
+    temporal = cfg.temporal_weights(inputs.ndc.shape[0], share is not None and share.rig)
+    weights = {"lmk": cfg.lambda_lmk, "temp": temporal["temp"], "dense": cfg.lambda_dense, "mv": cfg.lambda_mv,
                "offaxis": cfg.prior_jaw_offaxis, "prior": 1.0}
     if dense is not None:
         pred_dense = inputs.project(dense(_params(out)), out.cam, t_idx)
@@ -393,8 +422,8 @@ def _batch_loss(layer: FlameLayer, inputs: Observations, out: EncoderOutput, t_i
     for name, value, target, weight in (
             ("anchor_expression", out.expression, targets.anchor_expression, cfg.lambda_anchor_expression),
             ("anchor_jaw", jaw, targets.anchor_jaw, cfg.jaw_anchor_weight(inputs.ndc.shape[0])),
-            ("smooth_expression", out.expression, targets.expression, cfg.lambda_smooth_expression),
-            ("smooth_jaw", jaw, targets.jaw, cfg.lambda_smooth_jaw)):
+            ("smooth_expression", out.expression, targets.expression, temporal["smooth_expression"]),
+            ("smooth_jaw", jaw, targets.jaw, temporal["smooth_jaw"])):
         if weight > 0:
             parts[name], weights[name] = anchor_loss(value, target[:, t_idx]), weight
     if cfg.prior_jaw_offaxis > 0:
@@ -474,8 +503,8 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
     projection = "weak" if cfg.method == "regress" else cfg.projection  # regress: the encoder's own camera
     inputs = Observations(capture, dtype, projection, cfg.focal, dense.point_ids if dense_points is not None else None)
     v, t = capture.n_views, capture.n_frames
-    share = cfg.share_views and v > 1 and cfg.method != "regress"
-    mv = _MultiView(layer) if v > 1 and cfg.lambda_mv > 0 and not share else None
+    share = _ViewsShare(layer, inputs) if cfg.share_views and v > 1 and cfg.method != "regress" else None
+    mv = _MultiView(layer) if v > 1 and cfg.lambda_mv > 0 and share is None else None
     enc = copy.deepcopy(encoder).to(dtype)
     if isinstance(enc, DecaEncoder):
         if crops is None:
@@ -515,7 +544,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
                         sums["motion_nll"] = motion.refresh(full.expression, _pose15(full.pose6), full.shape, capture.fps)
             for t_idx in _batches(t, cfg, gen):
                 out = source(t_idx)
-                loss, parts = _batch_loss(layer, inputs, out, t_idx, cfg, targets, mv, gen, motion, dense_points)
+                loss, parts = _batch_loss(layer, inputs, out, t_idx, cfg, targets, mv, gen, motion, dense_points, share)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.method == "fit" and epoch < int(cfg.coarse_fraction * cfg.epochs):

@@ -35,9 +35,9 @@ from flame.camera import (
     transform_points,
     weak_perspective_project,
 )
-from flame.rotations import axis_angle_to_matrix, axis_angle_to_quaternion, matrix_to_axis_angle, quaternion_to_matrix
+from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_quaternion, quaternion_to_matrix
 
-__all__ = ["Observations", "assumed_intrinsics", "rig_consensus", "OPENCV_TO_FLAME"]
+__all__ = ["Observations", "assumed_intrinsics", "rig_consensus", "rig_share", "OPENCV_TO_FLAME"]
 
 #: seconds over which the crop centres are averaged for the ray turn of the encoder's head rotation
 RAY_SMOOTHING_S = 0.3
@@ -61,10 +61,55 @@ def rig_consensus(rotations: Tensor, rig: Tensor) -> Tensor:
     world rotation all views agree on - the normalized mean of their world quaternions - seen from that
     view. ``rig (V, T, 3, 3)``: world -> camera-aligned rotation of every view."""
     world = rig.transpose(-1, -2) @ axis_angle_to_matrix(rotations)
-    q = axis_angle_to_quaternion(matrix_to_axis_angle(world))
+    q = matrix_to_quaternion(world)
     q = torch.where((q * q[:1]).sum(-1, keepdim=True) < 0, -q, q)  # one hemisphere for all views
     mean = quaternion_to_matrix(torch.nn.functional.normalize(q.mean(0), dim=-1))
     return matrix_to_axis_angle(rig @ mean[None])
+
+
+def camera_centre(cam: Tensor, focal: Tensor, principal: Tensor) -> Tensor:
+    """``(..., 3)``: where :func:`flame.camera.perspective_project` puts the camera, in the posed model's frame
+    (the camera-aligned FLAME frame with the model at its origin; the camera looks along -z), for ``cam (..., 3)``
+    ``(s, tx, ty)`` and the camera's ``focal (...)`` and ``principal (..., 2)`` in crop NDC."""
+    s, tx, ty = cam.unbind(-1)
+    return torch.stack([principal[..., 0] / s - tx, -principal[..., 1] / s - ty, focal / s], -1)
+
+
+def centre_to_cam(centre: Tensor, focal: Tensor, principal: Tensor) -> Tensor:
+    """The inverse of :func:`camera_centre`: ``(s, tx, ty)`` that puts the camera at ``centre (..., 3)``."""
+    s = focal / centre[..., 2]
+    return torch.stack([s, principal[..., 0] / s - centre[..., 0], -principal[..., 1] / s - centre[..., 1]], -1)
+
+
+def rig_share(rotations: Tensor, cam: Tensor, root: Tensor, inputs: "Observations",
+              t_idx: Tensor | slice = slice(None)) -> tuple[Tensor, Tensor]:
+    """One head pose in the world for every view of a calibrated rig: the views' head rotations ``(V, B, 3)``
+    (camera-aligned axis-angle) and cameras ``(V, B, 3)`` replaced by their consensus - the mean world rotation
+    (:func:`rig_consensus`) and the mean world position of the head's root joint - seen from each view, at frames
+    ``t_idx``. ``root (V, B, 3)``: the rest root joint of the fitted identity and expression (global rotation
+    turns the head about it). Differentiable: every view's prediction moves the shared pose, and every view's
+    landmarks act on it, so the rig's views triangulate the head's position, its size and its rotation."""
+    rig, origin = inputs.rig[:, t_idx], inputs.rig_origin[:, t_idx]
+    focal, principal = inputs.focal[:, t_idx], inputs.principal[:, t_idx]
+    aligned = root - camera_centre(cam, focal, principal)  # the root in each camera's aligned frame
+    to_world = rig.transpose(-1, -2)
+    world = triangulate(to_world @ (aligned - origin)[..., None], to_world @ aligned[..., None])
+    aligned = (rig @ world[None])[..., 0] + origin
+    return rig_consensus(rotations, rig), centre_to_cam(root - aligned, focal, principal)
+
+
+#: how much less a view's depth estimate counts than its position across its line of sight (variance ratio): a
+#: face's size in the image gives its distance only as well as its size is known, a few per cent, while its place
+#: in the image fixes the other two directions to a pixel
+DEPTH_WEIGHT = 1e-3
+
+
+def triangulate(points: Tensor, rays: Tensor) -> Tensor:
+    """``(B, 3, 1)``: the point nearest to the views' estimates ``points (V, B, 3, 1)`` along their lines of sight
+    ``rays (V, B, 3, 1)`` (any length), each estimate's depth along its ray counting :data:`DEPTH_WEIGHT` as much."""
+    d = torch.nn.functional.normalize(rays, dim=-2)
+    weight = torch.eye(3, dtype=d.dtype) - (1.0 - DEPTH_WEIGHT) * d @ d.transpose(-1, -2)
+    return torch.linalg.solve(weight.sum(0), (weight @ points).sum(0))
 
 
 class Observations:
@@ -79,6 +124,7 @@ class Observations:
         focal, principal: ``(V, T)`` and ``(V, T, 2)`` the camera in crop NDC (None: weak perspective).
         ray: ``(V, T, 3, 3)`` the turn from the crop's ray to the camera's axes (None: weak perspective).
         rig: ``(V, T, 3, 3)`` world -> camera-aligned FLAME rotation of a calibrated rig's views, or None.
+        rig_origin: ``(V, T, 3)`` the world origin in each view's camera-aligned frame (metres), or None.
         dense_ndc, dense_weight: the embedded dense points in the crop and their weights (when given).
     """
 
@@ -94,7 +140,7 @@ class Observations:
         self.weight = conf * valid[..., None]  # no landmark loss on frames without a detection
         self.conf_in = torch.where(valid[..., None], conf, torch.full_like(conf, 0.5))
         self.valid = valid
-        self.intrinsics = self.focal = self.principal = self.ray = self.rig = None
+        self.intrinsics = self.focal = self.principal = self.ray = self.rig = self.rig_origin = None
         if projection == "perspective":
             if capture.intrinsics is not None:
                 self.intrinsics = torch.as_tensor(np.asarray(capture.intrinsics, np.float64), dtype=dtype)
@@ -104,7 +150,8 @@ class Observations:
             self.ray = ray_rotation(self.focal, self.principal, self._steady_centre(capture.fps))
             if capture.extrinsics is not None and capture.n_views > 1:
                 flip = torch.diag(torch.tensor(OPENCV_TO_FLAME, dtype=dtype))
-                self.rig = flip @ torch.as_tensor(np.asarray(capture.extrinsics[..., :3], np.float64), dtype=dtype)
+                extrinsics = torch.as_tensor(np.asarray(capture.extrinsics, np.float64), dtype=dtype)
+                self.rig, self.rig_origin = flip @ extrinsics[..., :3], extrinsics[..., 3] * flip.diagonal()
         if dense_ids is not None:  # the embedded dense points, in the crop of the 68: (V, T, K, 2) and weights
             pts = torch.as_tensor(np.asarray(capture.dense[:, :, dense_ids], np.float64), dtype=dtype)
             seen = torch.isfinite(pts[..., :2]).all(-1) & valid[..., None]

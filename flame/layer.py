@@ -175,6 +175,13 @@ class FlameLayer(nn.Module):
         bary = torch.cat([self.dynamic_bary[rows], self.static_bary.expand(len(rows), -1, -1)], dim=1)
         return faces.view(*pose.shape[:-1], 68), bary.view(*pose.shape[:-1], 68, 3)
 
+    def rest_joints(self, shape: Tensor, expression: Tensor) -> Tensor:
+        """``(..., 5, 3)`` joints of ``shape (..., n_shape)`` and ``expression (..., n_exp)`` before posing (metres);
+        the global rotation turns the head about the first (the root), which posing leaves in place."""
+        batch = torch.broadcast_shapes(shape.shape[:-1], expression.shape[:-1])
+        coeffs = torch.cat([shape.expand(*batch, -1), expression.expand(*batch, -1)], -1)
+        return (self.j_template.reshape(-1) + coeffs @ self.j_dirs).view(*batch, N_JOINTS, 3)
+
     def canonical_vertices(self, params: FlameParams) -> Tensor:
         """``(..., V, 3)`` vertices with the global rotation and translation removed (the frame of
         NeuFace's multi-view loss and of the CVD metric)."""

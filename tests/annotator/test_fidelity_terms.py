@@ -89,3 +89,13 @@ def test_a_perspective_fit_records_its_camera_and_reprojects_the_same(tiny_corpu
     assert abs(recomputed - seq.fitted_landmarks2d).max() < 0.05  # pixels: the same camera model
     weak = annotate(cap, layer, enc, AnnotateConfig(epochs=2, projection="weak")).sequence
     assert weak.intrinsics is None
+
+
+def test_terms_on_what_the_views_share_are_per_view():
+    """The landmark term is a mean over views: a term on a quantity every view shares is divided by the views."""
+    cfg = AnnotateConfig(lambda_temp=300.0, lambda_smooth_expression=0.2, lambda_smooth_jaw=2.0)
+    assert cfg.temporal_weights(1, rig=False) == {"temp": 300.0, "smooth_expression": 0.2, "smooth_jaw": 2.0}
+    assert cfg.temporal_weights(4, rig=False) == {"temp": 300.0, "smooth_expression": 0.05, "smooth_jaw": 0.5}
+    assert cfg.temporal_weights(4, rig=True) == {"temp": 75.0, "smooth_expression": 0.05, "smooth_jaw": 0.5}
+    per_view = replace(cfg, share_views=False)  # each view has its own: nothing shared
+    assert per_view.temporal_weights(4, rig=True) == cfg.temporal_weights(1, rig=False)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from annotator.capture import Capture
-from annotator.observations import Observations, assumed_intrinsics, rig_consensus
+from annotator.observations import Observations, assumed_intrinsics, camera_centre, centre_to_cam, rig_consensus, rig_share
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 
@@ -59,3 +59,57 @@ def test_rig_consensus_gives_every_view_the_shared_world_rotation():
     err = lambda a: float(matrix_to_axis_angle(a.transpose(-1, -2) @ world).norm(dim=-1).mean())  # noqa: E731
     assert 0.1 * err(rig[0].transpose(-1, -2) @ axis_angle_to_matrix(noisy[0])) < err(back[0]) \
         < 0.5 * err(rig[0].transpose(-1, -2) @ axis_angle_to_matrix(noisy[0]))
+
+
+def test_camera_centre_round_trip():
+    g = torch.Generator().manual_seed(1)
+    cam = torch.tensor([9.0, 0.01, -0.02], dtype=torch.float64) + 0.1 * torch.rand(4, 3, generator=g, dtype=torch.float64)
+    focal, principal = torch.full((4,), 5.0, dtype=torch.float64), 0.2 * torch.randn(4, 2, generator=g, dtype=torch.float64)
+    centre = camera_centre(cam, focal, principal)
+    torch.testing.assert_close(centre[:, 2], focal / cam[:, 0])  # the camera f / s in front of the model
+    torch.testing.assert_close(centre_to_cam(centre, focal, principal), cam)
+
+
+@pytest.mark.slow
+def test_one_world_pose_reproduces_every_view_of_a_calibrated_rig(tiny_corpus, layer64):
+    """Oracle: the synthetic builder's pinhole cameras (K, R, t). The true identity, expression and head rotation with one
+    world position of the root per frame, solved for through :func:`rig_share`'s camera model, land on the true 2D
+    landmarks of all seven views; and the truth is a fixed point of the consensus."""
+    import json
+
+    from eval.experiments.score import sequence_to_params
+    from flame.sequence import FlameSequence
+
+    corpus = tiny_corpus["lab"]
+    entry = json.loads((corpus / "manifest.jsonl").read_text().splitlines()[0])
+    cap, gt = Capture.load(corpus / entry["path"] / "capture.npz"), FlameSequence.load(corpus / entry["path"] / "gt.npz")
+    cap = cap.replace(landmarks=gt.landmarks2d, valid=np.ones_like(cap.valid))  # the true projections
+    obs = Observations(cap, torch.float64, "perspective")
+    params = sequence_to_params(gt, layer64)
+    landmarks = layer64.landmarks(params).landmarks2d_3d
+    root = layer64.rest_joints(params.shape, params.expression)[..., 0, :]
+    world = torch.zeros(gt.n_frames, 3, dtype=torch.float64)
+    world[:, 2] = -0.8  # in front of the rig; solved below
+    world.requires_grad_(True)
+
+    def cams():
+        aligned = (obs.rig @ world[None, ..., None])[..., 0] + obs.rig_origin
+        return centre_to_cam(root - aligned, obs.focal, obs.principal)
+
+    opt = torch.optim.LBFGS([world], max_iter=100, line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=0.0)
+
+    def closure():
+        opt.zero_grad()
+        loss = (obs.project(landmarks, cams()) - obs.ndc).square().sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        opt.step(closure)
+    with torch.no_grad():
+        cam = cams()
+        err = (obs.project(landmarks, cam) - obs.ndc).abs()  # crop NDC, all views and frames
+        assert float(err.mean()) < 1e-6 and float(err.max()) < 2e-4  # the truth is stored in float32
+        rotation, shared = rig_share(params.pose[..., :3], cam, root, obs)
+    torch.testing.assert_close(rotation, params.pose[..., :3], atol=1e-6, rtol=0)
+    torch.testing.assert_close(shared, cam, atol=1e-6, rtol=0)
