@@ -80,10 +80,10 @@ from flame.embedding import MeshPointEmbedding
 from flame.layer import EmbeddedPoints, FlameLayer, VertexSubset
 from flame.normals import vertex_normals
 from flame.rotations import axis_angle_to_matrix
-from flame.sequence import FlameSequence
+from flame.sequence import FlameSequence, resample_pose
 from flame.types import FlameParams
 
-__all__ = ["AnnotateConfig", "annotate", "AnnotationResult", "OFFICIAL_OBJECTIVE"]
+__all__ = ["AnnotateConfig", "annotate", "AnnotationResult", "fill_faceless", "OFFICIAL_OBJECTIVE"]
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +292,29 @@ class _ViewsShare:
             root = self.layer.rest_joints(out.shape, expression)[..., 0, :]
             rotation, cam = rig_share(rotation, cam, root, self.inputs, t_idx)
         return EncoderOutput(out.shape, expression, torch.cat([rotation, jaw], -1), cam)
+
+
+def fill_faceless(out: EncoderOutput, faceless: np.ndarray) -> EncoderOutput:
+    """Frames where no view has a face (``faceless (T,)``): expression, jaw, head rotation and camera of ``out``
+    ``(V, T, ...)`` interpolated in time between the nearest frames with one - slerp for rotations, linear otherwise,
+    the nearest such frame at the ends. The fit's own values there (the encoder on interpolated landmarks under the
+    temporal terms) were further from the truth than this interpolation of its edges
+    (``docs/experiments/2026-12-07-faceless-frames.md``)."""
+    if not faceless.any():
+        return out
+    seen = np.flatnonzero(~faceless)
+    pos = np.interp(np.arange(len(faceless)), seen, np.arange(len(seen)))  # fractional index among the seen frames
+    lo = np.floor(pos).astype(int)
+    hi, w = np.minimum(lo + 1, len(seen) - 1), torch.as_tensor(pos - lo, dtype=out.cam.dtype)[:, None]
+
+    def linear(x: Tensor) -> Tensor:
+        x = x[:, seen]
+        return x[:, lo] * (1 - w) + x[:, hi] * w
+
+    v, n = out.pose6.shape[:2]
+    rot = out.pose6[:, seen].detach().transpose(0, 1).reshape(len(seen), v, 2, 3).double().numpy()
+    pose6 = torch.as_tensor(resample_pose(rot, pos), dtype=out.pose6.dtype).reshape(n, v, 6).transpose(0, 1)
+    return EncoderOutput(out.shape, linear(out.expression), pose6, linear(out.cam))
 
 
 def _np(t: Tensor) -> np.ndarray:
@@ -562,6 +585,8 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
         writer.close()
     with torch.no_grad():
         final = _full_pass(source, t)
+        if cfg.method != "regress" and prior is None:  # a motion prior fills those frames itself
+            final = fill_faceless(final, ~capture.valid.any(0))
         lm = layer.landmarks(_params(final)).landmarks2d_3d
         ndc = inputs.project(lm, final.cam)
         per_frame = ((ndc - inputs.ndc).abs().sum(-1) * inputs.weight).sum(-1) / (2 * inputs.weight.sum(-1) + 1e-8)
