@@ -120,9 +120,10 @@ class AnnotateConfig:
         share_views: on a capture of several views, one expression and jaw per frame for all views: the mean of the
             views' predictions (the cameras film one face at one instant); on a calibrated rig (extrinsics, perspective
             projection) also one head rotation and root position in the world
-            (:func:`annotator.observations.rig_share`). The multi-view term is then zero and is skipped. ``False``: each view has its own, pulled together by the multi-view term (the official
-            NeuFace), whose consensus, reaching the views through the encoder's shared weights, shrinks the jaw's
-            motion (0.74x the truth's opening on lab captures).
+            (:func:`annotator.observations.rig_share`). The multi-view term is then zero and is skipped. ``False``:
+            each view has its own, pulled together by the multi-view term (the official NeuFace), whose consensus,
+            reaching the views through the encoder's shared weights, shrinks the jaw's motion (0.74x the truth's
+            opening on lab captures).
         lambda_smooth_expression, lambda_smooth_jaw: weights of the squared distance of each frame's expression
             and jaw rotation to the mean of its two neighbours (half the second difference). These and
             ``lambda_temp`` are per view of what they act on (:meth:`temporal_weights`).
@@ -207,7 +208,8 @@ class AnnotateConfig:
         expression and jaw with ``share_views``, and the head pose too on a calibrated ``rig``
         (:func:`annotator.observations.rig_share`)."""
         shared = n_views if self.share_views and n_views > 1 else 1
-        return {"temp": self.lambda_temp / (shared if rig else 1), "smooth_expression": self.lambda_smooth_expression / shared,
+        return {"temp": self.lambda_temp / (shared if rig else 1),
+                "smooth_expression": self.lambda_smooth_expression / shared,
                 "smooth_jaw": self.lambda_smooth_jaw / shared}
 
 
@@ -305,15 +307,17 @@ def fill_faceless(out: EncoderOutput, faceless: np.ndarray) -> EncoderOutput:
     seen = np.flatnonzero(~faceless)
     pos = np.interp(np.arange(len(faceless)), seen, np.arange(len(seen)))  # fractional index among the seen frames
     lo = np.floor(pos).astype(int)
-    hi, w = np.minimum(lo + 1, len(seen) - 1), torch.as_tensor(pos - lo, dtype=out.cam.dtype)[:, None]
+    hi = np.minimum(lo + 1, len(seen) - 1)
+    w = torch.as_tensor(pos - lo, dtype=out.cam.dtype, device=out.cam.device)[:, None]
 
     def linear(x: Tensor) -> Tensor:
         x = x[:, seen]
         return x[:, lo] * (1 - w) + x[:, hi] * w
 
     v, n = out.pose6.shape[:2]
-    rot = out.pose6[:, seen].detach().transpose(0, 1).reshape(len(seen), v, 2, 3).double().numpy()
-    pose6 = torch.as_tensor(resample_pose(rot, pos), dtype=out.pose6.dtype).reshape(n, v, 6).transpose(0, 1)
+    rot = out.pose6[:, seen].detach().transpose(0, 1).reshape(len(seen), v, 2, 3).double().cpu().numpy()
+    pose6 = torch.as_tensor(resample_pose(rot, pos), dtype=out.pose6.dtype, device=out.pose6.device)
+    pose6 = pose6.reshape(n, v, 6).transpose(0, 1)
     return EncoderOutput(out.shape, linear(out.expression), pose6, linear(out.cam))
 
 
@@ -418,7 +422,8 @@ def _e_step(full: EncoderOutput, cfg: AnnotateConfig, mv: "_MultiView | None", i
 
 def _batch_loss(layer: FlameLayer, inputs: Observations, out: EncoderOutput, t_idx: Tensor, cfg: AnnotateConfig,
                 targets: _Targets, mv: "_MultiView | None", gen: torch.Generator, motion: MotionPriorTerm | None,
-                dense: EmbeddedPoints | None = None, share: "_ViewsShare | None" = None) -> tuple[Tensor, dict[str, float]]:
+                dense: EmbeddedPoints | None = None, share: "_ViewsShare | None" = None
+                ) -> tuple[Tensor, dict[str, float]]:
     lm = layer.landmarks(_params(out)).landmarks2d_3d
     pred = inputs.project(lm, out.cam, t_idx)
     parts = {"lmk": landmark_loss(pred, inputs.ndc[:, t_idx], inputs.weight[:, t_idx])}

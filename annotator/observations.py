@@ -37,7 +37,8 @@ from flame.camera import (
 )
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_quaternion, quaternion_to_matrix
 
-__all__ = ["Observations", "assumed_intrinsics", "rig_consensus", "rig_share", "OPENCV_TO_FLAME"]
+__all__ = ["Observations", "assumed_intrinsics", "camera_centre", "centre_to_cam", "rig_consensus", "rig_share",
+           "triangulate", "OPENCV_TO_FLAME"]
 
 #: seconds over which the crop centres are averaged for the ray turn of the encoder's head rotation
 RAY_SMOOTHING_S = 0.3
@@ -85,10 +86,11 @@ def rig_share(rotations: Tensor, cam: Tensor, root: Tensor, inputs: "Observation
               t_idx: Tensor | slice = slice(None)) -> tuple[Tensor, Tensor]:
     """One head pose in the world for every view of a calibrated rig: the views' head rotations ``(V, B, 3)``
     (camera-aligned axis-angle) and cameras ``(V, B, 3)`` replaced by their consensus - the mean world rotation
-    (:func:`rig_consensus`) and the mean world position of the head's root joint - seen from each view, at frames
-    ``t_idx``. ``root (V, B, 3)``: the rest root joint of the fitted identity and expression (global rotation
-    turns the head about it). Differentiable: every view's prediction moves the shared pose, and every view's
-    landmarks act on it, so the rig's views triangulate the head's position, its size and its rotation."""
+    (:func:`rig_consensus`) and the world position of the head's root joint triangulated from the views' estimates
+    (:func:`triangulate`) - seen from each view, at frames ``t_idx``. ``root (V, B, 3)``: the rest root joint of
+    the fitted identity and expression (global rotation turns the head about it). Differentiable: every view's
+    prediction moves the shared pose, and every view's landmarks act on it, so the rig's views triangulate the
+    head's position, its size and its rotation."""
     rig, origin = inputs.rig[:, t_idx], inputs.rig_origin[:, t_idx]
     focal, principal = inputs.focal[:, t_idx], inputs.principal[:, t_idx]
     aligned = root - camera_centre(cam, focal, principal)  # the root in each camera's aligned frame
@@ -108,7 +110,7 @@ def triangulate(points: Tensor, rays: Tensor) -> Tensor:
     """``(B, 3, 1)``: the point nearest to the views' estimates ``points (V, B, 3, 1)`` along their lines of sight
     ``rays (V, B, 3, 1)`` (any length), each estimate's depth along its ray counting :data:`DEPTH_WEIGHT` as much."""
     d = torch.nn.functional.normalize(rays, dim=-2)
-    weight = torch.eye(3, dtype=d.dtype) - (1.0 - DEPTH_WEIGHT) * d @ d.transpose(-1, -2)
+    weight = torch.eye(3, dtype=d.dtype, device=d.device) - (1.0 - DEPTH_WEIGHT) * d @ d.transpose(-1, -2)
     return torch.linalg.solve(weight.sum(0), (weight @ points).sum(0))
 
 
