@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from annotator.neuface import AnnotateConfig
 from annotator.pretrain import DEFAULT_ENCODER_CACHE, PretrainConfig
 from annotator.synthetic.builder import CorpusSize
 from eval.experiments.motion import (
@@ -110,6 +111,7 @@ class PriorBenchmarkConfig:
         horizons: seconds scored (the first seconds of samples of the longest horizon).
         rows: training sets to run (default all of :data:`TRAINING_SETS`).
         pretrain: landmark-encoder pretraining settings (default: the annotator's).
+        annotate: the optimization settings of the ``neuface`` and ``fit`` training sets (default: the annotator's).
     """
 
     out: str = "runs/prior_benchmark"
@@ -128,6 +130,7 @@ class PriorBenchmarkConfig:
     horizons: list[float] = field(default_factory=lambda: [10.0, 30.0])
     rows: list[str] | None = None
     pretrain: PretrainConfig | None = None
+    annotate: AnnotateConfig | None = None
 
 
 def _slug(name: str) -> str:
@@ -163,7 +166,7 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
             data[name], annotation_mpve[name] = corpora[domain], 0.0
             continue
         target, mean = annotate_and_score(corpora[domain], out, method, model_path, cfg.encoder_cache,
-                                          cfg.pretrain or PretrainConfig(), layer64, split="train")
+                                          cfg.pretrain or PretrainConfig(), layer64, split="train", settings=cfg.annotate)
         data[name], annotation_mpve[name] = target, mean["mpve_mm"]
 
     unknown = set(cfg.overrides) - set(cfg.generators)

@@ -149,16 +149,23 @@ def annotation_dir(out: str | os.PathLike, method: str, corpus_name: str) -> Pat
 
 
 def annotate_and_score(corpus: str | os.PathLike, out: str | os.PathLike, method: str, model: str | os.PathLike,
-                       encoder_cache: str, pretrain, layer: FlameLayer, split: str | None = None) -> tuple[Path, dict]:
+                       encoder_cache: str, pretrain, layer: FlameLayer, split: str | None = None,
+                       settings=None) -> tuple[Path, dict]:
     """Annotate a synthetic corpus with ``method`` into ``out/annotations/<method>/<corpus name>``
     (resumable runner) and score it against the ground truth into ``out/scores/<corpus name>_<method>``;
-    returns the annotation folder and the mean scores (of ``split`` only, if given)."""
+    returns the annotation folder and the mean scores (of ``split`` only, if given). ``settings``: the
+    :class:`~annotator.neuface.AnnotateConfig` of ``neuface`` and ``fit`` (default: the annotator's; ``regress``
+    optimizes nothing, so it has none)."""
+    from dataclasses import replace
+
+    from annotator.neuface import AnnotateConfig
     from annotator.runner import RunConfig, run
 
     corpus = Path(corpus)
     target = annotation_dir(out, method, corpus.name)
+    annotate = replace(settings, method=method) if settings is not None and method != "regress" else AnnotateConfig()
     run(RunConfig(input=str(corpus), output=str(target), method=method, model=str(model), encoder_cache=encoder_cache,
-                  pretrain=pretrain))
+                  pretrain=pretrain, annotate=annotate))
     label = f"{method} on {corpus.name}" + (f" ({split} split)" if split else "")
     rows = score_corpus(corpus, str(target), Path(out) / "scores" / f"{corpus.name}_{method}", layer=layer,
                         split=split, label=label)

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from annotator.neuface import AnnotateConfig
 from annotator.synthetic.builder import CorpusSize
 from eval.experiments.motion import REAL_ROW, score_motion
 from eval.experiments.prior_benchmark import (
@@ -20,6 +21,8 @@ from eval.experiments.prior_benchmark import (
 )
 from eval.motion_features import load_motion_set
 from flame.head import head_layer
+from flame.layout import read_annotations
+from flame.sequence import FlameSequence
 
 pytestmark = pytest.mark.slow  # trains ten tiny generators end to end
 
@@ -29,6 +32,7 @@ def test_prior_benchmark_tiny(tmp_path, standin_paths, layer32_small_encoder, ti
     cfg = PriorBenchmarkConfig(out=str(tmp_path), model=str(standin_paths.pkl), encoder_cache=str(cache),
                                pretrain=pretrain, mocap=CorpusSize(3, 1, 60), lab=CorpusSize(3, 1, 30),
                                wild=CorpusSize(6, 1, 40), seeds=[0], starts=2, samples=4, horizons=[1.0, 1.5],
+                               annotate=AnnotateConfig(epochs=12),
                                overrides={"HuMoR-Face": tiny_prior_args, "long-context diffusion": tiny_diffusion_args})
     table = run_prior_benchmark(cfg)
     rows = [(r["training set"], r["generator"]) for r in table]
@@ -44,6 +48,9 @@ def test_prior_benchmark_tiny(tmp_path, standin_paths, layer32_small_encoder, ti
     assert by[("wild / ground truth", "HuMoR-Face")]["annotation_mpve_mm"] == 0
     assert by[("wild / regress", "HuMoR-Face")]["annotation_mpve_mm"] > 0
     assert by[("lab / NeuFace", "long-context diffusion")]["train_clips"] % 7 == 0  # each view of a lab capture
+    annotations = tmp_path / "annotations" / "neuface" / "wild"  # annotated with the benchmark's settings
+    entry = next(iter(read_annotations(annotations).values()))
+    assert FlameSequence.load(annotations / entry["output"]).metadata["config"].items() >= {"epochs": 12, "method": "neuface"}.items()
     # the ground-truth training set's own motion is the reference set (wild train clips): same scores
     for key in ("fd_expression", "fd_pose", "jaw_3-6Hz", "out_of_range"):
         assert by[("wild / ground truth", DATA)][key] == pytest.approx(table[-1][key], rel=1e-9), key
