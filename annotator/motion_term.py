@@ -121,11 +121,11 @@ def load_motion_prior(path: str | os.PathLike, layer: FlameLayer, model_file: st
 
     A generator that records the hash of its head model is loaded with ``model_file`` and must match it;
     an older file is loaded with the head model its settings name, and that model must be ``layer``'s."""
-    from motionprior.generator import Generator, load_generator, read_generator_file
+    from motionprior.generator import load_generator, read_generator_file
 
     recorded = read_generator_file(path).model_sha256
     generator = load_generator(path, flame_model=str(model_file) if recorded and model_file else None)
-    if type(generator).transition_nll is Generator.transition_nll:
+    if not generator.can_score:
         raise InputError(f"motion prior {path}: a {generator.family} generator has no per-step likelihood to score "
                          "motion with; use a HuMoR-Face generator")
     term = MotionPriorTerm(generator, layer)

@@ -153,7 +153,7 @@ class DemoBackend:
 
     def inpainting_names(self) -> list[str]:
         """The generators that can complete a clip with a gap (the diffusion family)."""
-        return [k for k, g in self.generators.items() if hasattr(g, "inpaint")]
+        return [k for k, g in self.generators.items() if g.can_inpaint]
 
     def generator(self, label: str | None):
         if label is None:

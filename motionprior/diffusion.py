@@ -342,6 +342,7 @@ class DiffusionGenerator(Generator):
     :meth:`inpaint` for completing given clips."""
 
     family = "motion-diffusion"
+    can_inpaint = True
     revision = 2  # 2: the denoiser generates the residual from the interpolation base (was: the whole window)
 
     @classmethod

@@ -41,13 +41,16 @@ from motionprior.settings import HeadModel, as_block
 from motionprior.state import StateSpec, sequence_to_states
 
 __all__ = ["GENERATOR_FORMAT", "MotionStart", "Generator", "GeneratorFile", "load_generator", "read_generator_file",
-           "export_generator", "checkpoint_tag", "params_to_sequence", "FAMILIES", "is_current_revision"]
+           "export_generator", "checkpoint_tag", "params_to_sequence", "FAMILIES", "FAMILY_MODULES", "family_class",
+           "is_current_revision"]
 
 GENERATOR_FORMAT = "neuface-motion-generator"
 GENERATOR_VERSION = 1
-#: family name -> "module:class" of its :class:`Generator` (imported when a file of the family is loaded)
-FAMILIES = {"humor-face": "motionprior.rollout:HumorGenerator",
-            "motion-diffusion": "motionprior.diffusion:DiffusionGenerator"}
+#: the modules that define the generator families, imported when a family is first looked up (not before: the
+#: sampling path imports only what it loads); each family's :class:`Generator` subclass registers itself
+FAMILY_MODULES = ("motionprior.rollout", "motionprior.diffusion")
+#: family name -> its :class:`Generator` class, filled by the classes themselves (:meth:`Generator.__init_subclass__`)
+FAMILIES: dict[str, type["Generator"]] = {}
 
 
 @dataclass(frozen=True)
@@ -92,13 +95,25 @@ def _as_start(start: MotionStart | FlameSequence) -> MotionStart:
 class Generator(ABC):
     """A trained generator: its network, settings (``config``, nested dicts) and head model.
 
-    Subclasses set ``family``, build their network from a config (:meth:`build_network`) and generate
-    pose and expression from the starts' pasts (:meth:`generate`). ``revision`` counts changes of what a
-    family's weights mean (files of another revision load without error but would generate garbage, so they
-    are refused); files written before revisions were recorded are revision 1."""
+    Subclasses set ``family`` (which registers them in :data:`FAMILIES`), build their network from a config
+    (:meth:`build_network`) and generate pose and expression from the starts' pasts (:meth:`generate`); they
+    declare what else they can do: ``can_inpaint`` (:meth:`inpaint`: complete given clips) and ``can_score``
+    (:meth:`transition_nll`: a per-step likelihood, for prior-guided annotation). ``revision`` counts changes of
+    what a family's weights mean (files of another revision load without error but would generate garbage, so
+    they are refused); files written before revisions were recorded are revision 1."""
 
     family: ClassVar[str]
     revision: ClassVar[int] = 1
+    can_inpaint: ClassVar[bool] = False
+    can_score: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "family" in cls.__dict__:
+            if FAMILIES.get(cls.family, cls) is not cls:
+                raise TypeError(f"generator family {cls.family!r} is defined twice ({FAMILIES[cls.family].__name__}, "
+                                f"{cls.__name__})")
+            FAMILIES[cls.family] = cls
 
     def __init__(self, network: nn.Module, config: dict, layer: FlameLayer, path: str | os.PathLike | None = None
                  ) -> None:
@@ -160,10 +175,17 @@ class Generator(ABC):
 
     def transition_nll(self, states: Tensor) -> Tensor:
         """How unlikely each step of motion ``states (..., J, dim)`` (30 Hz, :mod:`motionprior.state`) is,
-        ``(..., J - 1)``, differentiable (the motion term of prior-guided annotation). Families without a
-        per-step likelihood refuse."""
+        ``(..., J - 1)``, differentiable (the motion term of prior-guided annotation). Families that cannot
+        (``can_score`` false) refuse."""
         raise InputError(f"a {self.family} generator has no per-step likelihood to score motion with; use a "
-                         f"HuMoR-Face generator")
+                         f"{' or '.join(sorted(f for f, c in _families().items() if c.can_score))} generator")
+
+    def inpaint(self, sequence: FlameSequence, known_frames: np.ndarray, given: tuple[str, ...] = (), view: int = 0,
+                n_samples: int = 1, seed: int = 0, mean: bool = False) -> FlameSequence:
+        """Complete one view of ``sequence`` where ``known_frames`` is false (families with ``can_inpaint``; the
+        others refuse)."""
+        raise InputError(f"a {self.family} generator cannot inpaint; use a "
+                         f"{' or '.join(sorted(f for f, c in _families().items() if c.can_inpaint))} generator")
 
     @torch.no_grad()
     def sample(self, starts: Sequence[MotionStart | FlameSequence], n_samples: int = 1, seconds: float = 10.0,
@@ -229,13 +251,21 @@ def params_to_sequence(pose: Tensor, expression: Tensor, shape: np.ndarray, laye
     )
 
 
-def _family_class(family: str) -> type[Generator]:
+def _families() -> dict[str, type[Generator]]:
+    """:data:`FAMILIES`, after importing :data:`FAMILY_MODULES` (their classes register themselves)."""
     import importlib
 
-    if family not in FAMILIES:
-        raise InputError(f"unknown generator family {family!r}; known: {sorted(FAMILIES)}")
-    module, name = FAMILIES[family].split(":")
-    return getattr(importlib.import_module(module), name)
+    for module in FAMILY_MODULES:
+        importlib.import_module(module)
+    return FAMILIES
+
+
+def family_class(family: str) -> type[Generator]:
+    """The :class:`Generator` class of the family named ``family``."""
+    families = FAMILIES if family in FAMILIES else _families()
+    if family not in families:
+        raise InputError(f"unknown generator family {family!r}; known: {sorted(families)}")
+    return families[family]
 
 
 @dataclass(frozen=True)
@@ -253,7 +283,7 @@ class GeneratorFile:
 def checkpoint_tag(family: str, model_sha256: str) -> dict:
     """What a LightningModule of a generator family adds to its checkpoints (``checkpoint["generator"]``)."""
     return {"format": GENERATOR_FORMAT, "family": family, "model_sha256": model_sha256,
-            "revision": _family_class(family).revision}
+            "revision": family_class(family).revision}
 
 
 def read_generator_file(path: str | os.PathLike) -> GeneratorFile:
@@ -286,7 +316,7 @@ def is_current_revision(path: str | os.PathLike) -> bool:
 
 
 def _is_current(file: GeneratorFile) -> bool:
-    return file.revision == _family_class(file.family).revision
+    return file.revision == family_class(file.family).revision
 
 
 def load_generator(path: str | os.PathLike, flame_model: str | None = None, assets: str | None = None,
@@ -294,7 +324,7 @@ def load_generator(path: str | os.PathLike, flame_model: str | None = None, asse
     """The generator in ``path`` (any family), loaded strictly; ``flame_model`` / ``assets`` override
     the head model recorded in its settings (the same file in another place: a different file is an error)."""
     file = read_generator_file(path)
-    cls = _family_class(file.family)
+    cls = family_class(file.family)
     if not _is_current(file):
         raise InputError(f"{path}: a {file.family} generator of revision {file.revision}, but this version reads "
                          f"revision {cls.revision} (what its weights mean changed, docs/prior.md); train it again")
@@ -318,7 +348,7 @@ def export_generator(checkpoint: str | os.PathLike, path: str | os.PathLike) -> 
     from flame.files import atomic_write_bytes
 
     file = read_generator_file(checkpoint)
-    _family_class(file.family).build_network(file.config).load_state_dict(file.state_dict, strict=True)  # refuse a broken export
+    family_class(file.family).build_network(file.config).load_state_dict(file.state_dict, strict=True)  # refuse a broken export
     payload = {"format": GENERATOR_FORMAT, "version": GENERATOR_VERSION, "family": file.family, "config": file.config,
                "model_sha256": file.model_sha256, "revision": file.revision, "state_dict": file.state_dict}
     atomic_write_bytes(path, lambda f: torch.save(payload, f))

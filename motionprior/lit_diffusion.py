@@ -18,7 +18,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from motionprior.diffusion import DiffusionNetwork, MotionDenoiser, denoising_loss
+from motionprior.diffusion import DiffusionGenerator, DiffusionNetwork, MotionDenoiser, denoising_loss
 from motionprior.features import FeatureLayout, states_to_features
 from motionprior.generator import checkpoint_tag
 from motionprior.settings import HeadModel, Optimizer, as_block, blocks_to_dict, class_path_of
@@ -104,7 +104,7 @@ class LitMotionDiffusion(L.LightningModule):
         optim: optimizer (:class:`motionprior.settings.Optimizer`).
     """
 
-    family = "motion-diffusion"
+    family = DiffusionGenerator.family
 
     def __init__(self, state: StateSpec = StateSpec(), head: HeadModel = HeadModel(),
                  network: DiffusionNetwork = DiffusionNetwork(), training: DiffusionTraining = DiffusionTraining(),

@@ -43,7 +43,7 @@ from flame.layer import FlameLayer, VertexSubset
 from motionprior.generator import checkpoint_tag
 from motionprior.losses import HumorLosses, flame_terms, kl_term, kl_weight_at, reconstruction_terms, weighted_total
 from motionprior.model import Gaussian, HumorFace, HumorNetwork
-from motionprior.rollout import make_feedback
+from motionprior.rollout import HumorGenerator, make_feedback
 from motionprior.settings import HeadModel, Optimizer, as_block, blocks_to_dict, class_path_of
 from motionprior.state import StateSpec
 from motionprior.steering import DriftControl, steered_target, teacher_probability
@@ -85,7 +85,7 @@ class LitHumorFace(L.LightningModule):
         plot_every_n_epochs: rollout plots to TensorBoard every n validation epochs (0: never).
     """
 
-    family = "humor-face"
+    family = HumorGenerator.family
 
     def __init__(self, state: StateSpec = StateSpec(), head: HeadModel = HeadModel(),
                  network: HumorNetwork = HumorNetwork(), losses: HumorLosses = HumorLosses(),

@@ -62,6 +62,7 @@ class HumorGenerator(Generator):
     """A trained HuMoR-Face behind :class:`motionprior.generator.Generator` (see the module docstring)."""
 
     family = "humor-face"
+    can_score = True
 
     @classmethod
     def build_network(cls, config: dict) -> HumorFace:

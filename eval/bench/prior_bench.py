@@ -39,10 +39,10 @@ def _lit(config: str, model_file: Path, **network):
 
 
 def _generator(lit):
-    from motionprior.generator import _family_class
+    from motionprior.generator import family_class
 
     config = {k: v for k, v in lit.hparams.items() if not k.startswith("_")}
-    cls = _family_class(lit.family)
+    cls = family_class(lit.family)
     return cls(lit.model, config, lit.head.layer(lit.spec))
 
 
@@ -81,7 +81,7 @@ def bench_prior(asset_dir: Path, samples: int = 50, seconds: float = 10.0) -> tu
         rows.append([f"{name}: {samples} x {seconds:g} s", f"{s:.2f}", f"{samples * frames / s:,.0f}",
                      f"{ref_s / s:.2f}x", "yes" if s < GOAL_SAMPLE_S else "no"])
         records.append({"what": "sample", "generator": name, "seconds": s, "frames_per_s": samples * frames / s})
-        if lit.family == "motion-diffusion":  # completing a gap: the family's inpainting mode
+        if gen.can_inpaint:  # completing a gap
             n, gap = int(round(INPAINT_CLIP_S * MOTION_FPS)), int(round(INPAINT_GAP_S * MOTION_FPS))
             clip = _start(gen.layer, n).sequence
             known = np.ones(n, bool)

@@ -122,7 +122,7 @@ def run_inpainting(cfg: InpaintingConfig) -> list[dict]:
     from motionprior.sample import pick_starts
 
     diffusion = load_generator(cfg.diffusion, cfg.flame_model, cfg.assets)
-    if not hasattr(diffusion, "inpaint"):
+    if not diffusion.can_inpaint:
         raise InputError(f"{cfg.diffusion}: a {diffusion.family} generator cannot inpaint; pass a long-context "
                          f"(motion-diffusion) generator")
     if not cfg.gaps or min(cfg.gaps) <= 0:
