@@ -116,26 +116,24 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
     names = backend.sequence_names()
     example = ensure_example_video(Path(cfg.workdir) / "examples")
 
-    def on_sequence(name):
+    def shown(call, *args, **kwargs):
+        """A backend call; its refusal (DemoError) becomes the page's error message."""
         try:
-            n = backend.n_frames(name)
+            return call(*args, **kwargs)
         except DemoError as e:
             raise gr.Error(str(e)) from None
+
+    def on_sequence(name):
+        n = shown(backend.n_frames, name)
         return gr.Slider(value=0, label=f"start frame (0..{n - 1}, {backend.fps(name):g} fps)")
 
     def preview(name, frame):
-        try:
-            return backend.preview(name, frame)
-        except DemoError as e:
-            raise gr.Error(str(e)) from None
+        return shown(backend.preview, name, frame)
 
     def sample(generator, name, frame, samples, seconds, seed, use_mean, mesh_second, progress=gr.Progress()):
         progress(0.05, desc="generating and rendering")
-        try:
-            r = backend.sample(name, frame, samples, seconds, seed, use_mean=bool(use_mean), mesh_second=mesh_second,
-                               generator=generator)
-        except DemoError as e:
-            raise gr.Error(str(e)) from None
+        r = shown(backend.sample, name, frame, samples, seconds, seed, use_mean=bool(use_mean), mesh_second=mesh_second,
+                  generator=generator)
         sets = list(r.metrics)  # the samples, the reference rows, the real clips themselves
         rows = [[k, *(_number(r.metrics[s].get(k)) for s in sets), meaning] for k, meaning in METRICS.items()]
         names = [SHORT_NAMES.get(s, s) for s in sets]
@@ -151,10 +149,7 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
 
     def inpaint(generator, name, gap_start, gap_seconds, samples, seed, progress=gr.Progress()):
         progress(0.05, desc="completing the gap and rendering")
-        try:
-            r = backend.inpaint(name, gap_start, gap_seconds, samples, seed, generator=generator)
-        except DemoError as e:
-            raise gr.Error(str(e)) from None
+        r = shown(backend.inpaint, name, gap_start, gap_seconds, samples, seed, generator=generator)
         a, b = r.gap_frames
         summary = (f"Frames {a}..{b - 1} ({(b - a) / MOTION_FPS:.2f} s at {MOTION_FPS:g} Hz) removed and completed in "
                    f"{r.seconds:.1f} s. Tiles: the real clip, linear interpolation, the completions. Errors over the "
@@ -163,10 +158,7 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
         return str(r.video), str(r.plot), table, summary, str(r.sequence)
 
     def annotate(video, progress=gr.Progress()):
-        try:
-            r = backend.annotate(video, progress=lambda f, text: progress(f, desc=text))
-        except DemoError as e:
-            raise gr.Error(str(e)) from None
+        r = shown(backend.annotate, video, progress=lambda f, text: progress(f, desc=text))
         table = pd.DataFrame(r.table).round(4)
         summary = (f"{r.frames} frames, face found in {r.valid_fraction:.0%}, {r.seconds:.1f} s. Red: fitted landmarks, "
                    f"green: detections. Head model: {backend.model_label}.")

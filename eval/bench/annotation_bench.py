@@ -73,6 +73,6 @@ def quick_size_prior(layer, model_file: Path):
     """The motion term of an untrained HuMoR-Face of ``configs/motionprior/quick.yaml``'s size for ``layer``
     (read from ``model_file``)."""
     from annotator.motion_term import MotionPriorTerm
-    from eval.bench.prior_bench import _generator, _lit
+    from eval.bench.common import training_module, untrained_generator
 
-    return MotionPriorTerm(_generator(_lit("quick.yaml", model_file)), layer)
+    return MotionPriorTerm(untrained_generator(training_module("quick.yaml", model_file)), layer)

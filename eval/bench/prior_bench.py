@@ -15,57 +15,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
+from eval.bench.common import neutral_start, training_module, untrained_generator
 from eval.report import markdown_table
 from flame.head import resolve_model_file
 from flame.sequence import MOTION_FPS
 
 GOAL_SAMPLE_S = 10.0
 INPAINT_GAP_S, INPAINT_CLIP_S = 4.0, 10.0  # the inpainting case: the evaluation's longest gap, in a 10 s clip
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "motionprior"
-
-
-def _lit(config: str, model_file: Path, **network):
-    """The LightningModule of a training config (its ``init_args``), with the given network overrides."""
-    import importlib
-
-    spec = yaml.safe_load((CONFIGS / config).read_text())["model"]
-    module, name = spec["class_path"].rsplit(".", 1)
-    args = dict(spec["init_args"], head={"flame_model": str(model_file)})
-    args["network"] = dict(args["network"], **network)
-    torch.manual_seed(0)
-    return getattr(importlib.import_module(module), name)(**args)
-
-
-def _generator(lit):
-    from motionprior.generator import family_class
-
-    config = {k: v for k, v in lit.hparams.items() if not k.startswith("_")}
-    cls = family_class(lit.family)
-    return cls(lit.model, config, lit.head.layer(lit.spec))
-
-
-def _start(layer, frames: int = 30):
-    """A still neutral head of ``frames`` frames at 30 fps (the start's past)."""
-    from motionprior.generator import MotionStart, params_to_sequence
-
-    pose = torch.zeros(1, frames, 15)
-    seq = params_to_sequence(pose, torch.zeros(1, frames, layer.n_exp), np.zeros(layer.n_shape), layer,
-                             {"name": "neutral"})
-    return MotionStart(seq)
 
 
 def bench_prior(asset_dir: Path, samples: int = 50, seconds: float = 10.0) -> tuple[str, list[dict]]:
     pkl = resolve_model_file(assets=asset_dir)
-    cases = {"HuMoR-Face, quick (hidden 512)": _lit("quick.yaml", pkl),
-             "HuMoR-Face, hidden 1024 (HuMoR)": _lit("quick.yaml", pkl, hidden=1024),
-             "long-context diffusion": _lit("diffusion.yaml", pkl)}
+    cases = {"HuMoR-Face, quick (hidden 512)": training_module("quick.yaml", pkl),
+             "HuMoR-Face, hidden 1024 (HuMoR)": training_module("quick.yaml", pkl, hidden=1024),
+             "long-context diffusion": training_module("diffusion.yaml", pkl)}
     frames = int(round(seconds * 30))
     rows, records, ref_s = [], [], None
     for name, lit in cases.items():
-        gen = _generator(lit)
-        start = _start(gen.layer)
+        gen = untrained_generator(lit)
+        start = neutral_start(gen.layer)
         gen.sample([start], samples, 0.5)  # warm-up
         if ref_s is None:  # the reference: one sample at a time (5, extrapolated)
             t = time.perf_counter()
@@ -83,7 +52,7 @@ def bench_prior(asset_dir: Path, samples: int = 50, seconds: float = 10.0) -> tu
         records.append({"what": "sample", "generator": name, "seconds": s, "frames_per_s": samples * frames / s})
         if gen.can_inpaint:  # completing a gap
             n, gap = int(round(INPAINT_CLIP_S * MOTION_FPS)), int(round(INPAINT_GAP_S * MOTION_FPS))
-            clip = _start(gen.layer, n).sequence
+            clip = neutral_start(gen.layer, n).sequence
             known = np.ones(n, bool)
             known[(n - gap) // 2:(n + gap) // 2] = False
             gen.inpaint(clip, known, n_samples=2)  # warm-up
@@ -106,7 +75,7 @@ def _train_step_seconds(lit, batch: int = 64) -> float:
     from motionprior.state import sequence_to_states
 
     window = lit.network.window if lit.family == "motion-diffusion" else 11
-    seq = _start(layer, window).sequence
+    seq = neutral_start(layer, window).sequence
     x = torch.as_tensor(sequence_to_states(seq, layer, spec), dtype=torch.float32)[None].repeat(batch, 1, 1)
     x = x + 0.01 * torch.randn_like(x) * spec.euclidean_mask()
     data = {"states": x, "shape": torch.zeros(batch, layer.n_shape)}

@@ -36,7 +36,7 @@ def bench_scaling(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tuple[
     from annotator.neuface import AnnotateConfig, annotate
     from annotator.pretrain import load_or_pretrain
     from annotator.synthetic.builder import SynthConfig, build_corpus
-    from eval.bench.prior_bench import _generator, _lit, _start
+    from eval.bench.common import neutral_start, training_module, untrained_generator
     from flame.head import head_layer, resolve_model_file
     from flame.layout import read_corpus
 
@@ -70,8 +70,8 @@ def bench_scaling(out_dir: Path, asset_dir: Path, encoder_cache: Path) -> tuple[
     rows += _growth_rows("NeuFace, 100 frames, views", views, secs, "views")
     records += [{"case": "annotation vs views", "size": v, "seconds": s} for v, s in zip(views, secs)]
 
-    gen = _generator(_lit("quick.yaml", model, hidden=1024))
-    start = _start(gen.layer)
+    gen = untrained_generator(training_module("quick.yaml", model, hidden=1024))
+    start = neutral_start(gen.layer)
     counts = [10, 50, 200]
     gen.sample([start], 10, 5 / 30)  # warm-up
     secs = [_timed(lambda k=k: gen.sample([start], k, 10.0)) for k in counts]
