@@ -20,30 +20,12 @@ import numpy as np
 
 from annotator.pretrain import DEFAULT_ENCODER_CACHE
 from demos.backend import SAMPLES_ROW, DemoBackend, DemoError, Limits
-from eval.experiments.motion import REAL_ROW, REFERENCE_ROW
+from eval.experiments.motion import METRIC_MEANINGS, REAL_ROW, REFERENCE_ROW
 from flame.sequence import MOTION_FPS
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DemoConfig", "default_prior", "build_app", "main"]
-
-#: the sample tab's table: metric -> what it says (every row shows the samples next to real motion)
-METRICS = {
-    "apd_mean_world": "diversity: mean distance between samples, cm",
-    "apd_mean_head_canonical": "diversity of the face alone (head rotation removed), cm",
-    "fd_expression": "Fréchet distance of expressions to the real clips (lower: closer)",
-    "fd_pose": "Fréchet distance of head + jaw rotation",
-    "fd_combined": "Fréchet distance of all features at fixed scales",
-    "out_of_range": "frames with a landmark outside the real range",
-    "freeze_rate": "1 s windows that barely move",
-    "variance_ratio": "variance of the face / real (1 = real)",
-    "acceleration_ratio": "acceleration / real (1 = real)",
-    "jaw_speed_deg_s": "jaw angular speed, deg/s",
-    "jaw_3-6Hz": "share of jaw motion at speech rate (3-6 Hz)",
-    "jaw_peak_hz": "dominant jaw frequency above 1 Hz",
-    "nonfinite_fraction": "samples with NaN / inf",
-}
-
 
 #: column names of the evaluator's sets in the sample tab's table
 SHORT_NAMES = {REFERENCE_ROW: "real, other identities", REAL_ROW: "real test clips"}
@@ -135,7 +117,7 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
         r = shown(backend.sample, name, frame, samples, seconds, seed, use_mean=bool(use_mean), mesh_second=mesh_second,
                   generator=generator)
         sets = list(r.metrics)  # the samples, the reference rows, the real clips themselves
-        rows = [[k, *(_number(r.metrics[s].get(k)) for s in sets), meaning] for k, meaning in METRICS.items()]
+        rows = [[k, *(_number(r.metrics[s].get(k)) for s in sets), meaning] for k, meaning in METRIC_MEANINGS.items()]
         names = [SHORT_NAMES.get(s, s) for s in sets]
         m = r.metrics[SAMPLES_ROW]
         summary = (f"{r.samples} samples x {r.horizon_frames / MOTION_FPS:g} s in {r.seconds:.1f} s. APD "

@@ -50,7 +50,7 @@ from flame.sequence import MOTION_FPS, PresetName
 log = logging.getLogger(__name__)
 
 __all__ = ["MotionEvalConfig", "real_side", "score_set", "score_motion", "combine_scores", "evaluate_motion",
-           "write_motion_report", "motion_tables", "TABLES", "HORIZON_METRICS", "APD_MAX_CLIPS", "REAL_ROW",
+           "write_motion_report", "motion_tables", "TABLES", "METRIC_MEANINGS", "HORIZON_METRICS", "APD_MAX_CLIPS", "REAL_ROW",
            "REFERENCE_ROW", "TRUTH_ROW", "APD_IDENTITY_REMOVED"]
 
 #: the labels of the rows beside the generated ones
@@ -263,6 +263,24 @@ def motion_tables(result: dict, tables: dict[str, list[str]] | None = None) -> s
                        for r in result["rows"])
         parts.append(f"### {title}\n\n{head}{body}")
     return "\n".join(parts)
+
+
+#: the evaluator's headline scores -> what each says, in a few words (the demo's table; ``LEGEND`` has the detail)
+METRIC_MEANINGS = {
+    "apd_mean_world": "diversity: mean distance between samples, cm",
+    "apd_mean_head_canonical": "diversity of the face alone (head rotation removed), cm",
+    "fd_expression": "Fréchet distance of expressions to the real clips (lower: closer)",
+    "fd_pose": "Fréchet distance of head + jaw rotation",
+    "fd_combined": "Fréchet distance of all features at fixed scales",
+    "out_of_range": "frames with a landmark outside the real range",
+    "freeze_rate": "1 s windows that barely move",
+    "variance_ratio": "variance of the face / real (1 = real)",
+    "acceleration_ratio": "acceleration / real (1 = real)",
+    "jaw_speed_deg_s": "jaw angular speed, deg/s",
+    "jaw_3-6Hz": "share of jaw motion at speech rate (3-6 Hz)",
+    "jaw_peak_hz": "dominant jaw frequency above 1 Hz",
+    "nonfinite_fraction": "samples with NaN / inf",
+}
 
 
 LEGEND = (
