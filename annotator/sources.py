@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from annotator.capture import Capture
-from flame.layout import CAPTURE_FILE
+from flame.layout import CAMERAS_FILE, CAPTURE_FILE
 
 __all__ = ["VideoError", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS", "video_info", "iter_video", "iter_view",
            "view_layout", "capture_from_video", "capture_from_folder", "capture_from_landmarks", "load_capture"]
@@ -172,7 +172,38 @@ def capture_from_folder(folder: str | os.PathLike, detector, fps: float = DEFAUL
     cap = _detect_views(views, n, fps, str(folder), detector, progress)
     if len(set(lengths.values())) > 1:
         cap = cap.replace(metadata=dict(cap.metadata, truncated_from=lengths))
+    if (folder / CAMERAS_FILE).is_file():
+        cap = cap.replace(**rig_calibration(folder / CAMERAS_FILE, list(views), n))
     return cap
+
+
+def rig_calibration(path: Path, view_names: list[str], n_frames: int) -> dict[str, np.ndarray]:
+    """A calibrated rig's cameras for a capture's views: ``intrinsics (V, T, 3, 3)`` pinhole K in pixels and
+    ``extrinsics (V, T, 3, 4)`` world -> camera ``[R | t]`` (OpenCV), read from ``path`` (``cameras.npz`` beside the
+    views, the synthetic corpus's layout: ``view_names (V,)``, ``K``, ``R`` per view as ``(V, 3, 3)`` or per frame as
+    ``(V, T, 3, 3)``, ``t`` as ``(V, 3)`` or ``(V, T, 3)``, metres). Views are matched by name."""
+    with np.load(path, allow_pickle=False) as f:
+        data = {k: f[k] for k in ("view_names", "K", "R", "t") if k in f}
+    missing = [k for k in ("view_names", "K", "R", "t") if k not in data]
+    if missing:
+        raise ValueError(f"{path}: a rig calibration needs view_names, K, R and t; {', '.join(missing)} missing")
+    names = [str(n) for n in data["view_names"]]
+    absent = [v for v in view_names if v not in names]
+    if absent:
+        raise ValueError(f"{path}: no camera for the views {absent} (it has {names}); name each view's camera as its "
+                         "video or frame folder is named")
+    order = [names.index(v) for v in view_names]
+
+    def per_frame(a: np.ndarray, tail: tuple[int, ...], key: str) -> np.ndarray:
+        a = np.asarray(a, np.float64)[order]
+        if a.shape[1:] == tail:
+            return np.broadcast_to(a[:, None], (len(order), n_frames, *tail)).copy()
+        if a.shape[1] >= n_frames and a.shape[2:] == tail:
+            return a[:, :n_frames]
+        raise ValueError(f"{path}: {key} is {a.shape[1:]} per view; expected {tail} or (frames >= {n_frames}, *{tail})")
+
+    K, R, t = per_frame(data["K"], (3, 3), "K"), per_frame(data["R"], (3, 3), "R"), per_frame(data["t"], (3,), "t")
+    return {"intrinsics": K, "extrinsics": np.concatenate([R, t[..., None]], -1)}
 
 
 def capture_from_landmarks(path: str | os.PathLike, fps: float = DEFAULT_CAPTURE_FPS,
