@@ -14,14 +14,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import lightning as L
 import torch
 from torch import Tensor
 
 from motionprior.diffusion import DiffusionGenerator, DiffusionNetwork, MotionDenoiser, denoising_loss
 from motionprior.features import FeatureLayout, states_to_features
-from motionprior.generator import checkpoint_tag
-from motionprior.settings import HeadModel, Optimizer, as_block, blocks_to_dict, class_path_of
+from motionprior.lit_base import GeneratorTraining
+from motionprior.settings import HeadModel, Optimizer, as_block
 from motionprior.state import StateSpec
 
 log = logging.getLogger(__name__)
@@ -93,7 +92,7 @@ def channel_weights(layout: FeatureLayout, group_weights: dict[str, float] | Non
     return w * layout.dim / w.sum()
 
 
-class LitMotionDiffusion(L.LightningModule):
+class LitMotionDiffusion(GeneratorTraining):
     """Long-context diffusion training.
 
     Args:
@@ -109,12 +108,9 @@ class LitMotionDiffusion(L.LightningModule):
     def __init__(self, state: StateSpec = StateSpec(), head: HeadModel = HeadModel(),
                  network: DiffusionNetwork = DiffusionNetwork(), training: DiffusionTraining = DiffusionTraining(),
                  optim: Optimizer = Optimizer(name="adamw", lr=2e-4, milestones=())) -> None:
-        super().__init__()
-        self.spec, self.head = as_block(StateSpec, state), as_block(HeadModel, head)
+        super().__init__(state, head, optim)
         self.network, self.training_settings = as_block(DiffusionNetwork, network), as_block(DiffusionTraining, training)
-        self.optim = as_block(Optimizer, optim)
-        self.save_hyperparameters(class_path_of(self) | blocks_to_dict(state=self.spec, head=self.head, network=self.network,
-                                                 training=self.training_settings, optim=self.optim))
+        self.save_settings(network=self.network, training=self.training_settings)
         self.model = MotionDenoiser(self.spec, self.network)
         self.layout = FeatureLayout(self.spec)
         self.register_buffer("channel_weights", channel_weights(self.layout, self.training_settings.group_weights),
@@ -124,8 +120,7 @@ class LitMotionDiffusion(L.LightningModule):
         dm = getattr(self.trainer, "datamodule", None)
         if dm is None:
             return
-        if dm.spec != self.spec:
-            raise ValueError(f"data state {dm.spec} differs from the model's {self.spec}")
+        self.check_data(dm)
         if dm.window + 1 != self.network.window:
             raise ValueError(f"data.window is {dm.window} transitions, but the network's window is {self.network.window} "
                              f"frames; set data.window: {self.network.window - 1}")
@@ -142,9 +137,6 @@ class LitMotionDiffusion(L.LightningModule):
         x = torch.cat(feats)
         log.info("feature statistics from %d frames", len(x))
         return x.mean(0).float(), x.std(0).float()
-
-    def configure_optimizers(self):
-        return self.optim.build(self.model.parameters())
 
     def _loss(self, batch: dict[str, Tensor]) -> Tensor:
         x0 = self.model.normalize(states_to_features(batch["states"], self.layout))
@@ -164,6 +156,3 @@ class LitMotionDiffusion(L.LightningModule):
         bs = len(batch["states"])
         self.log("val/loss", loss, prog_bar=True, batch_size=bs, sync_dist=True)
         self.log("val/selection_loss", loss, batch_size=bs, sync_dist=True)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["generator"] = checkpoint_tag(self.family, self.head.layer(self.spec).model_sha256)

@@ -35,16 +35,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import lightning as L
 import torch
 from torch import Tensor
 
 from flame.layer import FlameLayer, VertexSubset
-from motionprior.generator import checkpoint_tag
+from motionprior.lit_base import GeneratorTraining
 from motionprior.losses import HumorLosses, flame_terms, kl_term, kl_weight_at, reconstruction_terms, weighted_total
 from motionprior.model import Gaussian, HumorFace, HumorNetwork
 from motionprior.rollout import HumorGenerator, make_feedback
-from motionprior.settings import HeadModel, Optimizer, as_block, blocks_to_dict, class_path_of
+from motionprior.settings import HeadModel, Optimizer, as_block
 from motionprior.state import StateSpec
 from motionprior.steering import DriftControl, steered_target, teacher_probability
 
@@ -71,7 +70,7 @@ class WindowPass:
     targets: Tensor
 
 
-class LitHumorFace(L.LightningModule):
+class LitHumorFace(GeneratorTraining):
     """HuMoR-Face training (the module docstring says what a training step does).
 
     Args:
@@ -91,13 +90,11 @@ class LitHumorFace(L.LightningModule):
                  network: HumorNetwork = HumorNetwork(), losses: HumorLosses = HumorLosses(),
                  drift: DriftControl = DriftControl(), optim: Optimizer = Optimizer(),
                  plot_every_n_epochs: int = 10) -> None:
-        super().__init__()
-        self.spec, self.head = as_block(StateSpec, state), as_block(HeadModel, head)
+        super().__init__(state, head, optim)
         self.network, self.loss_settings = as_block(HumorNetwork, network), as_block(HumorLosses, losses)
-        self.drift, self.optim = as_block(DriftControl, drift), as_block(Optimizer, optim)
-        self.save_hyperparameters(class_path_of(self) | blocks_to_dict(state=self.spec, head=self.head, network=self.network,
-                                                 losses=self.loss_settings, drift=self.drift, optim=self.optim,
-                                                 plot_every_n_epochs=plot_every_n_epochs))
+        self.drift = as_block(DriftControl, drift)
+        self.save_settings(network=self.network, losses=self.loss_settings, drift=self.drift,
+                           plot_every_n_epochs=plot_every_n_epochs)
         self.model = HumorFace(self.spec, self.network)
         self.part_weights = self.loss_settings.part_weights(self.spec)
         self.flame_weights = self.loss_settings.flame_weights(self.spec)
@@ -112,8 +109,7 @@ class LitHumorFace(L.LightningModule):
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None)
         if stage == "fit" and dm is not None and dm.statistics is not None:
-            if dm.spec != self.spec:
-                raise ValueError(f"data state {dm.spec} differs from the model's {self.spec}")
+            self.check_data(dm)
             self.model.set_statistics(*dm.statistics)
 
     def flame(self, like: Tensor) -> tuple[FlameLayer, VertexSubset]:
@@ -121,9 +117,6 @@ class LitHumorFace(L.LightningModule):
         if self._flame["layer"].v_template.device != like.device:
             self._flame = {k: m.to(like.device) for k, m in self._flame.items()}
         return self._flame["layer"], self._flame["subset"]
-
-    def configure_optimizers(self):
-        return self.optim.build(self.model.parameters())
 
     # ------------------------------------------------------------------ the window pass
     def run_window(self, states: Tensor, p_teacher: float, use_mean: bool = False, shape: Tensor | None = None
@@ -262,6 +255,3 @@ class LitHumorFace(L.LightningModule):
         pose = lambda x: states_to_params(x.cpu().double(), self.spec, shape[:1].cpu(), self.spec.n_exp).pose  # noqa: E731
         fig = pose_curves_figure(pose(samples), MOTION_FPS, pose(torch.as_tensor(clip.states)), MOTION_FPS, clip.name)
         experiment.add_figure("val/rollout", fig, self.current_epoch)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["generator"] = checkpoint_tag(self.family, self.head.layer(self.spec).model_sha256)

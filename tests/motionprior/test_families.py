@@ -46,3 +46,14 @@ def test_an_ability_a_family_lacks_is_refused_in_one_line():
     diffusion = DiffusionGenerator.__new__(DiffusionGenerator)
     with pytest.raises(InputError, match="no per-step likelihood to score motion with; use a humor-face generator"):
         diffusion.transition_nll(None)
+
+
+def test_each_training_module_extends_the_shared_base_under_its_generators_name():
+    from motionprior.lit_base import GeneratorTraining
+    from motionprior.lit_diffusion import LitMotionDiffusion
+    from motionprior.lit_humor import LitHumorFace
+
+    for lit, gen in ((LitHumorFace, HumorGenerator), (LitMotionDiffusion, DiffusionGenerator)):
+        assert issubclass(lit, GeneratorTraining) and lit.family == gen.family
+        for hook in ("configure_optimizers", "on_save_checkpoint", "save_settings", "check_data"):
+            assert hook not in vars(lit), f"{lit.__name__} copies {hook}"
