@@ -101,7 +101,7 @@ class MotionDataModule(L.LightningDataModule):
         self.epoch_windows, self.time_reversal = epoch_windows, time_reversal
         self.spec, self.head = as_block(StateSpec, state), as_block(HeadModel, head)
         self.clips: dict[str, list[MotionClip]] = {}
-        self.statistics: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._statistics: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     @property
     def packed(self) -> bool:
@@ -163,17 +163,27 @@ class MotionDataModule(L.LightningDataModule):
                 # process would draw the same random windows (and latent samples)
                 torch.manual_seed(torch.initial_seed() + trainer.global_rank)
             if self.packed:
-                from motionprior.pack import pack_statistics
-
                 self._check_pack()
-                self.statistics = pack_statistics(self.data)
             else:
-                self.statistics = compute_statistics(self._split("train"), self.spec)
+                self._split("train")
                 self._split(self.val_split)
         if stage in ("validate",) and not self.packed:
             self._split(self.val_split)
         if stage in ("test",) and not self.packed:
             self._split("test")
+
+    def state_statistics(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The train split's state normalization (:func:`motionprior.clips.compute_statistics`; a pack's stored
+        statistics), computed when a family first asks for it (HuMoR-Face does; the long-context family normalizes
+        its own features) and kept."""
+        if self._statistics is None:
+            if self.packed:
+                from motionprior.pack import pack_statistics
+
+                self._statistics = pack_statistics(self.data)
+            else:
+                self._statistics = compute_statistics(self._split("train"), self.spec)
+        return self._statistics
 
     def train_dataloader(self) -> DataLoader:
         ds = self._windows("train", random=True)

@@ -108,9 +108,9 @@ class LitHumorFace(GeneratorTraining):
     # ------------------------------------------------------------------ set-up
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None)
-        if stage == "fit" and dm is not None and dm.statistics is not None:
+        if stage == "fit" and dm is not None:
             self.check_data(dm)
-            self.model.set_statistics(*dm.statistics)
+            self.model.set_statistics(*dm.state_statistics())
 
     def flame(self, like: Tensor) -> tuple[FlameLayer, VertexSubset]:
         """The head model on ``like``'s device."""

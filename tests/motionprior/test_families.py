@@ -57,3 +57,20 @@ def test_each_training_module_extends_the_shared_base_under_its_generators_name(
         assert issubclass(lit, GeneratorTraining) and lit.family == gen.family
         for hook in ("configure_optimizers", "on_save_checkpoint", "save_settings", "check_data"):
             assert hook not in vars(lit), f"{lit.__name__} copies {hook}"
+
+
+@pytest.mark.slow
+def test_the_state_statistics_are_computed_only_for_a_family_that_asks(motion_corpus, standin_paths):
+    """The long-context family normalizes its own features: the data module no longer computes HuMoR-Face's state
+    statistics for every family, only when asked - and then the train split's, as before."""
+    from motionprior.clips import compute_statistics
+    from motionprior.data import MotionDataModule
+    from motionprior.settings import HeadModel
+
+    dm = MotionDataModule(str(motion_corpus), head=HeadModel(flame_model=str(standin_paths.pkl)))
+    dm.setup("fit")
+    assert dm._statistics is None
+    want = compute_statistics(dm.clips["train"], dm.spec)
+    for got, expected in zip(dm.state_statistics(), want):
+        assert got.shape == expected.shape and bool((got == expected).all())
+    assert dm.state_statistics() is dm.state_statistics()  # kept
