@@ -422,12 +422,11 @@ def _e_step(full: EncoderOutput, cfg: AnnotateConfig, mv: "_MultiView | None", i
 
 def _batch_loss(layer: FlameLayer, inputs: Observations, out: EncoderOutput, t_idx: Tensor, cfg: AnnotateConfig,
                 targets: _Targets, mv: "_MultiView | None", gen: torch.Generator, motion: MotionPriorTerm | None,
-                dense: EmbeddedPoints | None = None, share: "_ViewsShare | None" = None
-                ) -> tuple[Tensor, dict[str, float]]:
+                temporal: dict[str, float], dense: EmbeddedPoints | None = None) -> tuple[Tensor, dict[str, float]]:
+    """The objective on frames ``t_idx``; ``temporal``: the capture's :meth:`AnnotateConfig.temporal_weights`."""
     lm = layer.landmarks(_params(out)).landmarks2d_3d
     pred = inputs.project(lm, out.cam, t_idx)
     parts = {"lmk": landmark_loss(pred, inputs.ndc[:, t_idx], inputs.weight[:, t_idx])}
-    temporal = cfg.temporal_weights(inputs.ndc.shape[0], share is not None and share.rig)
     weights = {"lmk": cfg.lambda_lmk, "temp": temporal["temp"], "dense": cfg.lambda_dense, "mv": cfg.lambda_mv,
                "offaxis": cfg.prior_jaw_offaxis, "prior": 1.0}
     if dense is not None:
@@ -533,6 +532,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
     v, t = capture.n_views, capture.n_frames
     share = _ViewsShare(layer, inputs) if cfg.share_views and v > 1 and cfg.method != "regress" else None
     mv = _MultiView(layer) if v > 1 and cfg.lambda_mv > 0 and share is None else None
+    temporal = cfg.temporal_weights(v, share is not None and share.rig)
     enc = copy.deepcopy(encoder).to(dtype)
     if isinstance(enc, DecaEncoder):
         if crops is None:
@@ -572,7 +572,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
                         sums["motion_nll"] = motion.refresh(full.expression, _pose15(full.pose6), full.shape, capture.fps)
             for t_idx in _batches(t, cfg, gen):
                 out = source(t_idx)
-                loss, parts = _batch_loss(layer, inputs, out, t_idx, cfg, targets, mv, gen, motion, dense_points, share)
+                loss, parts = _batch_loss(layer, inputs, out, t_idx, cfg, targets, mv, gen, motion, temporal, dense_points)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.method == "fit" and epoch < int(cfg.coarse_fraction * cfg.epochs):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,6 +31,9 @@ from flame.head import head_layer
 from flame.layer import FlameLayer
 from flame.layout import is_annotation_output, read_annotations, read_corpus
 from flame.sequence import FlameSequence, sequence_to_params
+
+if TYPE_CHECKING:
+    from annotator.neuface import AnnotateConfig
 
 __all__ = ["fitted_landmarks_px", "score_sequence", "stability_scores", "score_corpus", "annotate_and_score", "occluded_of", "cached_capture",
            "annotation_setup",
@@ -150,7 +154,7 @@ def annotation_dir(out: str | os.PathLike, method: str, corpus_name: str) -> Pat
 
 def annotate_and_score(corpus: str | os.PathLike, out: str | os.PathLike, method: str, model: str | os.PathLike,
                        encoder_cache: str, pretrain, layer: FlameLayer, split: str | None = None,
-                       settings=None) -> tuple[Path, dict]:
+                       settings: "AnnotateConfig | None" = None) -> tuple[Path, dict]:
     """Annotate a synthetic corpus with ``method`` into ``out/annotations/<method>/<corpus name>``
     (resumable runner) and score it against the ground truth into ``out/scores/<corpus name>_<method>``;
     returns the annotation folder and the mean scores (of ``split`` only, if given). ``settings``: the

@@ -53,3 +53,19 @@ def test_a_folder_of_views_with_cameras_is_a_calibrated_capture(face_videos, tmp
     assert cap.intrinsics.shape == (2, 3, 3, 3) and cap.extrinsics.shape == (2, 3, 3, 4)
     (folder / CAMERAS_FILE).unlink()
     assert capture_from_folder(folder, DlibDetector(), truncate=True, max_frames=3, progress=False).extrinsics is None
+
+
+@pytest.mark.slow
+def test_the_synthetic_corpus_writes_the_layout_the_reader_reads(tiny_corpus):
+    """One layout for ``cameras.npz``: what the corpus builder writes beside a lab capture reads back as that capture's
+    own calibration."""
+    import json
+
+    from annotator.capture import Capture
+
+    entry = json.loads((tiny_corpus["lab"] / "manifest.jsonl").read_text().splitlines()[0])
+    folder = tiny_corpus["lab"] / entry["path"]
+    cap = Capture.load(folder / "capture.npz")
+    cal = rig_calibration(folder / CAMERAS_FILE, list(cap.view_names[::-1]), cap.n_frames)  # any view order
+    np.testing.assert_allclose(cal["intrinsics"], cap.intrinsics[::-1], rtol=1e-6)  # the capture keeps float32
+    np.testing.assert_allclose(cal["extrinsics"], cap.extrinsics[::-1], rtol=1e-6, atol=1e-7)
