@@ -122,8 +122,8 @@ class AnnotateConfig:
             projection) also one head rotation and root position in the world
             (:func:`annotator.observations.rig_share`). The multi-view term is then zero and is skipped. ``False``:
             each view has its own, pulled together by the multi-view term (the official NeuFace), whose consensus,
-            reaching the views through the encoder's shared weights, shrinks the jaw's motion (0.74x the truth's
-            opening on lab captures).
+            reaching the views through the encoder's shared weights, shrinks the jaw's motion
+            (``docs/annotator.md``).
         lambda_smooth_expression, lambda_smooth_jaw: weights of the squared distance of each frame's expression
             and jaw rotation to the mean of its two neighbours (half the second difference). These and
             ``lambda_temp`` are per view of what they act on (:meth:`temporal_weights`).
