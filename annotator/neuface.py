@@ -112,11 +112,12 @@ class AnnotateConfig:
             (1.5: a 37 degree field of view across it). Off-centre faces and near faces are where it matters.
         lambda_anchor_expression, lambda_anchor_jaw: weights of the squared distance of the expression and jaw
             rotation to the pretrained encoder's prediction for the same frame.
-        lambda_anchor_jaw_multiview: the jaw anchor's weight on a capture of several views (it replaces
-            ``lambda_anchor_jaw`` there). With ``share_views`` its target is the mean of the views' encoder
-            predictions, steadier than one view's, so it can hold harder; on single-view clips a weight this
-            strong would tie the jaw to the encoder's per-frame jitter
-            (``docs/experiments/2026-12-07-annotation-fidelity.md``).
+        lambda_anchor_expression_multiview, lambda_anchor_jaw_multiview: the anchors' weights on a capture of
+            several views (they replace the single-view weights there; :meth:`anchor_weights`). Seven views'
+            landmarks say more about an expression than one view's, so its anchor can hold less; the jaw anchor's
+            target there is the mean of the views' encoder predictions (with ``share_views``), steadier than one
+            view's, so it can hold harder, while on single-view clips a weight this strong would tie the jaw to
+            the encoder's per-frame jitter (``docs/experiments/2026-12-07-annotation-fidelity.md``).
         share_views: on a capture of several views, one expression and jaw per frame for all views: the mean of the
             views' predictions (the cameras film one face at one instant); on a calibrated rig (extrinsics, perspective
             projection) also one head rotation and root position in the world
@@ -163,6 +164,7 @@ class AnnotateConfig:
     focal: float = 1.5
     lambda_anchor_expression: float = 1e-3
     lambda_anchor_jaw: float = 1.0
+    lambda_anchor_expression_multiview: float = 8e-4
     lambda_anchor_jaw_multiview: float = 5.0
     share_views: bool = True
     lambda_smooth_expression: float = 0.2
@@ -196,9 +198,11 @@ class AnnotateConfig:
         if ignored:
             raise ValueError(f"method {self.method!r} would ignore {', '.join(ignored)}: {why}, or remove them")
 
-    def jaw_anchor_weight(self, n_views: int) -> float:
-        """The jaw anchor's weight for a capture of ``n_views`` views."""
-        return self.lambda_anchor_jaw_multiview if n_views > 1 else self.lambda_anchor_jaw
+    def anchor_weights(self, n_views: int) -> dict[str, float]:
+        """The expression and jaw anchors' weights for a capture of ``n_views`` views."""
+        if n_views > 1:
+            return {"expression": self.lambda_anchor_expression_multiview, "jaw": self.lambda_anchor_jaw_multiview}
+        return {"expression": self.lambda_anchor_expression, "jaw": self.lambda_anchor_jaw}
 
     def temporal_weights(self, n_views: int, rig: bool) -> dict[str, float]:
         """Weights of the head temporal term (``temp``) and the smoothness terms for a capture of ``n_views`` views.
@@ -221,6 +225,7 @@ _MULTIVIEW_TERM = ("lambda_mv", "mv_frames")
 #: NeuFace's own objective (landmarks, head-rotation temporal term, multi-view), without the suite's
 #: additions: DECA's weak perspective, no anchors, smoothness, jaw anatomy or priors.
 OFFICIAL_OBJECTIVE = AnnotateConfig(projection="weak", lambda_anchor_expression=0.0, lambda_anchor_jaw=0.0,
+                                    lambda_anchor_expression_multiview=0.0,
                                     lambda_anchor_jaw_multiview=0.0, share_views=False, lambda_smooth_expression=0.0,
                                     lambda_smooth_jaw=0.0, prior_jaw_offaxis=0.0)
 
@@ -446,9 +451,10 @@ def _batch_loss(layer: FlameLayer, inputs: Observations, out: EncoderOutput, t_i
         target = targets.merged[t_idx[sel]] if cfg.targets == "em" else mv.merged_official(sub, canon)
         parts["mv"] = multiview_loss(canon, target)
     jaw = out.pose6[..., 3:]
+    anchor = cfg.anchor_weights(inputs.ndc.shape[0])
     for name, value, target, weight in (
-            ("anchor_expression", out.expression, targets.anchor_expression, cfg.lambda_anchor_expression),
-            ("anchor_jaw", jaw, targets.anchor_jaw, cfg.jaw_anchor_weight(inputs.ndc.shape[0])),
+            ("anchor_expression", out.expression, targets.anchor_expression, anchor["expression"]),
+            ("anchor_jaw", jaw, targets.anchor_jaw, anchor["jaw"]),
             ("smooth_expression", out.expression, targets.expression, temporal["smooth_expression"]),
             ("smooth_jaw", jaw, targets.jaw, temporal["smooth_jaw"])):
         if weight > 0:
@@ -551,7 +557,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
     if cfg.method != "regress":
         opt = torch.optim.Adam([p for p in source.parameters() if p.requires_grad], lr=cfg.lr)
         anchors, init = _Targets(), None
-        if cfg.lambda_anchor_expression > 0 or cfg.jaw_anchor_weight(v) > 0:
+        if any(w > 0 for w in cfg.anchor_weights(v).values()):
             with torch.no_grad():  # the pretrained encoder's (or, for fit, the initial) prediction
                 init = _full_pass(source, t)
             anchors = _Targets(anchor_expression=init.expression, anchor_jaw=init.pose6[..., 3:])

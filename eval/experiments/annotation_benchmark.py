@@ -64,7 +64,7 @@ METHODS: dict[str, AnnotateConfig] = {
     "neuface lmk+mv": replace(OFFICIAL, lambda_temp=0.0),
     "neuface - perspective": replace(BASE, projection="weak"),
     "neuface - anchors": replace(BASE, lambda_anchor_expression=0.0, lambda_anchor_jaw=0.0,
-                                 lambda_anchor_jaw_multiview=0.0),
+                                 lambda_anchor_expression_multiview=0.0, lambda_anchor_jaw_multiview=0.0),
     "neuface - smoothness": replace(BASE, lambda_smooth_expression=0.0, lambda_smooth_jaw=0.0),
     "neuface - jaw anatomy": replace(BASE, prior_jaw_offaxis=0.0),
 }

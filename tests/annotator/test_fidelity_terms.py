@@ -99,3 +99,11 @@ def test_terms_on_what_the_views_share_are_per_view():
     assert cfg.temporal_weights(4, rig=True) == {"temp": 75.0, "smooth_expression": 0.05, "smooth_jaw": 0.5}
     per_view = replace(cfg, share_views=False)  # each view has its own: nothing shared
     assert per_view.temporal_weights(4, rig=True) == cfg.temporal_weights(1, rig=False)
+
+
+def test_anchor_weights_of_single_and_multi_view_captures():
+    """One view reads the single-view anchors; several views read the multi-view ones (both parts)."""
+    cfg = AnnotateConfig(lambda_anchor_expression=1.0, lambda_anchor_jaw=2.0, lambda_anchor_expression_multiview=3.0,
+                         lambda_anchor_jaw_multiview=4.0)
+    assert cfg.anchor_weights(1) == {"expression": 1.0, "jaw": 2.0}
+    assert cfg.anchor_weights(7) == {"expression": 3.0, "jaw": 4.0}
