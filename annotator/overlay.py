@@ -19,12 +19,11 @@ from flame.camera import OrthoCamera, invert_transform, ndc_to_pixels, project_c
 from flame.draw import draw_landmarks, overlay, put_text
 from flame.layer import FlameLayer
 from flame.media import write_video
-from flame.mesh_io import write_obj, write_ply
 from flame.raster import rasterize
 from flame.sequence import FlameSequence, sequence_to_params
 from flame.shading import shade
 
-__all__ = ["render_overlay_frames", "write_overlay_video", "export_meshes"]
+__all__ = ["render_overlay_frames", "write_overlay_video"]
 
 
 def _face_box(xy: torch.Tensor, width: int, height: int) -> tuple[int, int, int, int] | None:
@@ -85,23 +84,3 @@ def write_overlay_video(layer: FlameLayer, seq: FlameSequence, view: int, out: s
                         frames: Iterable[np.ndarray] | None = None) -> Path:
     """Write the overlay of one view as an mp4 at the sequence's frame rate, streaming frame by frame."""
     return write_video(out, render_overlay_frames(layer, seq, view, frames), fps=seq.fps)
-
-
-def export_meshes(layer: FlameLayer, seq: FlameSequence, frames: list[int], folder: str | os.PathLike,
-                  view: int = 0, fmt: str = "obj") -> list[Path]:
-    """OBJ or PLY files of chosen frames (posed in the view's camera-aligned frame, metres)."""
-    folder = Path(folder)
-    t = np.asarray(frames, dtype=int)
-    if (t < 0).any() or (t >= seq.n_frames).any():
-        raise ValueError(f"frames {frames} outside the sequence (0..{seq.n_frames - 1})")
-    with torch.no_grad():
-        verts = layer(sequence_to_params(seq, layer, view, t)).vertices.double().numpy()
-    faces = layer.faces.numpy()
-    colors = layer.vertex_colors.double().numpy()
-    paths = []
-    for i, ti in enumerate(t):
-        name = folder / f"{seq.view_names[view]}_{int(seq.frame_ids[ti]):05d}.{fmt}"
-        note = f"{seq.model}\nframe {int(seq.frame_ids[ti])}, view {seq.view_names[view]}, metres, FLAME frame"
-        paths.append(write_obj(name, verts[i], faces, colors, comment=note) if fmt == "obj"
-                     else write_ply(name, verts[i], faces, colors))
-    return paths

@@ -268,7 +268,8 @@ def _crops(capture: Capture, job: Job, cfg: RunConfig):
 
 
 def _visuals(cfg: RunConfig, layer, seq, capture: Capture, job: Job, output: Path) -> None:
-    from annotator.overlay import export_meshes, write_overlay_video
+    from annotator.overlay import write_overlay_video
+    from flame.mesh_io import export_meshes
     from annotator.sources import iter_view
 
     if cfg.overlay:

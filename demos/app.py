@@ -20,7 +20,7 @@ import numpy as np
 
 from annotator.pretrain import DEFAULT_ENCODER_CACHE
 from demos.backend import SAMPLES_ROW, DemoBackend, DemoError, Limits
-from eval.experiments.motion import METRIC_MEANINGS, REAL_ROW, REFERENCE_ROW
+from eval.motion import METRIC_MEANINGS, REAL_ROW, REFERENCE_ROW
 from flame.sequence import MOTION_FPS
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from annotator.pretrain import DEFAULT_ENCODER_CACHE
-from eval.experiments.motion import REFERENCE_ROW
+from eval.motion import REFERENCE_ROW
 from flame.errors import InputError
 from flame.sequence import MOTION_FPS
 
@@ -121,8 +121,8 @@ class DemoBackend:
                  flame_model: str | None = None, assets: str | None = None,
                  encoder_cache: str = DEFAULT_ENCODER_CACHE, split: str = "test", limits: Limits = Limits(),
                  encoder=None) -> None:
-        from flame.layout import find_sequences
-        from motionprior.generator import MotionStart, load_generator
+        from motionprior.generator import load_generator
+        from motionprior.sample import all_starts
 
         paths = [Path(p) for p in (prior if isinstance(prior, (list, tuple)) else str(prior).split(",")) if str(p)]
         self.generators = {}
@@ -135,12 +135,7 @@ class DemoBackend:
             if gen.layer.model_sha256 != self.layer.model_sha256:
                 raise DemoError(f"{label} uses head model {gen.layer.model_label}, the others {self.layer.model_label}; "
                                 f"pass generators trained on the same head model")
-        self.starts = {}
-        for entry in find_sequences(data, split):
-            seq = entry.load()
-            for v, view in enumerate(seq.view_names):
-                name = entry.clip_name(view)
-                self.starts[name] = MotionStart(seq, 0, v, name=name)
+        self.starts = {s.label: s for s in all_starts(data, split)}
         if not self.starts:
             raise DemoError(f"{data}: no {split} sequences to start from; point --data to an annotation output or corpus")
         self.data, self.split = data, split
@@ -169,7 +164,7 @@ class DemoBackend:
         other splits' identities and the real clips themselves, scored by the evaluator). Computed on
         first use, then kept: they do not depend on the request."""
         if self._real is None:
-            from eval.experiments.motion import score_motion
+            from eval.motion import score_motion
             from eval.motion_features import load_motion_set
             from flame.layout import SPLITS
 
@@ -254,10 +249,9 @@ class DemoBackend:
         files, metrics."""
         import matplotlib.pyplot as plt
 
-        from eval.experiments.motion import score_motion
+        from eval.motion import score_motion
         from eval.motion_features import sequence_features
-        from flame.mesh_io import write_glb, write_obj
-        from flame.types import FlameParams
+        from flame.mesh_io import export_meshes
         from motionprior.figures import plot_samples, render_samples
 
         lim = self.limits
@@ -291,15 +285,7 @@ class DemoBackend:
         samples_row = score_motion({SAMPLES_ROW: [sequence_features(seq, self.layer, name)]}, real["real"],
                                    real_row=False)["rows"]
         k = min(horizon, int(round(mesh_second * MOTION_FPS)))
-        params = FlameParams(torch.as_tensor(seq.shape)[None], torch.as_tensor(seq.expression[0, k:k + 1]),
-                             torch.as_tensor(seq.pose[0, k:k + 1]))
-        with torch.no_grad():
-            verts = self.layer(params).vertices[0].numpy()
-        faces = self.layer.faces.numpy()
-        colors = self.layer.vertex_colors.numpy() if self.layer.vertex_colors is not None else None
-        comment = f"{self.model_label}; sample 0 of {name} at {k / MOTION_FPS:.2f} s"
-        obj = write_obj(out / f"sample0_{k:04d}.obj", verts, faces, colors, comment=comment)
-        glb = write_glb(out / f"sample0_{k:04d}.glb", verts, faces, colors)
+        obj, glb = (export_meshes(self.layer, seq, [k], out, view=0, fmt=fmt)[0] for fmt in ("obj", "glb"))
         return SampleResult(video=video, plot=out / "curves.png", sequence=seq_path, obj=obj, glb=glb,
                             metrics={r["set"]: r for r in samples_row + real["rows"]}, samples=samples, horizon_frames=horizon,
                             seconds=time.perf_counter() - start)
@@ -308,15 +294,11 @@ class DemoBackend:
     def inpaint(self, name: str, gap_start: float, gap_seconds: float, samples: int, seed: int,
                 generator: str | None = None, size: int = 160) -> InpaintResult:
         """Remove ``gap_seconds`` from view ``name`` (at 30 Hz) from ``gap_start`` on, complete them with a
-        long-context generator, and compare with what was removed and with linear interpolation."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from eval.experiments.inpainting import clip_at_motion_rate, gap_errors, linear_fill, params_to_features
-        from eval.motion_features import sequence_features
-        from motionprior.figures import pose_curves, render_samples
+        long-context generator, and compare with what was removed and with linear interpolation
+        (:func:`eval.gaps.compare_completions`)."""
+        from eval.gaps import clip_at_motion_rate, compare_completions, plot_gap_curves
+        from flame.sequence import FlameSequence
+        from motionprior.figures import render_samples
 
         names = self.inpainting_names()
         if not names:
@@ -325,7 +307,6 @@ class DemoBackend:
         label = generator if generator is not None else names[0]
         if label not in names:
             raise DemoError(f"{label!r} cannot inpaint; pick one of {names}")
-        gen = self.generators[label]
         try:
             gap_start, gap_seconds, samples, seed = float(gap_start), float(gap_seconds), int(samples), int(seed)
         except (TypeError, ValueError):
@@ -343,47 +324,15 @@ class DemoBackend:
                             f"{(t - 1) / MOTION_FPS:.2f} s (got {gap_start:g} + {gap_seconds:g} s)")
         began = time.perf_counter()
         out = self._request_dir()
-        known = np.ones(t, bool)
-        known[a:b] = False
-        done = gen.inpaint(clip, known, n_samples=samples, seed=seed)
-        truth = sequence_features(clip, self.layer, name)[0]
-        head, jaw, expr = linear_fill(truth.head, truth.jaw, truth.expression, a, b)
-        linear = params_to_features(head, jaw, expr, clip, self.layer, name)
-        completed = sequence_features(done, self.layer, name)
-        table = [{"method": "linear interpolation"} | gap_errors(truth, linear, a, b)]
-        table += [{"method": f"completion {i + 1}"} | gap_errors(truth, f, a, b) for i, f in enumerate(completed)]
-        seq_path = done.save(out / "completed.npz")
-        pose = np.concatenate([clip.pose, np.zeros_like(clip.pose), done.pose])
-        pose[1, :, 0:3], pose[1, :, 6:9] = linear.head, linear.jaw
-        n_exp = done.expression.shape[-1]
-        lin_expr = np.zeros((1, t, n_exp), np.float32)
-        lin_expr[0, :, :min(n_exp, expr.shape[1])] = expr[:, :n_exp]
-        grid = done.replace(view_names=np.array(["real", "linear", *done.view_names]), pose=pose.astype(np.float32),
-                            expression=np.concatenate([clip.expression[:, :, :n_exp], lin_expr, done.expression]),
-                            cam=np.concatenate([done.cam[:1]] * 2 + [done.cam]),
-                            crop_tform=np.concatenate([done.crop_tform[:1]] * 2 + [done.crop_tform]),
-                            landmarks2d=np.concatenate([done.landmarks2d[:1]] * 2 + [done.landmarks2d]),
-                            valid=np.concatenate([done.valid[:1]] * 2 + [done.valid]),
-                            image_size=np.concatenate([done.image_size[:1]] * 2 + [done.image_size]))
-        shown = min(grid.n_views, 9)
+        cmp = compare_completions(self.generators[label], clip, a, b, samples, seed, name)
+        seq_path = cmp.completed.save(out / "completed.npz")
+        shown = min(cmp.completed.n_views + 2, 9)
+        grid = FlameSequence.stack_views([clip, cmp.linear, cmp.completed])
         video = render_samples(self.layer, grid, out / "inpainting.mp4", size=size, max_samples=shown, progress=False,
                                labels=["real", "linear"] + [f"#{i + 1}" for i in range(shown - 2)])
-        curves = pose_curves(grid.pose)
-        fig, axes = plt.subplots(1, 2, figsize=(10, 2.8), constrained_layout=True)
-        time_s = np.arange(t) / MOTION_FPS
-        for ax, key, title in ((axes[0], "jaw", "jaw opening (deg)"), (axes[1], "yaw", "head yaw (deg)")):
-            ax.axvspan(a / MOTION_FPS, (b - 1) / MOTION_FPS, color="0.9")
-            for i in range(2, grid.n_views):
-                ax.plot(time_s, curves[key][i], lw=0.8, alpha=0.8)
-            ax.plot(time_s, curves[key][1], color="0.4", ls="--", lw=1.0, label="linear")
-            ax.plot(time_s, curves[key][0], color="k", lw=1.2, label="real")
-            ax.set_title(title, fontsize=9)
-            ax.set_xlabel("s", fontsize=8)
-        axes[0].legend(fontsize=7)
-        fig.savefig(out / "inpainting.png", dpi=80)
-        plt.close(fig)
-        return InpaintResult(video=video, plot=out / "inpainting.png", sequence=seq_path, table=table,
-                             gap_frames=(a, b), seconds=time.perf_counter() - began)
+        plot = plot_gap_curves(out / "inpainting.png", [(name, cmp)], completions=samples)
+        return InpaintResult(video=video, plot=plot, sequence=seq_path, table=cmp.table, gap_frames=(a, b),
+                             seconds=time.perf_counter() - began)
 
     # ------------------------------------------------------------------ annotate tab
     def _check_video(self, path) -> dict:
@@ -423,7 +372,7 @@ class DemoBackend:
         from annotator.neuface import AnnotateConfig, annotate
         from annotator.overlay import write_overlay_video
         from annotator.sources import capture_from_video, iter_video
-        from eval.experiments.score import stability_scores
+        from eval.annotation import stability_scores
 
         report = progress or (lambda f, text: None)
         self._check_video(video)

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 def training_data(out: str | Path) -> Path:
     """The annotations the quickstart in ``out`` trains its prior on and starts its samples from: NeuFace's, of the
     ``wild`` corpus."""
-    from eval.experiments.score import annotation_dir
+    from eval.annotation import annotation_dir
 
     return annotation_dir(out, "neuface", "wild")
 
@@ -68,7 +68,7 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
 
     from annotator.synthetic.builder import SynthConfig, build_corpus
     from annotator.synthetic.preview import preview_sequence
-    from eval.experiments.score import score_corpus
+    from eval.annotation import score_corpus
     from flame.head import head_layer
     from flame.layout import read_corpus
     from flame.media import write_png
@@ -168,7 +168,7 @@ def annotate_corpora(out_dir: Path, corpora: dict[str, Path], model_path: Path, 
                      pretrain: PretrainConfig) -> dict:
     """NeuFace and ``regress`` annotations of every corpus (resumable runner), scored against the ground
     truth; returns ``{domain: {method: mean scores}}``."""
-    from eval.experiments.score import annotate_and_score
+    from eval.annotation import annotate_and_score
 
     result: dict[str, dict[str, dict]] = {}
     for domain, folder in corpora.items():
@@ -181,7 +181,7 @@ def annotate_corpora(out_dir: Path, corpora: dict[str, Path], model_path: Path, 
 
 def write_report(out_dir: Path, summary: dict, sampled: dict, prior_config: str) -> Path:
     """``REPORT.md`` of a quickstart run (links relative to ``out_dir``)."""
-    from eval.experiments.motion import LEGEND, motion_tables
+    from eval.motion import LEGEND, motion_tables
     from eval.report import markdown_table
     from motionprior.sample import sample_files
 

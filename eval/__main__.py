@@ -34,7 +34,7 @@ def _bench(argv: list[str]) -> None:
 
 
 def _score(argv: list[str]) -> None:
-    from eval.experiments.score import score_corpus
+    from eval.annotation import score_corpus
 
     parser = new_parser(f"{PROG} score", "Score annotated sequences against a synthetic corpus's ground truth (MPVE, "
                                          "CVD, NME, MSI, jitter); writes scores.md and scores.csv.")
@@ -79,7 +79,7 @@ def _sample(argv: list[str]) -> None:
 
 
 def _motion(argv: list[str]) -> None:
-    from eval.experiments import motion
+    from eval import motion
 
     cfg = parse_settings(motion.MotionEvalConfig, argv, f"{PROG} motion", motion.__doc__)
     motion.evaluate_motion(cfg)

@@ -33,14 +33,8 @@ from flame.errors import InputError
 from flame.head import check_head_model
 from flame.layer import FlameLayer
 from flame.layout import SPLITS, SequenceEntry, find_sequences, is_annotation_output, is_corpus, named_entries
-from flame.sequence import (
-    MOTION_FPS,
-    FlameSequence,
-    NeufaceLayout,
-    resample_pose,
-    resample_positions,
-    resize_coefficients,
-)
+from flame.official import NeufaceLayout
+from flame.sequence import MOTION_FPS, FlameSequence, resample_pose, resample_positions, resize_coefficients
 from flame.types import FlameParams
 
 __all__ = ["sequence_features", "set_entries", "load_motion_set"]
@@ -101,7 +95,7 @@ def set_entries(source: str | os.PathLike | list, split: str = "test",
                 layout: NeufaceLayout | str | None = None) -> list[SequenceEntry]:
     """The sequence files of a set (see the module docstring); ``layout`` (a preset name) applies to
     official ``params.npz`` files that no split manifest describes."""
-    from flame.sequence import neuface_layout
+    from flame.official import neuface_layout
 
     default = neuface_layout(layout) if layout is not None else None
     items = source if isinstance(source, (list, tuple)) else [source]

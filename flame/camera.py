@@ -22,6 +22,7 @@ from torch import Tensor
 from flame.rotations import axis_angle_to_matrix
 
 __all__ = [
+    "CENTRED_CAM",
     "CROP_SIZE",
     "weak_perspective_project",
     "perspective_project",
@@ -46,6 +47,9 @@ __all__ = [
 
 #: Side in pixels of DECA's square face crop, the frame of the weak-perspective camera and the encoders' input.
 CROP_SIZE = 224
+#: A weak-perspective camera ``(s, tx, ty)`` that frames a head at the origin in the crop (8 NDC units per metre:
+#: a 25 cm head spans the crop); what a sequence made from parameters alone is seen with.
+CENTRED_CAM = (8.0, 0.0, 0.0)
 
 def weak_perspective_project(points: Tensor, cam: Tensor) -> Tensor:
     """DECA's orthographic camera.

@@ -34,7 +34,7 @@ annotation output (its ``done`` sequences), a split manifest or a folder with ``
 A split manifest (``.yaml`` / ``.json``; paths relative to the manifest)::
 
     preset: mead                      optional: the layout of every official params.npz listed
-    train:                            (flame.sequence.NEUFACE_PRESETS: mead, voxceleb2, celebv_hq)
+    train:                            (flame.official.NEUFACE_PRESETS: mead, voxceleb2, celebv_hq)
       - a/flame_params/params.npz     a file (FlameSequence, or params.npz with the preset)
       - {path: b/params.npz, fps: 25, views: [front]}   a file with its own layout
       - {path: c/params.npz, preset: voxceleb2}
@@ -61,7 +61,8 @@ from typing import Any, Literal
 
 from flame.errors import InputError
 from flame.files import atomic_write_json, atomic_write_text
-from flame.sequence import NEUFACE_PRESETS, FlameSequence, NeufaceLayout, read_sequence
+from flame.official import NEUFACE_PRESETS, NeufaceLayout, read_sequence
+from flame.sequence import FlameSequence
 
 __all__ = ["CORPUS_FORMAT", "CORPUS_INFO", "MANIFEST", "SPLITS", "GT_FILE", "CAPTURE_FILE", "CAMERAS_FILE",
            "CorpusSequence", "Corpus", "is_corpus", "read_corpus", "write_corpus_info", "write_corpus_manifest",
@@ -316,7 +317,7 @@ class SequenceEntry:
         return f"{self.name}/{view}"
 
     def load(self) -> FlameSequence:
-        """The sequence (:func:`flame.sequence.read_sequence`)."""
+        """The sequence (:func:`flame.official.read_sequence`)."""
         return read_sequence(self.path, self.layout)
 
 

@@ -12,9 +12,14 @@ import numpy as np
 import torch
 
 from flame.files import atomic_write_bytes
+from flame.layer import FlameLayer
 from flame.normals import vertex_normals
+from flame.sequence import FlameSequence, sequence_to_params
 
-__all__ = ["write_obj", "write_ply", "read_obj", "write_glb", "read_glb"]
+__all__ = ["write_obj", "write_ply", "read_obj", "write_glb", "read_glb", "export_meshes", "MESH_FORMATS"]
+
+#: the formats :func:`export_meshes` writes
+MESH_FORMATS = ("obj", "ply", "glb")
 
 
 def write_obj(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None = None,
@@ -136,3 +141,28 @@ def read_glb(path: str | os.PathLike) -> dict[str, np.ndarray]:
     out = {name: accessor(i) for name, i in prim["attributes"].items()}
     out["faces"] = accessor(prim["indices"]).reshape(-1, 3).astype(np.int64)
     return out
+
+
+def export_meshes(layer: FlameLayer, seq: FlameSequence, frames: list[int], folder: str | os.PathLike,
+                  view: int = 0, fmt: str = "obj") -> list[Path]:
+    """Mesh files (``fmt``: one of :data:`MESH_FORMATS`) of chosen ``frames`` of one view, posed in the view's
+    camera-aligned frame (metres), named ``<view>_<frame id>.<fmt>``; OBJ files name the model, frame and view."""
+    if fmt not in MESH_FORMATS:
+        raise ValueError(f"mesh format {fmt!r}: choose one of {MESH_FORMATS}")
+    folder = Path(folder)
+    t = np.asarray(frames, dtype=int)
+    if (t < 0).any() or (t >= seq.n_frames).any():
+        raise ValueError(f"frames {frames} outside the sequence (0..{seq.n_frames - 1})")
+    with torch.no_grad():
+        verts = layer(sequence_to_params(seq, layer, view, t)).vertices.double().cpu().numpy()
+    faces = layer.faces.cpu().numpy()
+    colors = None if layer.vertex_colors is None else layer.vertex_colors.double().cpu().numpy()
+    paths = []
+    for i, ti in enumerate(t):
+        name = folder / f"{seq.view_names[view]}_{int(seq.frame_ids[ti]):05d}.{fmt}"
+        if fmt == "obj":
+            note = f"{seq.model}\nframe {int(seq.frame_ids[ti])}, view {seq.view_names[view]}, metres, FLAME frame"
+            paths.append(write_obj(name, verts[i], faces, colors, comment=note))
+        else:
+            paths.append((write_ply if fmt == "ply" else write_glb)(name, verts[i], faces, colors))
+    return paths

@@ -2,7 +2,8 @@
 
 Each view of a multi-view sequence is its own clip (the state is in each view's camera-aligned frame).
 Clips shorter than ``min_seconds`` are dropped; ``trim`` removes that fraction from both ends (HuMoR
-keeps the middle 80 % of mocap clips; annotations need no trimming by default).
+keeps the middle 80 % of mocap clips; annotations need no trimming by default). The normalization
+statistics of a set of clips are sums over clips, merged the same way in memory and across a pack's shards.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from motionprior.state import StateSpec, sequence_to_states
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MotionClip", "load_clips", "compute_statistics"]
+__all__ = ["MotionClip", "load_clips", "compute_statistics", "statistic_sums", "statistics_from_sums", "add_sums", "SUM_KEYS"]
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,53 @@ def compute_statistics(clips: list[MotionClip], spec: StateSpec) -> tuple[torch.
     """``(state_mean, state_std, delta_scale)`` of the (training) clips, float32: Euclidean channels get
     the mean and std over all frames, rotation-matrix channels mean 0 / std 1; the decoder's output
     scale is the RMS of the per-step change (rotations: of the axis-angle of ``R_t R_{t-1}^T``). The same
-    sums as a pack's (:func:`motionprior.pack.statistics_from_sums`)."""
-    from motionprior.pack import statistic_sums, statistics_from_sums
-
+    sums as a pack's (:func:`statistics_from_sums`)."""
     if not clips:
         raise InputError("no training clips: the train split is empty or every clip is shorter than min_seconds")
     sums = [statistic_sums(c.states, spec) for c in clips]
     return statistics_from_sums({k: sum(s[k] for s in sums) for k in sums[0]}, spec)
+
+
+#: the partial sums of the normalization statistics, mergeable over clips and shards
+SUM_KEYS = ("n", "sum", "sumsq", "n_delta", "delta_sumsq")
+
+
+def statistic_sums(states: np.ndarray, spec: StateSpec) -> dict[str, np.ndarray]:
+    """Partial sums of one clip's states ``(T, dim)`` for :func:`statistics_from_sums` (float64): frame
+    count, sum and sum of squares per channel, step count and the sum of squared per-step changes per
+    output channel (rotations: the axis-angle of ``R_t R_{t-1}^T``)."""
+    from flame.rotations import matrix_to_axis_angle
+
+    x = np.asarray(states, np.float64)
+    t = torch.as_tensor(x)
+    delta = []
+    for part in spec.parts:
+        if part in spec.rotations:
+            r = spec.get(t, part)
+            delta.append(matrix_to_axis_angle(r[1:] @ r[:-1].transpose(-1, -2)).flatten(1))
+        else:
+            delta.append(t[1:, spec.slices[part]] - t[:-1, spec.slices[part]])
+    d = torch.cat(delta, 1).numpy()
+    return {"n": np.array(len(x), np.float64), "sum": x.sum(0), "sumsq": (x * x).sum(0),
+            "n_delta": np.array(len(d), np.float64), "delta_sumsq": (d * d).sum(0)}
+
+
+def add_sums(a: dict | None, b: dict) -> dict:
+    """Merged :func:`statistic_sums` (``a`` None: ``b`` alone)."""
+    return dict(b) if a is None else {k: a[k] + b[k] for k in SUM_KEYS}
+
+
+def statistics_from_sums(sums: dict[str, np.ndarray], spec: StateSpec) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(state_mean, state_std, delta_scale)`` float32 from merged :func:`statistic_sums`: Euclidean
+    channels get the mean and the (N - 1) std over frames, rotation-matrix channels mean 0 / std 1; the
+    decoder's output scale is the RMS of the per-step change."""
+    n = float(sums["n"])
+    if n < 2:
+        raise InputError("no training clips: the train split is empty or every clip is shorter than min_seconds")
+    mean = sums["sum"] / n
+    var = np.maximum(sums["sumsq"] - n * mean * mean, 0.0) / (n - 1)
+    mask = spec.euclidean_mask().numpy()
+    state_mean = np.where(mask, mean, 0.0)
+    state_std = np.where(mask, np.sqrt(var), 1.0)
+    scale = np.sqrt(sums["delta_sumsq"] / max(float(sums["n_delta"]), 1.0))
+    return tuple(torch.as_tensor(a, dtype=torch.float32) for a in (state_mean, state_std, scale))

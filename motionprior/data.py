@@ -24,6 +24,7 @@ from flame.sequence import MOTION_FPS
 from motionprior.clips import MotionClip, compute_statistics, load_clips
 from motionprior.settings import HeadModel, as_block
 from motionprior.state import StateSpec, reverse_states
+from motionprior.windows import WindowPlan
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +32,9 @@ __all__ = ["WindowDataset", "MotionDataModule"]
 
 
 class WindowDataset(Dataset):
-    """Windows of ``window`` transitions (``window + 1`` frames).
-
-    ``random=True`` (training, as HuMoR): each item is a uniformly chosen clip and a uniformly chosen
-    start, drawn from torch's global generator (seeded by ``seed_everything``); the epoch length is the
-    number of non-overlapping windows unless ``length`` is given. ``random=False`` (validation / test): those non-overlapping
-    windows, in order.
+    """Windows of ``window`` transitions (``window + 1`` frames) of clips in memory, chosen by a
+    :class:`~motionprior.windows.WindowPlan` (random for training, as HuMoR; the non-overlapping windows in order
+    for validation / test).
 
     ``time_reversal`` (training only, needs ``spec``): the probability that a window is played backwards
     (:func:`~motionprior.state.reverse_states`). Reversal makes the training motion time-symmetric, so a
@@ -47,30 +45,20 @@ class WindowDataset(Dataset):
 
     def __init__(self, clips: list[MotionClip], window: int, random: bool, length: int | None = None,
                  time_reversal: float = 0.0, spec: StateSpec | None = None) -> None:
-        if not 0.0 <= time_reversal <= 1.0:
-            raise InputError(f"time_reversal is a probability in [0, 1], got {time_reversal}")
         if time_reversal and spec is None:
             raise InputError("time_reversal needs the state layout (spec) to negate the velocities")
-        self.window, self.random, self.length = window, random, length
-        self.time_reversal, self.spec = time_reversal, spec
-        self.clips = [c for c in clips if len(c.states) > window]
-        if not self.clips:
-            raise InputError(f"no clip is longer than the window ({window + 1} frames at {MOTION_FPS:g} Hz); use a "
-                             f"shorter window")
-        self.index = [(i, s) for i, c in enumerate(self.clips) for s in range(0, len(c.states) - window, window)]
+        self.plan = WindowPlan([len(c.states) for c in clips], window, random, length, time_reversal,
+                               source=f"clips at {MOTION_FPS:g} Hz")
+        self.clips, self.window, self.spec = clips, window, spec
 
     def __len__(self) -> int:
-        return self.length if self.random and self.length else len(self.index)
+        return self.plan.length
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        if self.random:
-            c = int(torch.randint(len(self.clips), ()))
-            start = int(torch.randint(len(self.clips[c].states) - self.window, ()))
-        else:
-            c, start = self.index[i]
+        c, start, reverse = self.plan.draw() if self.plan.random else (*self.plan.ordered[i], False)
         clip = self.clips[c]
         states = torch.from_numpy(clip.states[start:start + self.window + 1])
-        if self.random and self.time_reversal and float(torch.rand(())) < self.time_reversal:
+        if reverse:
             states = reverse_states(states, self.spec)
         return {"states": states, "shape": torch.from_numpy(clip.shape)}
 

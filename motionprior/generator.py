@@ -31,7 +31,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from flame.camera import CROP_SIZE
 from flame.errors import InputError
 from flame.head import check_head_model
 from flame.layer import FlameLayer
@@ -235,20 +234,15 @@ def _gigabytes(n: float) -> str:
 def params_to_sequence(pose: Tensor, expression: Tensor, shape: np.ndarray, layer: FlameLayer,
                        metadata: dict | None = None) -> FlameSequence:
     """Samples of one start - ``pose (K, T, 15)``, ``expression (K, T, n)`` at 30 Hz - as a FlameSequence
-    with K views ``sample_000`` ..., the identity ``shape (n_shape,)``, a centred camera and no detections."""
+    (:meth:`~flame.sequence.FlameSequence.from_params`) with K views ``sample_000`` ..., the identity ``shape
+    (n_shape,)`` and the expression padded or cut to the layer's ``n_exp``."""
     k, t, _ = pose.shape
     expr = np.zeros((k, t, layer.n_exp), np.float32)
     n = min(layer.n_exp, expression.shape[-1])
     expr[..., :n] = expression[..., :n].float().cpu().numpy()
-    return FlameSequence(
-        model=layer.model_label, model_sha256=layer.model_sha256, fps=MOTION_FPS,
-        view_names=np.array([f"sample_{i:03d}" for i in range(k)]), frame_ids=np.arange(t),
-        shape=np.asarray(shape, np.float32), expression=expr, pose=pose.float().cpu().numpy(),
-        cam=np.broadcast_to(np.array((8.0, 0.0, 0.0), np.float32), (k, t, 3)).copy(),
-        crop_tform=np.broadcast_to(np.eye(3, dtype=np.float32), (k, t, 3, 3)).copy(),
-        landmarks2d=np.full((k, t, 68, 3), np.nan, np.float32), valid=np.ones((k, t), bool),
-        image_size=np.full((k, 2), CROP_SIZE, np.int64), metadata=dict(metadata or {}),
-    )
+    return FlameSequence.from_params(shape=shape, expression=expr, pose=pose.float().cpu().numpy(), fps=MOTION_FPS,
+                                     model=layer.model_label, model_sha256=layer.model_sha256,
+                                     view_names=[f"sample_{i:03d}" for i in range(k)], metadata=dict(metadata or {}))
 
 
 def _families() -> dict[str, type[Generator]]:

@@ -46,61 +46,19 @@ from tqdm.auto import tqdm
 from flame.errors import InputError
 from flame.files import atomic_path, atomic_write_bytes, atomic_write_json
 from flame.layout import SPLITS, SplitName, find_sequences, parse_shard
-from flame.sequence import MOTION_FPS
 from flame.types import N_EXP
+from motionprior.clips import SUM_KEYS, add_sums, load_clips, statistic_sums, statistics_from_sums
 from motionprior.state import StateSpec, reverse_states
+from motionprior.windows import WindowPlan
 
 __all__ = ["PACK_FORMAT", "PACK_INFO", "PackConfig", "pack", "is_pack", "read_pack", "is_complete", "pack_statistics",
-           "PackedWindows", "statistic_sums", "statistics_from_sums"]
+           "PackedWindows"]
 
 log = logging.getLogger(__name__)
 
 PACK_FORMAT = "neuface-motion-suite/packed-states"
 PACK_INFO = "pack.json"
 STATISTICS = "statistics.npz"
-_SUM_KEYS = ("n", "sum", "sumsq", "n_delta", "delta_sumsq")
-
-
-def statistic_sums(states: np.ndarray, spec: StateSpec) -> dict[str, np.ndarray]:
-    """Partial sums of one clip's states ``(T, dim)`` for :func:`statistics_from_sums` (float64): frame
-    count, sum and sum of squares per channel, step count and the sum of squared per-step changes per
-    output channel (rotations: the axis-angle of ``R_t R_{t-1}^T``)."""
-    from flame.rotations import matrix_to_axis_angle
-
-    x = np.asarray(states, np.float64)
-    t = torch.as_tensor(x)
-    delta = []
-    for part in spec.parts:
-        if part in spec.rotations:
-            r = spec.get(t, part)
-            delta.append(matrix_to_axis_angle(r[1:] @ r[:-1].transpose(-1, -2)).flatten(1))
-        else:
-            delta.append(t[1:, spec.slices[part]] - t[:-1, spec.slices[part]])
-    d = torch.cat(delta, 1).numpy()
-    return {"n": np.array(len(x), np.float64), "sum": x.sum(0), "sumsq": (x * x).sum(0),
-            "n_delta": np.array(len(d), np.float64), "delta_sumsq": (d * d).sum(0)}
-
-
-def _add(a: dict | None, b: dict) -> dict:
-    return dict(b) if a is None else {k: a[k] + b[k] for k in _SUM_KEYS}
-
-
-def statistics_from_sums(sums: dict[str, np.ndarray], spec: StateSpec) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(state_mean, state_std, delta_scale)`` float32 from merged :func:`statistic_sums`: Euclidean
-    channels get the mean and the (N - 1) std over frames, rotation-matrix channels mean 0 / std 1; the
-    decoder's output scale is the RMS of the per-step change."""
-    n = float(sums["n"])
-    if n < 2:
-        raise InputError("no training clips: the train split is empty or every clip is shorter than min_seconds")
-    mean = sums["sum"] / n
-    var = np.maximum(sums["sumsq"] - n * mean * mean, 0.0) / (n - 1)
-    mask = spec.euclidean_mask().numpy()
-    state_mean = np.where(mask, mean, 0.0)
-    state_std = np.where(mask, np.sqrt(var), 1.0)
-    scale = np.sqrt(sums["delta_sumsq"] / max(float(sums["n_delta"]), 1.0))
-    return tuple(torch.as_tensor(a, dtype=torch.float32) for a in (state_mean, state_std, scale))
-
-
 @dataclass
 class PackConfig:
     """Settings of ``python -m motionprior pack``.
@@ -154,8 +112,6 @@ def _pack_shard(entries, layer, spec: StateSpec, cfg: PackConfig, data_path: Pat
                 with_sums: bool) -> None:
     """Featurize one shard's sequences one at a time, appending their states to the shard file (memory:
     one sequence), then write the index (with the statistics' partial sums for the train split)."""
-    from motionprior.clips import load_clips
-
     starts, lengths, names, shapes, sums, row = [], [], [], [], None, 0
     with atomic_path(data_path) as tmp, open(tmp, "wb") as f:
         for entry in entries:
@@ -167,7 +123,7 @@ def _pack_shard(entries, layer, spec: StateSpec, cfg: PackConfig, data_path: Pat
                 shapes.append(clip.shape)
                 row += len(clip.states)
                 if with_sums:
-                    sums = _add(sums, statistic_sums(clip.states, spec))
+                    sums = add_sums(sums, statistic_sums(clip.states, spec))
         f.flush()
         os.fsync(f.fileno())
     index = {"starts": np.array(starts, np.int64), "lengths": np.array(lengths, np.int64),
@@ -222,7 +178,7 @@ def pack(cfg: PackConfig, progress: bool = True) -> dict:
         sums = None
         for k in range(info["splits"]["train"]):
             with np.load(_shard_paths(root, "train", k)[1]) as z:
-                sums = _add(sums, {key: z[f"sums_{key}"] for key in _SUM_KEYS})
+                sums = add_sums(sums, {key: z[f"sums_{key}"] for key in SUM_KEYS})
         mean, std, scale = statistics_from_sums(sums or {"n": np.array(0.0)}, spec)
         atomic_write_bytes(root / STATISTICS, lambda f: np.savez(f, state_mean=mean.numpy(), state_std=std.numpy(),
                                                                  delta_scale=scale.numpy()))
@@ -298,39 +254,29 @@ class PackedWindows(IterableDataset):
         every = [_Shard(*_shard_paths(Path(root), split, k)) for k in range(n)]  # indices only: small
         self.shards = [every[k] for k in ks]
         log.info("%s split of %s: rank %d of %d reads shards %s", split, root, rank, world_size, ks)
-        self.window, self.random, self.time_reversal, self.spec = window, random, time_reversal, spec
-        self.clips = [(s, c) for s, shard in enumerate(self.shards) for c in range(len(shard.lengths))
-                      if shard.lengths[c] > window]
-        if not self.clips:
-            raise InputError(f"{root}: no {split} clip is longer than the window ({window + 1} frames at "
-                             f"{MOTION_FPS:g} Hz)")
-        self.n_windows = sum(int(self.shards[s].lengths[c] - 1) // window for s, c in self.clips)
+        self.window, self.spec = window, spec
+        self.clips = [(s, c) for s, shard in enumerate(self.shards) for c in range(len(shard.lengths))]
         total = sum(int(max(length_ - 1, 0)) // window for shard in every for length_ in shard.lengths)
-        self.length = max(1, (length or total) // world_size) if random else self.n_windows
+        self.plan = WindowPlan([int(self.shards[s].lengths[c]) for s, c in self.clips], window, random,
+                               max(1, (length or total) // world_size) if random else None, time_reversal,
+                               source=f"{root}: the {split} split")
 
     def __len__(self) -> int:
-        return self.length
+        return self.plan.length
 
-    def _item(self, s: int, c: int, start: int, reverse: bool) -> dict[str, torch.Tensor]:
-        shard = self.shards[s]
-        states = torch.from_numpy(shard.read(c, start, self.window + 1))
+    def _item(self, k: int, start: int, reverse: bool) -> dict[str, torch.Tensor]:
+        s, c = self.clips[k]
+        states = torch.from_numpy(self.shards[s].read(c, start, self.window + 1))
         if reverse:
             states = reverse_states(states, self.spec)
-        return {"states": states, "shape": torch.from_numpy(shard.shapes[c])}
+        return {"states": states, "shape": torch.from_numpy(self.shards[s].shapes[c])}
 
     def __iter__(self):
         worker = get_worker_info()
         wid, nw = (worker.id, worker.num_workers) if worker else (0, 1)
-        if self.random:
-            for _ in range(wid, self.length, nw):
-                s, c = self.clips[int(torch.randint(len(self.clips), ()))]
-                start = int(torch.randint(int(self.shards[s].lengths[c]) - self.window, ()))
-                reverse = bool(self.time_reversal) and float(torch.rand(())) < self.time_reversal
-                yield self._item(s, c, start, reverse)
+        if self.plan.random:
+            for _ in range(wid, self.plan.length, nw):
+                yield self._item(*self.plan.draw())
         else:
-            i = 0
-            for s, c in self.clips:
-                for start in range(0, int(self.shards[s].lengths[c]) - self.window, self.window):
-                    if i % nw == wid:
-                        yield self._item(s, c, start, False)
-                    i += 1
+            for k, start in self.plan.ordered[wid::nw]:
+                yield self._item(k, start, False)

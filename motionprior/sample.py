@@ -84,24 +84,30 @@ class SampleRun:
         return self.generator.layer
 
 
-def pick_starts(data: str, split: str, count: int, frame: int = 0) -> list:
-    """``count`` starts (:class:`motionprior.generator.MotionStart`) evenly spread over the clips (views of
-    sequences) of ``split`` in ``data`` that are longer than ``frame`` frames; named by their clip names
-    (:func:`flame.layout.sequence_name` and the view)."""
-    from flame.errors import InputError
+def all_starts(data: str, split: str, frame: int = 0) -> list:
+    """A start (:class:`motionprior.generator.MotionStart`) at ``frame`` of every clip (view of a sequence) of
+    ``split`` in ``data`` longer than ``frame`` frames, named by its clip name (:func:`flame.layout.sequence_name`
+    and the view); empty when there is none."""
     from flame.layout import find_sequences
     from motionprior.generator import MotionStart
 
-    clips = []
+    starts = []
     for entry in find_sequences(data, split):
         seq = entry.load()
         if seq.n_frames > frame:
-            clips += [(entry, seq, v) for v in range(seq.n_views)]
-    if not clips:
+            starts += [MotionStart(seq, frame, v, name=entry.clip_name(seq.view_names[v])) for v in range(seq.n_views)]
+    return starts
+
+
+def pick_starts(data: str, split: str, count: int, frame: int = 0) -> list:
+    """``count`` of :func:`all_starts`, evenly spread over the clips."""
+    from flame.errors import InputError
+
+    starts = all_starts(data, split, frame)
+    if not starts:
         raise InputError(f"{data}: no {split} clip has more than {frame} frames")
-    picks = np.unique(np.linspace(0, len(clips) - 1, min(count, len(clips))).round().astype(int))
-    return [MotionStart(seq, frame, v, name=entry.clip_name(seq.view_names[v]))
-            for entry, seq, v in (clips[i] for i in picks)]
+    picks = np.unique(np.linspace(0, len(starts) - 1, min(count, len(starts))).round().astype(int))
+    return [starts[i] for i in picks]
 
 
 def sample_prior(cfg: SampleConfig, progress: bool = True) -> SampleRun:

@@ -14,7 +14,7 @@ the ``idNNNNN`` speaker ID in its path or the data name's first ``_`` token; Cel
 labels, so the YouTube video (the data name without its last ``_<clip>``) stands in for the person.
 Identities are shuffled with ``seed`` and cut by ``fractions`` (val and test get at least one identity
 each when there are three or more); the manifest states the ``preset``
-(the layout of every file: :data:`flame.sequence.NEUFACE_PRESETS`) and lists paths relative to itself.
+(the layout of every file: :data:`flame.official.NEUFACE_PRESETS`) and lists paths relative to itself.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 from flame.errors import InputError
 from flame.files import atomic_write_text
 from flame.layout import OFFICIAL_PARAMS_FILE, SPLITS, sequence_name
-from flame.sequence import NEUFACE_PRESETS, PresetName
+from flame.official import NEUFACE_PRESETS, PresetName
 
 __all__ = ["SplitConfig", "identity_of", "write_splits"]
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from flame.sequence import MEAD_VIEWS, FlameSequence, to_neuface_params
+from flame.official import MEAD_VIEWS, to_neuface_params
+from flame.sequence import FlameSequence
 
 pytestmark = pytest.mark.slow  # the whole official flow
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "motionprior"

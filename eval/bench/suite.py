@@ -31,7 +31,7 @@ def run(out_dir: str | os.PathLike = "runs/bench", asset_dir: str | os.PathLike 
     torch.manual_seed(0)
     parts, summary = [], []
     if which in ("flame", "all"):
-        from eval.bench.flame_bench import PYTORCH3D_CPU_256_SECONDS, bench_flame, bench_render
+        from eval.bench.flame_speed import PYTORCH3D_CPU_256_SECONDS, bench_flame, bench_render
 
         flame_table, flame = bench_flame(Path(asset_dir))
         render_table, render = bench_render(Path(asset_dir))
@@ -46,7 +46,7 @@ def run(out_dir: str | os.PathLike = "runs/bench", asset_dir: str | os.PathLike 
                                 "PyTorch3D CPU rasterizer (quoted, not run)",
                                 f"{PYTORCH3D_CPU_256_SECONDS / (r['rasterize_ms'] / 1e3):.0f}x"])
     if which in ("annotation", "all"):
-        from eval.bench.annotation_bench import bench_annotation
+        from eval.bench.annotation_speed import bench_annotation
 
         table, ann = bench_annotation(out_dir, Path(asset_dir), Path(encoder_cache))
         parts.append(f"## Annotation speed\n\n{table}\n")
@@ -56,7 +56,7 @@ def run(out_dir: str | os.PathLike = "runs/bench", asset_dir: str | os.PathLike 
                 summary.append([f"NeuFace annotation, {r['case']}", f"{1e3 * r['s_per_view_frame']:.1f} ms/view-frame",
                                 "regress (encoder only)", f"{r['s_per_view_frame'] / regress[r['case']]:.0f}x slower"])
     if which in ("prior", "all"):
-        from eval.bench.prior_bench import bench_prior
+        from eval.bench.generator_speed import bench_prior
 
         table, pri = bench_prior(Path(asset_dir))
         parts.append(f"## Generator speed\n\n{table}\n")
@@ -69,12 +69,12 @@ def run(out_dir: str | os.PathLike = "runs/bench", asset_dir: str | os.PathLike 
             elif r["what"] == "train step":
                 summary.append([f"training step (64 windows), {r['generator']}", f"{r['seconds']:.3f} s", "-", "-"])
     if which in ("scaling", "all"):
-        from eval.bench.scaling_bench import bench_scaling
+        from eval.bench.scaling import bench_scaling
 
         table, _ = bench_scaling(out_dir, Path(asset_dir), Path(encoder_cache))
         parts.append(f"## How cost grows (three sizes each)\n\n{table}\n")
     if which in ("metrics", "all"):
-        from eval.bench.scaling_bench import bench_metrics
+        from eval.bench.scaling import bench_metrics
 
         table, met = bench_metrics()
         parts.append(f"## Motion metrics vs naive references\n\n{table}\n")
@@ -83,12 +83,12 @@ def run(out_dir: str | os.PathLike = "runs/bench", asset_dir: str | os.PathLike 
                             f"{1e3 * r['ours_s']:.1f} ms", "scipy sqrtm" if "fd" in r["case"] else "loop over pairs",
                             f"{r['reference_s'] / r['ours_s']:.1f}x (agree to {r['relative_difference']:.0e})"])
     if which == "memory":  # minutes of HD video annotation: not part of "all"
-        from eval.bench.memory_bench import bench_memory
+        from eval.bench.memory import bench_memory
 
         table, _ = bench_memory(out_dir, Path(asset_dir), Path(encoder_cache))
         parts.append(f"## Peak memory of annotating HD video with overlays\n\n{table}\n")
     if which == "data":  # generates and packs 11 h of motion: not part of "all"
-        from eval.bench.data_bench import bench_data
+        from eval.bench.data_scale import bench_data
 
         table, _ = bench_data(out_dir, Path(asset_dir))
         parts.append(f"## Training data at scale: packed shards vs the in-memory loader\n\n{table}\n")

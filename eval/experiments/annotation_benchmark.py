@@ -35,7 +35,7 @@ from annotator.neuface import OFFICIAL_OBJECTIVE, AnnotateConfig, annotate
 from annotator.pretrain import DEFAULT_ENCODER_CACHE, load_or_pretrain
 from annotator.synthetic.builder import SynthConfig, build_corpus
 from annotator.synthetic.occlusion import Occlusion
-from eval.experiments.score import occluded_of, score_sequence
+from eval.annotation import occluded_of, score_sequence
 from eval.metrics.fidelity import pool_fidelity
 from eval.report import markdown_table, write_csv
 from flame.errors import InputError

@@ -57,9 +57,9 @@ def run_dense_term(out: str = "runs/dense_term", domains: tuple[str, ...] = ("wi
         model / assets / encoder_cache / pretrain: head model (default: the stand-in) and landmark encoder.
     """
     from annotator.capture import Capture
-    from annotator.neuface import annotate
     from annotator.synthetic.builder import SynthConfig, build_corpus
-    from eval.experiments.score import annotation_setup, score_sequence
+    from eval.annotation import score_sequence
+    from eval.experiments.setup import annotate_cached, annotation_setup
     from eval.metrics import mpve
     from eval.metrics.mpve import similarity_align
     from flame.embedding import find_mesh_point_embedding, load_mesh_point_embedding
@@ -85,12 +85,8 @@ def run_dense_term(out: str = "runs/dense_term", domains: tuple[str, ...] = ("wi
             scores = []
             for e in read_corpus(corpus).sequences:
                 cap, gt = Capture.load(e.capture), FlameSequence.load(e.gt)
-                done = out_dir / "annotations" / domain / f"{e.id}_dense{w:g}.npz"
-                if done.is_file():  # resume
-                    seq = FlameSequence.load(done)
-                else:
-                    seq = annotate(cap, layer, encoder, AnnotateConfig(lambda_dense=w), dense=emb if w > 0 else None).sequence
-                    seq.save(done)
+                seq = annotate_cached(out_dir / "annotations" / domain / f"{e.id}_dense{w:g}.npz", cap, layer, encoder,
+                                      AnnotateConfig(lambda_dense=w), dense=emb if w > 0 else None)
                 s = score_sequence(layer64, gt, seq)
                 with torch.no_grad():
                     v_gt = layer64(sequence_to_params(gt, layer64)).vertices

@@ -67,10 +67,9 @@ def run_detectors(clips: str, out: str = "runs/detectors", detectors: tuple[str,
     """
     from annotator.capture import Capture
     from annotator.detect import make_detector, track_frames
-    from annotator.neuface import annotate
     from annotator.sources import iter_video, video_info, videos_in
-    from eval.experiments.score import annotation_setup, stability_scores
-    from flame.sequence import FlameSequence
+    from eval.annotation import stability_scores
+    from eval.experiments.setup import annotate_cached, annotation_setup
 
     videos = videos_in(clips)
     out_dir = Path(out)
@@ -97,13 +96,8 @@ def run_detectors(clips: str, out: str = "runs/detectors", detectors: tuple[str,
                               metadata={"detector": name, "detect_ms_per_frame": ms})
                 cap.save(cached)
             caps[name] = cap
-            done = out_dir / "annotations" / f"{video.stem}_{name}.npz"
-            if done.is_file():  # resume
-                seq = FlameSequence.load(done)
-            else:
-                seq = annotate(cap, layer, encoder, AnnotateConfig()).sequence
-                seq.save(done)
-            fits[name] = seq
+            seq = fits[name] = annotate_cached(out_dir / "annotations" / f"{video.stem}_{name}.npz", cap, layer, encoder,
+                                               AnnotateConfig())
             s = stability_scores(layer64, seq, cap.landmarks, cap.valid)
             lm, ok = cap.landmarks[0], cap.valid[0]
             ms = cap.metadata["detect_ms_per_frame"]

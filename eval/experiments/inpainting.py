@@ -29,20 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from scipy.spatial.transform import Rotation, Slerp
 
-from eval.metrics.motion import STEP_PARTS, frame_steps, rotation_angle_deg
-from eval.motion_features import resample_linear, sequence_features
+from eval.gaps import LINEAR, clip_at_motion_rate, compare_completions, gap_errors, plot_gap_curves
+from eval.metrics.motion import STEP_PARTS, frame_steps
+from eval.motion_features import sequence_features
 from eval.report import markdown_table
 from flame.errors import InputError
 from flame.files import atomic_write_json, atomic_write_text
-from flame.sequence import MOTION_FPS, FlameSequence
-from motionprior.generator import params_to_sequence
+from flame.sequence import MOTION_FPS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["InpaintingConfig", "run_inpainting", "gap_errors", "linear_fill", "clip_at_motion_rate", "params_to_features"]
+__all__ = ["InpaintingConfig", "run_inpainting"]
 
 #: completions per gap length drawn in ``inpainting.png``
 EXAMPLE_SAMPLES = 3
@@ -52,7 +50,7 @@ COLUMNS = ["gap_s", "method", "landmarks_cm", "landmarks_cm_best", "head_deg", "
 DIFFUSION = "long-context diffusion (inpainting)"
 MEAN = "long-context diffusion (mean completion)"
 HEAD_GIVEN = "long-context diffusion (head pose given)"
-LINEAR, HUMOR = "linear interpolation", "HuMoR-Face rolled forward"
+HUMOR = "HuMoR-Face rolled forward"
 
 
 @dataclass
@@ -81,41 +79,6 @@ class InpaintingConfig:
     assets: str | None = None
 
 
-def linear_fill(head: np.ndarray, jaw: np.ndarray, expression: np.ndarray, a: int, b: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Frames ``[a, b)`` of axis-angle ``head``, ``jaw (T, 3)`` and ``expression (T, E)`` replaced by slerp /
-    linear interpolation between frames ``a - 1`` and ``b``."""
-    head, jaw, expression = head.copy(), jaw.copy(), expression.copy()
-    t = np.arange(a, b)
-    for rot in (head, jaw):
-        rot[a:b] = Slerp([a - 1, b], Rotation.from_rotvec(rot[[a - 1, b]]))(t).as_rotvec()
-    w = ((t - (a - 1)) / (b - (a - 1)))[:, None]
-    expression[a:b] = (1 - w) * expression[a - 1] + w * expression[b]
-    return head, jaw, expression
-
-
-def gap_errors(truth, pred, a: int, b: int) -> dict[str, float]:
-    """Errors of :class:`~eval.metrics.motion.MotionFeatures` ``pred`` against ``truth`` over frames ``[a, b)``."""
-    s = slice(a, b)
-    n = min(truth.expression.shape[1], pred.expression.shape[1])
-    return {"landmarks_cm": float(np.linalg.norm(pred.landmarks[s] - truth.landmarks[s], axis=-1).mean()),
-            "head_deg": float(rotation_angle_deg(pred.head[s], truth.head[s]).mean()),
-            "jaw_deg": float(rotation_angle_deg(pred.jaw[s], truth.jaw[s]).mean()),
-            "expression_rmse": float(np.sqrt(((pred.expression[s, :n] - truth.expression[s, :n]) ** 2).mean()))}
-
-
-def clip_at_motion_rate(seq: FlameSequence, view: int, layer) -> FlameSequence:
-    """View ``view`` of ``seq`` resampled to 30 Hz as a one-view sequence (the frames inpainting works on)."""
-    from flame.sequence import resample_pose, resample_positions
-
-    pos = resample_positions(seq.n_frames, seq.fps)
-    pose = resample_pose(np.asarray(seq.pose[view], np.float64).reshape(seq.n_frames, 5, 3), pos).reshape(len(pos), 15)
-    expr = resample_linear(np.asarray(seq.expression[view], np.float64), pos)  # the evaluator's own resampling
-
-    return params_to_sequence(torch.as_tensor(pose[None]), torch.as_tensor(expr[None]), seq.shape, layer,
-                              dict(seq.metadata))
-
-
 def run_inpainting(cfg: InpaintingConfig) -> list[dict]:
     """Run the comparison (see the module docstring); returns the table rows (one per gap and method)."""
     from motionprior.generator import load_generator
@@ -141,7 +104,7 @@ def run_inpainting(cfg: InpaintingConfig) -> list[dict]:
         table += [{"gap_s": seconds, "method": m, "clips": len(r)}
                   | {k: float(np.mean([x[k] for x in r])) for k in r[0]} for m, r in rows.items()]
     _write(cfg, table)
-    _plot_examples(Path(cfg.out) / "inpainting.png", examples)
+    plot_gap_curves(Path(cfg.out) / "inpainting.png", examples, EXAMPLE_SAMPLES)
     return table
 
 
@@ -159,56 +122,26 @@ def _complete_gaps(cfg: InpaintingConfig, diffusion, humor, clips: list, gap: in
             continue
         a = (t - gap) // 2
         b = a + gap
-        known = np.ones(t, bool)
-        known[a:b] = False
         def score(feats: list, lo: int = a, hi: int = b, ref=truth) -> dict:
             return _per_sample([gap_errors(ref, f, lo, hi) | _edges(f, lo, hi, p95) for f in feats])
 
-        for method, given, mean in ((DIFFUSION, (), False), (MEAN, (), True), (HEAD_GIVEN, ("head",), False)):
+        cmp = compare_completions(diffusion, clip, a, b, cfg.samples, cfg.seed, label, truth=truth)
+        errors.setdefault(DIFFUSION, []).append(score(cmp.completed_features))
+        known = np.ones(t, bool)
+        known[a:b] = False
+        for method, given, mean in ((MEAN, (), True), (HEAD_GIVEN, ("head",), False)):
             done = diffusion.inpaint(clip, known, given=given, n_samples=1 if mean else cfg.samples, seed=cfg.seed,
                                      mean=mean)
-            completed = sequence_features(done, layer, label)
-            errors.setdefault(method, []).append(score(completed))
-            if method == DIFFUSION:
-                drawn = completed[:EXAMPLE_SAMPLES]
-        h, j, e = linear_fill(truth.head, truth.jaw, truth.expression, a, b)
-        linear = params_to_features(h, j, e, clip, layer, label)
-        errors.setdefault(LINEAR, []).append(score([linear]))
+            errors.setdefault(method, []).append(score(sequence_features(done, layer, label)))
+        errors.setdefault(LINEAR, []).append(score([cmp.linear_features]))
         if len(errors[LINEAR]) == 1:
-            examples.append((label, a, b, truth, linear, drawn))
+            examples.append((label, cmp))
         if humor is not None:
             roll = humor.sample([MotionStart(clip, a - 1)], cfg.samples, gap / MOTION_FPS, seed=cfg.seed)[0]
             feats = sequence_features(roll, layer, label)
             errors.setdefault(HUMOR, []).append(_per_sample([
                 gap_errors(truth.frames(a - 1, b), f, 1, gap + 1) | _edges(f, 1, gap + 1, p95) for f in feats]))
     return errors
-
-
-def _plot_examples(path: Path, examples: list) -> None:
-    """One column per gap length: head yaw and jaw opening of the truth, linear interpolation and a few of
-    the long-context family's completions of the first clip, the gap shaded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, len(examples), figsize=(5 * len(examples), 6.5), squeeze=False, constrained_layout=True)
-    yaw = lambda aa: np.degrees(Rotation.from_rotvec(aa).as_euler("YXZ")[:, 0])  # noqa: E731
-    opening = lambda aa: np.degrees(aa[:, 0])  # noqa: E731
-    for col, (label, a, b, truth, linear, completed) in enumerate(examples):
-        x = np.arange(len(truth)) / MOTION_FPS
-        for row, (title, part, angle) in enumerate((("head yaw (deg)", "head", yaw), ("jaw opening (deg)", "jaw", opening))):
-            ax = axes[row, col]
-            ax.axvspan(a / MOTION_FPS, b / MOTION_FPS, color="0.9")
-            ax.plot(x, angle(getattr(truth, part)), "k", lw=2, label="truth")
-            ax.plot(x, angle(getattr(linear, part)), "b--", lw=1.5, label="linear interpolation")
-            for i, f in enumerate(completed):
-                ax.plot(x, angle(getattr(f, part)), color="C3", lw=1, label="completions" if i == 0 else None)
-            ax.set_title(f"{label}: {(b - a) / MOTION_FPS:g} s gap, {title}", fontsize=9)
-            ax.set_xlabel("s")
-    axes[0, 0].legend(fontsize=8)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 def _edges(feats, a: int, b: int, p95: np.ndarray) -> dict[str, float]:
@@ -219,14 +152,6 @@ def _edges(feats, a: int, b: int, p95: np.ndarray) -> dict[str, float]:
     edges = steps[[i for i in (a - 1, b - 1) if 0 <= i < len(steps)]]
     out = {f"edge_{p}": float(edges[:, i].mean()) for i, p in enumerate(STEP_PARTS)}
     return out | {"edges_over_p95": float((edges > p95).any(-1).mean())}
-
-
-def params_to_features(head, jaw, expression, clip: FlameSequence, layer, name: str):
-    """Evaluator features of a one-view clip with the given head / jaw (axis-angle) and expression."""
-    pose = np.zeros((1, len(head), 15))
-    pose[0, :, 0:3], pose[0, :, 6:9] = head, jaw
-    seq = clip.replace(pose=pose.astype(np.float32), expression=np.asarray(expression, np.float32)[None])
-    return sequence_features(seq, layer, name)[0]
 
 
 def _per_sample(errs: list[dict]) -> dict:

@@ -13,7 +13,7 @@ annotation quality does to the learned generator (the paper's central claim). Ev
 ``--seed_everything``), the same config and number of optimizer steps per family, and evaluated on the
 held-out ``wild`` test identities: ``samples`` motions from each of ``starts`` test start frames over the
 longest horizon, written as FlameSequence files and scored by the motion evaluator
-(:mod:`eval.experiments.motion`) at every horizon (the first seconds of the same samples) against the
+(:mod:`eval.motion`) at every horizon (the first seconds of the same samples) against the
 test ground truth, with a reference row of real ``wild`` train clips and, per training set, a row of its
 own training motion (what a generator that reproduced its data exactly would score). A row aggregates its
 seeds (mean ± sample std).
@@ -41,7 +41,8 @@ import torch
 from annotator.neuface import AnnotateConfig
 from annotator.pretrain import DEFAULT_ENCODER_CACHE, PretrainConfig
 from annotator.synthetic.builder import CorpusSize
-from eval.experiments.motion import (
+from eval.metrics.motion import STEP_PARTS
+from eval.motion import (
     APD_IDENTITY_REMOVED,
     LEGEND,
     REAL_ROW,
@@ -50,7 +51,6 @@ from eval.experiments.motion import (
     score_set,
     write_motion_report,
 )
-from eval.metrics.motion import STEP_PARTS
 from eval.motion_features import load_motion_set
 from eval.report import markdown_table, write_csv
 from flame.errors import InputError
@@ -140,7 +140,7 @@ def _slug(name: str) -> str:
 def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
     """Run the benchmark (see the module docstring); returns the table rows (the reference last)."""
     from annotator.synthetic.builder import SynthConfig, build_corpus
-    from eval.experiments.score import annotate_and_score
+    from eval.annotation import annotate_and_score
     from flame.head import head_layer, resolve_model_file
     from motionprior.train import fit_or_resume
 

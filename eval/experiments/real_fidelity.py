@@ -49,10 +49,9 @@ def run_real_fidelity(clips: str, out: str = "runs/real_fidelity", max_frames: i
         model / assets / encoder_cache / pretrain: the head model (default: the stand-in), the landmark
             encoder's cache and pretraining settings.
     """
-    from annotator.neuface import annotate
     from annotator.sources import videos_in
-    from eval.experiments.score import annotation_setup, cached_capture, stability_scores
-    from flame.sequence import FlameSequence
+    from eval.annotation import stability_scores
+    from eval.experiments.setup import annotate_cached, annotation_setup, cached_capture
 
     out_dir = Path(out)
     _, layer, layer64, encoder = annotation_setup(model, assets, encoder_cache, pretrain)
@@ -61,13 +60,8 @@ def run_real_fidelity(clips: str, out: str = "runs/real_fidelity", max_frames: i
         cap = cached_capture(video, out_dir / "captures", max_frames)
         fits, encoder_expr = {}, None
         for method, cfg in METHODS.items():
-            done = out_dir / "annotations" / video.stem / f"{method.split(' ')[0]}{'_official' if 'official' in method else ''}.npz"
-            if done.is_file():  # resume
-                seq = FlameSequence.load(done)
-            else:
-                seq = annotate(cap, layer, encoder, cfg).sequence
-                seq.save(done)
-            fits[method] = seq
+            name = f"{method.split(' ')[0]}{'_official' if 'official' in method else ''}.npz"
+            seq = fits[method] = annotate_cached(out_dir / "annotations" / video.stem / name, cap, layer, encoder, cfg)
             expr = float(np.linalg.norm(seq.expression, axis=-1).mean())
             if method == "regress":  # METHODS starts with it: the reference of the other rows
                 encoder_expr = expr

@@ -64,11 +64,10 @@ def run_real_gaps(clips: str, prior: str, out: str = "runs/real_gaps", gap_secon
         sheet_frames: frames per row of the contact sheets.
     """
     from annotator.motion_term import load_motion_prior
-    from annotator.neuface import annotate
     from annotator.sources import videos_in
-    from eval.experiments.score import annotation_setup, cached_capture, fitted_landmarks_px, stability_scores
+    from eval.annotation import fitted_landmarks_px, stability_scores
+    from eval.experiments.setup import annotate_cached, annotation_setup, cached_capture
     from eval.metrics import nme
-    from flame.sequence import FlameSequence
 
     videos = videos_in(clips)
     out_dir = Path(out)
@@ -84,12 +83,8 @@ def run_real_gaps(clips: str, prior: str, out: str = "runs/real_gaps", gap_secon
         det = torch.as_tensor(np.asarray(cap.landmarks[..., :2], np.float64))
         fits = {}
         for method, (cfg, motion) in settings.items():
-            done = out_dir / "annotations" / video.stem / f"{method.replace(' + ', '_')}.npz"
-            if done.is_file():  # resume
-                seq = fits[method] = FlameSequence.load(done)
-            else:
-                seq = fits[method] = annotate(hidden, layer, encoder, cfg, prior=motion).sequence
-                seq.save(done)
+            seq = fits[method] = annotate_cached(out_dir / "annotations" / video.stem / f"{method.replace(' + ', '_')}.npz",
+                                                 hidden, layer, encoder, cfg, prior=motion)
             fitted = torch.as_tensor(fitted_landmarks_px(layer64, seq))
             visible = torch.as_tensor(hidden.valid)
             rows.append({"clip": video.name, "frames": cap.n_frames, "gap": f"{np.flatnonzero(gap)[0]}-{np.flatnonzero(gap)[-1]}",

@@ -1,7 +1,7 @@
 """Sampling a trained generator and scoring the samples: ``python -m eval sample``.
 
 Runs ``motionprior.sample`` (FlameSequence files, videos, pose plots) and scores the written files with
-the motion evaluator (:mod:`eval.experiments.motion`) into the same folder (``motion.md`` / ``.json`` /
+the motion evaluator (:mod:`eval.motion`) into the same folder (``motion.md`` / ``.json`` /
 ``.csv``, horizon and spectrum plots): the samples against the real clips of the split they started
 from, with reference rows - the real clips of ``reference_split`` (other identities: what real motion
 scores) and, with ``truth`` (a synthetic corpus folder), the ground truth of the split.
@@ -23,7 +23,7 @@ def sample_and_score(cfg, reference_split: str | None = "train", progress: bool 
     """Sample with ``cfg`` (:class:`motionprior.sample.SampleConfig`), score the files, write the report.
 
     Returns the evaluator's result with ``"sampling"``: the sampling settings, start clips and timings."""
-    from eval.experiments.motion import MotionEvalConfig, evaluate_motion
+    from eval.motion import MotionEvalConfig, evaluate_motion
     from flame.layout import is_corpus
     from motionprior.sample import sample_prior
 

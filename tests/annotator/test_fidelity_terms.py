@@ -4,16 +4,15 @@ motion model learns (jaw, expression, head), on synthetic wild clips with ground
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
-
-from dataclasses import replace
 
 from annotator.capture import Capture
 from annotator.neuface import OFFICIAL_OBJECTIVE, AnnotateConfig, annotate
 from annotator.synthetic.builder import SynthConfig, build_corpus
 from annotator.synthetic.noise import DetectorNoise
-from eval.experiments.score import score_sequence
+from eval.annotation import score_sequence
 from eval.metrics.fidelity import pool_fidelity
 from flame.layout import read_corpus
 from flame.sequence import FlameSequence
@@ -76,7 +75,7 @@ def test_settings_the_method_does_not_use_are_errors(tiny_corpus, layer32_small_
 
 def test_a_perspective_fit_records_its_camera_and_reprojects_the_same(tiny_corpus, layer32_small_encoder, layer64,
                                                                     tmp_path):
-    from eval.experiments.score import fitted_landmarks_px
+    from eval.annotation import fitted_landmarks_px
 
     layer, enc, _, _ = layer32_small_encoder
     folder = tiny_corpus["wild"] / json.loads((tiny_corpus["wild"] / "manifest.jsonl").read_text().splitlines()[0])["path"]

@@ -11,7 +11,7 @@ import torch
 from annotator.capture import Capture
 from annotator.neuface import AnnotateConfig, annotate, face_vertex_ids
 from annotator.observations import Observations, camera_centre
-from eval.experiments.score import score_sequence
+from eval.annotation import score_sequence
 from flame.rotations import axis_angle_to_matrix
 from flame.sequence import FlameSequence
 

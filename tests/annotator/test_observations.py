@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from annotator.capture import Capture
-from annotator.observations import Observations, assumed_intrinsics, camera_centre, centre_to_cam, rig_consensus, rig_share
+from annotator.observations import (
+    Observations,
+    assumed_intrinsics,
+    camera_centre,
+    centre_to_cam,
+    rig_consensus,
+    rig_share,
+)
 from flame.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 
@@ -77,7 +84,7 @@ def test_one_world_pose_reproduces_every_view_of_a_calibrated_rig(tiny_corpus, l
     landmarks of all seven views; and the truth is a fixed point of the consensus."""
     import json
 
-    from eval.experiments.score import sequence_to_params
+    from eval.annotation import sequence_to_params
     from flame.sequence import FlameSequence
 
     corpus = tiny_corpus["lab"]

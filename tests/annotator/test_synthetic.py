@@ -11,7 +11,7 @@ import torch
 from annotator.capture import Capture
 from annotator.synthetic.builder import SynthConfig, build_corpus
 from annotator.synthetic.noise import NOISE, expected_nme
-from eval.experiments.score import score_corpus
+from eval.annotation import score_corpus
 from eval.metrics import msi3d
 from flame.layer import FlameLayer
 from flame.sequence import FlameSequence
@@ -140,7 +140,7 @@ def test_msi_of_ground_truth_beats_per_frame_noise(lab, layer):
 
 
 def test_weak_perspective_ground_truth_camera_is_close(lab, layer):
-    from eval.experiments.score import fitted_landmarks_px
+    from eval.annotation import fitted_landmarks_px
 
     folder, _ = lab
     gt = FlameSequence.load(folder / _manifest(folder)[0]["path"] / "gt.npz")

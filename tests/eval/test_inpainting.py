@@ -10,18 +10,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from eval.experiments.inpainting import (
-    DIFFUSION,
-    HEAD_GIVEN,
-    HUMOR,
-    LINEAR,
-    MEAN,
-    InpaintingConfig,
-    _edges,
-    gap_errors,
-    linear_fill,
-    run_inpainting,
-)
+from eval.experiments.inpainting import DIFFUSION, HEAD_GIVEN, HUMOR, MEAN, InpaintingConfig, _edges, run_inpainting
+from eval.gaps import LINEAR, gap_errors, linear_fill, linear_sequence
 from eval.metrics.motion import MotionFeatures
 from flame.errors import InputError
 
@@ -44,6 +34,23 @@ def test_linear_fill_reproduces_a_constant_rate_motion():
     broken = head.copy()
     broken[5:12] = 1.0
     np.testing.assert_allclose(linear_fill(broken, jaw, expr, 5, 12)[0], head, atol=1e-12)  # gap content ignored
+
+
+def test_linear_sequence_keeps_the_known_frames_and_interpolates_every_joint():
+    from flame.sequence import FlameSequence
+
+    t = np.arange(20, dtype=float)
+    pose = np.zeros((20, 15))
+    pose[:, 0], pose[:, 6], pose[:, 10] = 0.02 * t, 0.01 * t + 0.1, -0.015 * t  # head, jaw, left eye: constant rates
+    expr = np.stack([0.5 * t, -t], 1)
+    clip = FlameSequence.from_params(shape=np.zeros(3), expression=expr, pose=pose, fps=30.0, model="m", model_sha256="h")
+    broken = clip.replace(pose=clip.pose.copy(), expression=clip.expression.copy())
+    broken.pose[:, 5:12] = 1.0
+    broken.expression[:, 5:12] = 9.0
+    filled = linear_sequence(broken, 5, 12)
+    np.testing.assert_allclose(filled.pose, clip.pose, atol=1e-6)
+    np.testing.assert_allclose(filled.expression, clip.expression, atol=1e-5)
+    assert filled.n_views == 1 and filled.view_names[0] == LINEAR
 
 
 def test_gap_errors_hand_computed():

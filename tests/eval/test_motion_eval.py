@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from eval.__main__ import main
-from eval.experiments.motion import score_set
+from eval.motion import score_set
 from eval.motion_features import load_motion_set, sequence_features
 from flame.head import head_layer
-from flame.sequence import MEAD_VIEWS, FlameSequence, to_neuface_params
+from flame.official import MEAD_VIEWS, to_neuface_params
+from flame.sequence import FlameSequence
 
 FPS = 30.0
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from eval.annotation import occluded_of, score_sequence
 from eval.experiments.real_gaps import gap_frames
-from eval.experiments.score import occluded_of, score_sequence
 from flame.errors import InputError
 
 

@@ -9,7 +9,6 @@ import torch
 
 from annotator.neuface import AnnotateConfig
 from annotator.synthetic.builder import CorpusSize
-from eval.experiments.motion import REAL_ROW, score_motion
 from eval.experiments.prior_benchmark import (
     DATA,
     GENERATORS,
@@ -19,6 +18,7 @@ from eval.experiments.prior_benchmark import (
     PriorBenchmarkConfig,
     run_prior_benchmark,
 )
+from eval.motion import REAL_ROW, score_motion
 from eval.motion_features import load_motion_set
 from flame.head import head_layer
 from flame.layout import read_annotations

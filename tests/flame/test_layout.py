@@ -133,7 +133,7 @@ def test_split_manifests_and_split_folders(tmp_path, suffix):
 
 def test_split_manifest_states_the_layout_of_official_params(tmp_path):
     """A preset for the whole manifest, per-entry fps / views / preset over it; unstated layouts refused."""
-    from flame.sequence import MEAD_VIEWS, NeufaceLayout
+    from flame.official import MEAD_VIEWS, NeufaceLayout
 
     manifest = tmp_path / "splits.yaml"
     manifest.write_text("preset: mead\ntrain:\n  - a/params.npz\n  - {path: b/params.npz, preset: voxceleb2}\n"

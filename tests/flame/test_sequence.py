@@ -6,16 +6,8 @@ import numpy as np
 import pytest
 
 from flame.errors import InputError
-from flame.sequence import (
-    MEAD_VIEWS,
-    FlameSequence,
-    NeufaceLayout,
-    SequenceFormatError,
-    from_neuface_params,
-    resize_coefficients,
-    sequence_to_params,
-    to_neuface_params,
-)
+from flame.official import MEAD_VIEWS, NeufaceLayout, from_neuface_params, to_neuface_params
+from flame.sequence import FlameSequence, SequenceFormatError, resize_coefficients, sequence_to_params
 
 
 def _sequence(v=3, t=7, n_shape=100, n_exp=50, seed=0, with_extras=True) -> FlameSequence:
@@ -212,3 +204,19 @@ def test_a_layer_with_fewer_components_refuses_the_sequence(layer32, tmp_path):
     params = sequence_to_params(small, layer32)  # zeros beyond 50 are dropped, values are kept
     np.testing.assert_allclose(params.expression.numpy(), small.expression[..., :50])
     assert params.shape.shape[-1] == layer32.n_shape
+
+
+def test_stack_views_and_pick_views_round_trip():
+    rng = np.random.default_rng(3)
+    shape = rng.normal(size=10).astype(np.float32)
+    a = FlameSequence.from_params(shape=shape, expression=rng.normal(size=(2, 6, 4)), pose=rng.normal(size=(2, 6, 15)),
+                                  fps=30.0, model="m", model_sha256="h", view_names=["a0", "a1"])
+    b = FlameSequence.from_params(shape=np.concatenate([shape, [0.0, 0.0]]), expression=rng.normal(size=(6, 5)),
+                                  pose=rng.normal(size=(6, 15)), fps=30.0, model="m", model_sha256="h")
+    both = FlameSequence.stack_views([a, b])
+    assert list(both.view_names) == ["a0", "a1", "front"] and both.n_exp == 5
+    np.testing.assert_array_equal(both.pick_views([2]).pose, b.pose)
+    np.testing.assert_array_equal(both.pick_views([1, 0]).expression[..., :4], a.expression[::-1])
+    assert not both.expression[:2, :, 4].any()  # padded with zeros
+    with pytest.raises(SequenceFormatError, match="identity"):
+        FlameSequence.stack_views([a, b.replace(shape=b.shape + 1)])

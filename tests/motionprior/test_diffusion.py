@@ -11,8 +11,8 @@ import torch
 from flame.rotations import axis_angle_to_matrix, matrix_to_rotation_6d
 from motionprior.diffusion import (
     DiffusionNetwork,
-    blend_boundaries,
     MotionDenoiser,
+    blend_boundaries,
     complete,
     cosine_alphas_cumprod,
     ddim_sample,

@@ -84,7 +84,7 @@ def test_the_sampling_path_does_not_import_lightning():
     import sys
 
     code = ("import sys; import motionprior.sample, motionprior.generator, motionprior.clips, motionprior.rollout, "
-            "motionprior.diffusion, motionprior.figures, motionprior.pack, eval.experiments.motion, "
+            "motionprior.diffusion, motionprior.figures, motionprior.pack, eval.motion, "
             "eval.motion_features; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')); "
             "print(bad); sys.exit(1 if bad else 0)")

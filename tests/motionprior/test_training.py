@@ -205,8 +205,8 @@ def test_file_metrics_agree_with_state_space_metrics(trained_prior, motion_corpu
     """FD_expression and APD (world landmarks) of the evaluator, on sample files, equal the same formulas on
     the prior's own states where the features coincide: the expression is the state's; the landmarks are
     FLAME's of the sampled parameters (feedback ``flame`` recomputes them in the state at every step)."""
-    from eval.experiments.motion import score_set
     from eval.metrics.motion import apd, frechet_distance
+    from eval.motion import score_set
     from eval.motion_features import load_motion_set, sequence_features
     from motionprior.generator import MotionStart
 

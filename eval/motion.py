@@ -1,5 +1,5 @@
-"""``python -m eval motion``: score motion files - any generator's samples, annotations, ground truth -
-against real motion.
+"""The motion evaluator (``python -m eval motion``, the prior benchmark, the quickstart and the demo): motion files -
+any generator's samples, annotations, ground truth - scored against real motion.
 
 Sets (each a path or a list of paths; :mod:`eval.motion_features`): ``generated`` - one or several
 *runs* (e.g. training seeds; runs with the same label aggregate as mean and spread, different labels
@@ -27,9 +27,9 @@ import numpy as np
 from eval.metrics.motion import (
     BANDS,
     FD_VARIANTS,
+    STEP_PARTS,
     MotionFeatures,
     RealMotion,
-    STEP_PARTS,
     apd,
     band_shares,
     continuity,
@@ -45,7 +45,8 @@ from eval.metrics.motion import (
 from flame.errors import InputError
 from flame.head import DEFAULT_ASSETS
 from flame.layout import SplitName
-from flame.sequence import MOTION_FPS, PresetName
+from flame.official import PresetName
+from flame.sequence import MOTION_FPS
 
 log = logging.getLogger(__name__)
 

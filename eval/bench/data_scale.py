@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from eval.bench.memory_bench import peak_rss
+from eval.bench.memory import peak_rss
 from eval.report import markdown_table
 
 __all__ = ["make_motion_set", "bench_data"]
@@ -109,7 +109,7 @@ def _child(mode: str, data: str, model_file: str, steps: int, batch: int) -> Non
 
 
 def _run(mode: str, data: Path, model_file: Path, work: Path, steps: int, batch: int) -> dict:
-    code = (f"from eval.bench.data_bench import _child; _child({mode!r}, {str(data)!r}, {str(model_file)!r}, "
+    code = (f"from eval.bench.data_scale import _child; _child({mode!r}, {str(data)!r}, {str(model_file)!r}, "
             f"{steps}, {batch})")
     log = work / f"{mode}_{data.name}.log"
     peak, wall, status = peak_rss([sys.executable, "-c", code], log)

@@ -1,4 +1,5 @@
-"""Score annotated sequences against the synthetic ground truth (annotation metrics).
+"""The annotation evaluator: annotated sequences scored against the synthetic ground truth (``python -m eval
+score``, the annotation benchmark, the quickstart).
 
 For each sequence of a corpus with a prediction, per view: MPVE (raw / centroid / Procrustes, mm) of
 the posed vertices in the camera-aligned FLAME frame, NME (%) of the fitted 2D landmarks against
@@ -35,8 +36,7 @@ from flame.sequence import FlameSequence, sequence_to_params
 if TYPE_CHECKING:
     from annotator.neuface import AnnotateConfig
 
-__all__ = ["fitted_landmarks_px", "score_sequence", "stability_scores", "score_corpus", "annotate_and_score", "occluded_of", "cached_capture",
-           "annotation_setup",
+__all__ = ["fitted_landmarks_px", "score_sequence", "stability_scores", "score_corpus", "annotate_and_score", "occluded_of",
            "COLUMNS"]
 
 log = logging.getLogger(__name__)
@@ -109,33 +109,6 @@ def stability_scores(layer: FlameLayer, seq: FlameSequence, detections: np.ndarr
     row["msi_v"] = float(np.mean([float(msi3d(v_mm[v], seq.fps)) for v in range(seq.n_views)]))
     row["jitter_mm_s3"] = float(np.mean([float(jitter(lm_mm[v], seq.fps)) for v in range(seq.n_views)]))
     return row
-
-
-def annotation_setup(model: str | None, assets: str, encoder_cache: str, pretrain=None):
-    """What an experiment on annotations needs: the model file (default: the stand-in in ``assets``), its
-    float32 and float64 layers, and the landmark encoder (pretrained and cached on first use).
-    Returns ``(model_path, layer, layer64, encoder)``."""
-    from annotator.pretrain import PretrainConfig, load_or_pretrain
-    from flame.head import head_layer, resolve_model_file
-
-    model_path = resolve_model_file(model, assets)
-    layer, layer64 = head_layer(model_path), head_layer(model_path, dtype=torch.float64)
-    return model_path, layer, layer64, load_or_pretrain(layer, encoder_cache, pretrain or PretrainConfig(), progress=False)
-
-
-def cached_capture(video: Path, folder: Path, max_frames: int | None = None, detector: str = "dlib"):
-    """The capture of ``video`` (``detector``'s face track, first ``max_frames`` frames), detected once and
-    cached as ``folder/<stem>.npz``."""
-    from annotator.capture import Capture
-    from annotator.detect import make_detector
-    from annotator.sources import capture_from_video
-
-    cached = Path(folder) / f"{Path(video).stem}.npz"
-    if cached.is_file():
-        return Capture.load(cached)
-    cap = capture_from_video(video, make_detector(detector), max_frames=max_frames, progress=False)
-    cap.save(cached)
-    return cap
 
 
 def occluded_of(capture) -> np.ndarray | None:
