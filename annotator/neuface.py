@@ -523,16 +523,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     dtype = layer.v_template.dtype
-    dense_points = None
-    if cfg.lambda_dense > 0:
-        if dense is None:
-            raise ValueError("lambda_dense > 0 needs the head model's embedding of the dense points (dense=; "
-                             "flame.embedding.load_mesh_point_embedding)")
-        if capture.dense is None:
-            raise ValueError(f"{capture.source}: the capture has no dense points; detect with --detector mediapipe "
-                             "or set lambda_dense to 0")
-        dense.validate(len(layer.faces), capture.dense.shape[2], source="dense-point embedding")
-        dense_points = EmbeddedPoints(layer, dense.faces, dense.bary)
+    dense_points = _dense_points(layer, capture, cfg, dense)
     projection = "weak" if cfg.method == "regress" else cfg.projection  # regress: the encoder's own camera
     inputs = Observations(capture, dtype, projection, cfg.focal, dense.point_ids if dense_points is not None else None)
     v, t = capture.n_views, capture.n_frames
@@ -555,55 +546,90 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
         with torch.no_grad():
             source = _ParamSource(_full_pass(source, t), share=share)
     if cfg.method != "regress":
-        opt = torch.optim.Adam([p for p in source.parameters() if p.requires_grad], lr=cfg.lr)
-        anchors, init = _Targets(), None
-        if any(w > 0 for w in cfg.anchor_weights(v).values()):
-            with torch.no_grad():  # the pretrained encoder's (or, for fit, the initial) prediction
-                init = _full_pass(source, t)
-            anchors = _Targets(anchor_expression=init.expression, anchor_jaw=init.pose6[..., 3:])
-        targets = anchors
-        for epoch in range(cfg.epochs):
-            if cfg.method == "fit":  # coarse to fine: head pose and camera first
-                coarse = epoch < int(cfg.coarse_fraction * cfg.epochs)
-                for name in ("shape", "expression"):
-                    getattr(source, name).requires_grad_(not coarse)
-            sums: dict[str, float] = {}
-            motion = prior if prior is not None and epoch >= int(cfg.prior_from * cfg.epochs) else None
-            smoothing = cfg.lambda_smooth_expression > 0 or cfg.lambda_smooth_jaw > 0
-            if cfg.targets == "em" or motion is not None or smoothing:
-                with torch.no_grad():  # before the first step the anchors' pass is this pass
-                    full = init if epoch == 0 and init is not None else _full_pass(source, t)
-                    targets = _e_step(full, cfg, mv, inputs, anchors)
-                    if motion is not None:  # the mean step NLL of the fit at the start of the epoch
-                        sums["motion_nll"] = motion.refresh(full.expression, _pose15(full.pose6), full.shape, capture.fps)
-            for t_idx in _batches(t, cfg, gen):
-                out = source(t_idx)
-                loss, parts = _batch_loss(layer, inputs, out, t_idx, cfg, targets, mv, gen, motion, temporal, dense_points)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.method == "fit" and epoch < int(cfg.coarse_fraction * cfg.epochs):
-                    source.pose6.grad[..., 3:] = 0  # jaw waits for the fine stage too
-                opt.step()
-                for k, val in dict(parts, total=float(loss.detach())).items():
-                    sums[k] = sums.get(k, 0.0) + val * len(t_idx) / t
-            history.append(dict(epoch=epoch, **sums))
-            if writer is not None:
-                for k, val in sums.items():
-                    writer.add_scalar(f"annotate/{k}", val, epoch)
-            if progress is not None:
-                progress(epoch + 1, cfg.epochs)
+        history = _optimize(source, layer, capture, inputs, cfg, gen, mv, temporal, dense_points, prior, writer,
+                            progress)
     if writer is not None:
         writer.close()
     with torch.no_grad():
         final = _full_pass(source, t)
         if cfg.method != "regress" and prior is None:  # a motion prior fills those frames itself
             final = fill_faceless(final, ~capture.valid.any(0))
+    seconds = time.perf_counter() - t0
+    seq = _result_sequence(layer, capture, inputs, final, cfg, prior, history, seconds)
+    return AnnotationResult(sequence=seq, history=history, seconds=seconds)
+
+
+def _dense_points(layer: FlameLayer, capture: Capture, cfg: AnnotateConfig,
+                  dense: MeshPointEmbedding | None) -> EmbeddedPoints | None:
+    """The dense landmark term's points on the head model (None: the term is off), checked against the capture."""
+    if cfg.lambda_dense <= 0:
+        return None
+    if dense is None:
+        raise ValueError("lambda_dense > 0 needs the head model's embedding of the dense points (dense=; "
+                         "flame.embedding.load_mesh_point_embedding)")
+    if capture.dense is None:
+        raise ValueError(f"{capture.source}: the capture has no dense points; detect with --detector mediapipe "
+                         "or set lambda_dense to 0")
+    dense.validate(len(layer.faces), capture.dense.shape[2], source="dense-point embedding")
+    return EmbeddedPoints(layer, dense.faces, dense.bary)
+
+
+def _optimize(source: nn.Module, layer: FlameLayer, capture: Capture, inputs: Observations, cfg: AnnotateConfig,
+              gen: torch.Generator, mv, temporal: dict[str, float], dense_points, prior, writer, progress) -> list[dict]:
+    """NeuFace's EM (or ``fit``'s coarse-to-fine descent) on ``source``'s parameters, in place; returns the per-epoch
+    loss history."""
+    v, t = capture.n_views, capture.n_frames
+    history: list[dict] = []
+    opt = torch.optim.Adam([p for p in source.parameters() if p.requires_grad], lr=cfg.lr)
+    anchors, init = _Targets(), None
+    if any(w > 0 for w in cfg.anchor_weights(v).values()):
+        with torch.no_grad():  # the pretrained encoder's (or, for fit, the initial) prediction
+            init = _full_pass(source, t)
+        anchors = _Targets(anchor_expression=init.expression, anchor_jaw=init.pose6[..., 3:])
+    targets = anchors
+    for epoch in range(cfg.epochs):
+        if cfg.method == "fit":  # coarse to fine: head pose and camera first
+            coarse = epoch < int(cfg.coarse_fraction * cfg.epochs)
+            for name in ("shape", "expression"):
+                getattr(source, name).requires_grad_(not coarse)
+        sums: dict[str, float] = {}
+        motion = prior if prior is not None and epoch >= int(cfg.prior_from * cfg.epochs) else None
+        smoothing = cfg.lambda_smooth_expression > 0 or cfg.lambda_smooth_jaw > 0
+        if cfg.targets == "em" or motion is not None or smoothing:
+            with torch.no_grad():  # before the first step the anchors' pass is this pass
+                full = init if epoch == 0 and init is not None else _full_pass(source, t)
+                targets = _e_step(full, cfg, mv, inputs, anchors)
+                if motion is not None:  # the mean step NLL of the fit at the start of the epoch
+                    sums["motion_nll"] = motion.refresh(full.expression, _pose15(full.pose6), full.shape, capture.fps)
+        for t_idx in _batches(t, cfg, gen):
+            out = source(t_idx)
+            loss, parts = _batch_loss(layer, inputs, out, t_idx, cfg, targets, mv, gen, motion, temporal, dense_points)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.method == "fit" and epoch < int(cfg.coarse_fraction * cfg.epochs):
+                source.pose6.grad[..., 3:] = 0  # jaw waits for the fine stage too
+            opt.step()
+            for k, val in dict(parts, total=float(loss.detach())).items():
+                sums[k] = sums.get(k, 0.0) + val * len(t_idx) / t
+        history.append(dict(epoch=epoch, **sums))
+        if writer is not None:
+            for k, val in sums.items():
+                writer.add_scalar(f"annotate/{k}", val, epoch)
+        if progress is not None:
+            progress(epoch + 1, cfg.epochs)
+    return history
+
+
+def _result_sequence(layer: FlameLayer, capture: Capture, inputs: Observations, final: EncoderOutput,
+                     cfg: AnnotateConfig, prior, history: list[dict], seconds: float) -> FlameSequence:
+    """The annotation as a FlameSequence: the final parameters, the fitted landmarks in image pixels and the
+    per-frame landmark loss, with the settings and the history's last epoch in its metadata."""
+    with torch.no_grad():
         lm = layer.landmarks(_params(final)).landmarks2d_3d
         ndc = inputs.project(lm, final.cam)
         per_frame = ((ndc - inputs.ndc).abs().sum(-1) * inputs.weight).sum(-1) / (2 * inputs.weight.sum(-1) + 1e-8)
         fitted = transform_points(invert_transform(inputs.tform), ndc_to_pixels(ndc, CROP_SIZE))
-    seconds = time.perf_counter() - t0
-    seq = FlameSequence(
+    return FlameSequence(
         model=layer.model_label, model_sha256=layer.model_sha256, fps=capture.fps, view_names=capture.view_names,
         frame_ids=capture.frame_ids, shape=_np(final.shape), expression=_np(final.expression),
         pose=_np(_pose15(final.pose6)), cam=_np(final.cam), crop_tform=_np(inputs.tform),
@@ -614,4 +640,3 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
                   **({"prior": {"file": prior.path, "family": prior.generator.family}} if prior is not None else {}),
                   "history": history[-1:] if history else [], "epochs_run": len(history)},
     )
-    return AnnotationResult(sequence=seq, history=history, seconds=seconds)

@@ -87,23 +87,21 @@ def default_prior(quickstart_config: str | os.PathLike) -> tuple[Path, Path]:
     return Path(json.loads(summary.read_text())["prior"]), data
 
 
-def build_app(backend: DemoBackend, cfg: DemoConfig):
-    """The Gradio Blocks app over ``backend``."""
-    import gradio as gr
-    import pandas as pd
-
-    from demos.examples import ensure_example_video
-
-    lim = backend.limits
-    names = backend.sequence_names()
-    example = ensure_example_video(Path(cfg.workdir) / "examples")
-
+def _refusals_as_errors(gr):
+    """``shown(call, ...)``: a backend call whose refusal (DemoError) becomes the page's error message."""
     def shown(call, *args, **kwargs):
-        """A backend call; its refusal (DemoError) becomes the page's error message."""
         try:
             return call(*args, **kwargs)
         except DemoError as e:
             raise gr.Error(str(e)) from None
+    return shown
+
+
+def _sample_tab(gr, backend: DemoBackend, cfg: DemoConfig, shown) -> None:
+    """Sample long motion from a start frame: inputs, renders, curves, the evaluator's table, downloads."""
+    import pandas as pd
+
+    lim, names = backend.limits, backend.sequence_names()
 
     def on_sequence(name):
         n = shown(backend.n_frames, name)
@@ -129,6 +127,45 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
         return (str(r.video), str(r.plot), table, summary,
                 [str(r.sequence), str(r.obj)], str(r.glb))
 
+    with gr.Tab("Sample"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                generators = backend.generator_names()
+                generator = gr.Dropdown(generators, value=generators[0], label="generator")
+                seq = gr.Dropdown(names, value=names[0], label=f"{cfg.split} sequence")
+                n0 = backend.n_frames(names[0])
+                # the widget's server-side bound is the longest sequence; the backend checks the chosen one
+                frame = gr.Slider(0, max(backend.n_frames(n) for n in names) - 1, value=0, step=1,
+                                  label=f"start frame (0..{n0 - 1}, {backend.fps(names[0]):g} fps)")
+                start_img = gr.Image(value=backend.preview(names[0], 0), label="start frame", height=256)
+                samples = gr.Slider(1, lim.max_samples, value=min(9, lim.max_samples), step=1, label="samples")
+                seconds = gr.Slider(0.5, lim.max_seconds, value=min(5.0, lim.max_seconds), step=0.5,
+                                    label="horizon (s)")
+                seed = gr.Number(0, precision=0, label="seed")
+                use_mean = gr.Checkbox(False, label="deterministic (HuMoR-Face: the prior's mean; diffusion: no "
+                                                          "noise) instead of sampling")
+                mesh_second = gr.Slider(0, lim.max_seconds, value=0, step=0.1, label="mesh download / 3D view at (s)")
+                go = gr.Button("Sample", variant="primary", elem_id="sample-button")
+            with gr.Column(scale=2):
+                video = gr.Video(label="samples (first 9)", elem_id="sample-video", autoplay=True)
+                curves = gr.Image(label="head yaw / pitch / roll and jaw opening (black: the real clip)",
+                                  elem_id="sample-curves")
+                summary = gr.Markdown(elem_id="sample-summary")
+                metrics = gr.Dataframe(label="the samples next to real motion (python -m eval motion)", interactive=False)
+                files = gr.File(label="downloads: FlameSequence (.npz), mesh of sample 0 (.obj)", file_count="multiple")
+                model3d = gr.Model3D(label="sample 0 (GLB)", height=320)
+        seq.change(on_sequence, seq, frame, api_name="frames").then(preview, [seq, frame], start_img)
+        frame.release(preview, [seq, frame], start_img, api_name="preview")
+        go.click(sample, [generator, seq, frame, samples, seconds, seed, use_mean, mesh_second],
+                 [video, curves, metrics, summary, files, model3d], api_name="sample")
+
+
+def _inpaint_tab(gr, backend: DemoBackend, cfg: DemoConfig, shown, painters: list[str]) -> None:
+    """Remove a stretch of a clip and complete it with a long-context generator, next to interpolation."""
+    import pandas as pd
+
+    lim, names = backend.limits, backend.sequence_names()
+
     def inpaint(generator, name, gap_start, gap_seconds, samples, seed, progress=gr.Progress()):
         progress(0.05, desc="completing the gap and rendering")
         r = shown(backend.inpaint, name, gap_start, gap_seconds, samples, seed, generator=generator)
@@ -139,6 +176,33 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
         table = pd.DataFrame(r.table).round(4)
         return str(r.video), str(r.plot), table, summary, str(r.sequence)
 
+    with gr.Tab("Inpaint"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                painter = gr.Dropdown(painters, value=painters[0], label="generator (long-context family)")
+                clip_name = gr.Dropdown(names, value=names[0], label=f"{cfg.split} sequence")
+                gap_start = gr.Slider(0.1, 20.0, value=2.0, step=0.1, label="gap starts at (s)")
+                gap_seconds = gr.Slider(0.1, 3.0, value=1.0, step=0.1, label="gap length (s)")
+                paint_samples = gr.Slider(1, lim.max_samples, value=min(4, lim.max_samples), step=1,
+                                          label="completions")
+                paint_seed = gr.Number(0, precision=0, label="seed")
+                paint = gr.Button("Remove and complete", variant="primary")
+            with gr.Column(scale=2):
+                paint_video = gr.Video(label="real | linear interpolation | completions", autoplay=True)
+                paint_curves = gr.Image(label="head yaw and jaw opening (grey: the gap; black: the real clip)")
+                paint_summary = gr.Markdown()
+                paint_table = gr.Dataframe(label="errors over the removed frames", interactive=False)
+                paint_file = gr.File(label="completed FlameSequence (.npz)")
+        paint.click(inpaint, [painter, clip_name, gap_start, gap_seconds, paint_samples, paint_seed],
+                    [paint_video, paint_curves, paint_table, paint_summary, paint_file], api_name="inpaint")
+
+
+def _annotate_tab(gr, backend: DemoBackend, shown, example: Path) -> None:
+    """Annotate an uploaded clip with NeuFace and the per-frame encoder; overlay, stability table, file."""
+    import pandas as pd
+
+    lim = backend.limits
+
     def annotate(video, progress=gr.Progress()):
         r = shown(backend.annotate, video, progress=lambda f, text: progress(f, desc=text))
         table = pd.DataFrame(r.table).round(4)
@@ -146,74 +210,38 @@ def build_app(backend: DemoBackend, cfg: DemoConfig):
                    f"green: detections. Head model: {backend.model_label}.")
         return str(r.overlay), str(r.sequence), table, summary
 
+    with gr.Tab("Annotate"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                clip = gr.Video(label=f"face video (up to {lim.max_video_seconds:g} s, {lim.max_upload_mb:g} MB)",
+                                sources=["upload"])
+                gr.Examples([[str(example)]], inputs=[clip], label="example (a real photo, moving)")
+                run = gr.Button("Annotate", variant="primary")
+            with gr.Column(scale=2):
+                overlay = gr.Video(label="overlay: fitted mesh and landmarks", autoplay=True)
+                ann_summary = gr.Markdown()
+                table = gr.Dataframe(label="stability: NeuFace vs per-frame regression", interactive=False)
+                seq_file = gr.File(label="fitted FlameSequence (.npz)")
+        run.click(annotate, clip, [overlay, seq_file, table, ann_summary], api_name="annotate")
+
+
+def build_app(backend: DemoBackend, cfg: DemoConfig):
+    """The Gradio Blocks app over ``backend``: the sample tab, the inpainting tab (when a loaded generator can
+    inpaint) and the annotate tab."""
+    import gradio as gr
+
+    from demos.examples import ensure_example_video
+
+    example = ensure_example_video(Path(cfg.workdir) / "examples")
+    shown = _refusals_as_errors(gr)
     with gr.Blocks(title="NeuFace Motion Suite", analytics_enabled=False) as app:
         gr.Markdown(f"# NeuFace Motion Suite\nLong facial motion from a start frame (HuMoR-Face or the long-context "
                     f"diffusion family) and video annotation (NeuFace).  \n**Head model: {backend.model_label}.**")
-        with gr.Tab("Sample"):
-            with gr.Row():
-                with gr.Column(scale=1):
-                    generators = backend.generator_names()
-                    generator = gr.Dropdown(generators, value=generators[0], label="generator")
-                    seq = gr.Dropdown(names, value=names[0], label=f"{cfg.split} sequence")
-                    n0 = backend.n_frames(names[0])
-                    # the widget's server-side bound is the longest sequence; the backend checks the chosen one
-                    frame = gr.Slider(0, max(backend.n_frames(n) for n in names) - 1, value=0, step=1,
-                                      label=f"start frame (0..{n0 - 1}, {backend.fps(names[0]):g} fps)")
-                    start_img = gr.Image(value=backend.preview(names[0], 0), label="start frame", height=256)
-                    samples = gr.Slider(1, lim.max_samples, value=min(9, lim.max_samples), step=1, label="samples")
-                    seconds = gr.Slider(0.5, lim.max_seconds, value=min(5.0, lim.max_seconds), step=0.5,
-                                        label="horizon (s)")
-                    seed = gr.Number(0, precision=0, label="seed")
-                    use_mean = gr.Checkbox(False, label="deterministic (HuMoR-Face: the prior's mean; diffusion: no "
-                                                              "noise) instead of sampling")
-                    mesh_second = gr.Slider(0, lim.max_seconds, value=0, step=0.1, label="mesh download / 3D view at (s)")
-                    go = gr.Button("Sample", variant="primary", elem_id="sample-button")
-                with gr.Column(scale=2):
-                    video = gr.Video(label="samples (first 9)", elem_id="sample-video", autoplay=True)
-                    curves = gr.Image(label="head yaw / pitch / roll and jaw opening (black: the real clip)",
-                                      elem_id="sample-curves")
-                    summary = gr.Markdown(elem_id="sample-summary")
-                    metrics = gr.Dataframe(label="the samples next to real motion (python -m eval motion)", interactive=False)
-                    files = gr.File(label="downloads: FlameSequence (.npz), mesh of sample 0 (.obj)", file_count="multiple")
-                    model3d = gr.Model3D(label="sample 0 (GLB)", height=320)
-            seq.change(on_sequence, seq, frame, api_name="frames").then(preview, [seq, frame], start_img)
-            frame.release(preview, [seq, frame], start_img, api_name="preview")
-            go.click(sample, [generator, seq, frame, samples, seconds, seed, use_mean, mesh_second],
-                     [video, curves, metrics, summary, files, model3d], api_name="sample")
+        _sample_tab(gr, backend, cfg, shown)
         painters = backend.inpainting_names()
         if painters:
-            with gr.Tab("Inpaint"):
-                with gr.Row():
-                    with gr.Column(scale=1):
-                        painter = gr.Dropdown(painters, value=painters[0], label="generator (long-context family)")
-                        clip_name = gr.Dropdown(names, value=names[0], label=f"{cfg.split} sequence")
-                        gap_start = gr.Slider(0.1, 20.0, value=2.0, step=0.1, label="gap starts at (s)")
-                        gap_seconds = gr.Slider(0.1, 3.0, value=1.0, step=0.1, label="gap length (s)")
-                        paint_samples = gr.Slider(1, lim.max_samples, value=min(4, lim.max_samples), step=1,
-                                                  label="completions")
-                        paint_seed = gr.Number(0, precision=0, label="seed")
-                        paint = gr.Button("Remove and complete", variant="primary")
-                    with gr.Column(scale=2):
-                        paint_video = gr.Video(label="real | linear interpolation | completions", autoplay=True)
-                        paint_curves = gr.Image(label="jaw opening and head yaw (grey: the gap)")
-                        paint_summary = gr.Markdown()
-                        paint_table = gr.Dataframe(label="errors over the removed frames", interactive=False)
-                        paint_file = gr.File(label="completed FlameSequence (.npz)")
-                paint.click(inpaint, [painter, clip_name, gap_start, gap_seconds, paint_samples, paint_seed],
-                            [paint_video, paint_curves, paint_table, paint_summary, paint_file], api_name="inpaint")
-        with gr.Tab("Annotate"):
-            with gr.Row():
-                with gr.Column(scale=1):
-                    clip = gr.Video(label=f"face video (up to {lim.max_video_seconds:g} s, {lim.max_upload_mb:g} MB)",
-                                    sources=["upload"])
-                    gr.Examples([[str(example)]], inputs=[clip], label="example (a real photo, moving)")
-                    run = gr.Button("Annotate", variant="primary")
-                with gr.Column(scale=2):
-                    overlay = gr.Video(label="overlay: fitted mesh and landmarks", autoplay=True)
-                    ann_summary = gr.Markdown()
-                    table = gr.Dataframe(label="stability: NeuFace vs per-frame regression", interactive=False)
-                    seq_file = gr.File(label="fitted FlameSequence (.npz)")
-            run.click(annotate, clip, [overlay, seq_file, table, ann_summary], api_name="annotate")
+            _inpaint_tab(gr, backend, cfg, shown, painters)
+        _annotate_tab(gr, backend, shown, example)
     app.queue(default_concurrency_limit=cfg.concurrency, max_size=cfg.queue_size)
     return app
 

@@ -66,49 +66,14 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
     """
     import torch
 
-    from annotator.synthetic.builder import SynthConfig, build_corpus
-    from annotator.synthetic.preview import preview_sequence
-    from eval.annotation import score_corpus
     from flame.head import head_layer
-    from flame.layout import read_corpus
-    from flame.media import write_png
-    from flame.showcase import render_showcase
-    from flame.standin import EXPRESSION_NAMES, FULL_EXPRESSION, ensure_standin
 
     torch.manual_seed(seed)
     out_dir = Path(out)
     t0 = time.perf_counter()
-    if model is None:
-        paths = ensure_standin(out_dir / "model", seed=seed)
-        model_path, names, full = paths.pkl, EXPRESSION_NAMES, FULL_EXPRESSION
-    else:
-        model_path, names, full = Path(model), None, 2.0
-    layer = head_layer(model_path)
-    print(f"[1/8] head model: {layer.model_label} ({layer.n_vertices} vertices) from {model_path}")
-    png, mp4 = render_showcase(layer, out_dir / "renders", size=size, fps=fps, expression_names=names,
-                               full_expression=full)
-    print(f"[2/8] model renders: {png} and {mp4}")
-    t1 = time.perf_counter()
-    corpora = {}
-    for domain, sz in (("lab", lab), ("wild", wild)):
-        cfg = SynthConfig(domain=domain, identities=sz.identities, sequences=sz.sequences, frames=sz.frames,
-                          out=str(out_dir / "corpus" / domain), seed=seed, model=str(model_path))
-        corpora[domain] = build_corpus(cfg)
-    n_seq = (lab.identities * lab.sequences, wild.identities * wild.sequences)
-    corpus_s = time.perf_counter() - t1
-    print(f"[3/8] synthetic corpus: lab {n_seq[0]} sequences x 7 views x {lab.frames} frames, wild {n_seq[1]} "
-          f"sequences x {wild.frames} frames, in {corpus_s:.1f} s -> {out_dir / 'corpus'}")
+    model_path, layer, png, mp4 = head_model_and_renders(out_dir, model, seed, size, fps)
     layer64 = head_layer(model_path, dtype=torch.float64)
-    checks, detector_nme = {}, {}
-    for domain, folder in corpora.items():
-        img = out_dir / "renders" / f"corpus_{domain}.png"
-        write_png(img, preview_sequence(layer64, read_corpus(folder).sequence(), n_times=4 if domain == "lab" else 8,
-                                        size=192))
-        checks[domain] = str(img)
-        rows = score_corpus(folder, "detections", out_dir / "scores" / f"{domain}_detections", layer=layer64)
-        detector_nme[domain] = round(rows[-1]["nme68"], 3)
-    print(f"[4/8] rendered checks: {checks['lab']} (7 views) and {checks['wild']}; detector NME vs ground truth: "
-          f"lab {detector_nme['lab']} %, wild {detector_nme['wild']} %")
+    corpora, corpus_s, checks, detector_nme = build_corpora(out_dir, model_path, layer64, seed, lab, wild)
     times = {"setup_and_corpus": round(time.perf_counter() - t0, 1)}
 
     t1 = time.perf_counter()
@@ -118,6 +83,7 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
           + ", ".join(f"{d} {r['neuface']['mpve_mm']:.2f} mm (regress {r['regress']['mpve_mm']:.2f})"
                       for d, r in annotation.items()))
 
+    from motionprior.sample import SampleConfig
     from motionprior.train import fit_or_resume
 
     t1 = time.perf_counter()
@@ -129,17 +95,9 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
 
     t1 = time.perf_counter()
     samples_dir = out_dir / "samples"
-    if (samples_dir / "motion.json").is_file() and (samples_dir / "samples.json").is_file():
-        sampled = json.loads((samples_dir / "motion.json").read_text())
-        sampled["sampling"] = json.loads((samples_dir / "samples.json").read_text())
-    else:
-        from eval.experiments.sampling import sample_and_score
-        from motionprior.sample import SampleConfig
-
-        sampled = sample_and_score(SampleConfig(str(prior), str(train_data),
-                                                str(samples_dir), starts=starts, samples=samples, seconds=seconds,
-                                                seed=seed, render=render, size=128, flame_model=str(model_path)),
-                                   truth=str(corpora["wild"]))
+    sampled = sample_once(SampleConfig(str(prior), str(train_data), str(samples_dir), starts=starts, samples=samples,
+                                       seconds=seconds, seed=seed, render=render, size=128, flame_model=str(model_path)),
+                          truth=str(corpora["wild"]))
     times["samples"] = round(time.perf_counter() - t1, 1)
     a, ref = sampled["rows"][0], sampled["rows"][1]
     print(f"[7/8] {len(sampled['sampling']['starts'])} x {samples} rollouts of {seconds:g} s -> {samples_dir}; FD_exp "
@@ -158,6 +116,68 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
     print(f"quickstart finished in {summary['seconds']} s; outputs in {out_dir}/")
     print("open the web demo on this prior: make demo   (or: neuface-demo; then http://127.0.0.1:7860)")
     return summary
+
+
+def head_model_and_renders(out_dir: Path, model: str | None, seed: int, size: int, fps: int):
+    """Steps 1-2: the head model (``model``, else the stand-in built in ``out_dir/model``) and its range-of-motion
+    renders; returns ``(model_path, layer, png, mp4)``."""
+    from flame.head import head_layer
+    from flame.showcase import render_showcase
+    from flame.standin import EXPRESSION_NAMES, FULL_EXPRESSION, ensure_standin
+
+    if model is None:
+        model_path, names, full = ensure_standin(out_dir / "model", seed=seed).pkl, EXPRESSION_NAMES, FULL_EXPRESSION
+    else:
+        model_path, names, full = Path(model), None, 2.0
+    layer = head_layer(model_path)
+    print(f"[1/8] head model: {layer.model_label} ({layer.n_vertices} vertices) from {model_path}")
+    png, mp4 = render_showcase(layer, out_dir / "renders", size=size, fps=fps, expression_names=names,
+                               full_expression=full)
+    print(f"[2/8] model renders: {png} and {mp4}")
+    return model_path, layer, png, mp4
+
+
+def build_corpora(out_dir: Path, model_path: Path, layer64, seed: int, lab: CorpusSize, wild: CorpusSize):
+    """Steps 3-4: the lab and wild synthetic corpora, a rendered check of each and the simulated detector's NME
+    against the ground truth; returns ``(corpora, seconds building them, checks, detector_nme)``."""
+    from annotator.synthetic.builder import SynthConfig, build_corpus
+    from annotator.synthetic.preview import preview_sequence
+    from eval.annotation import score_corpus
+    from flame.layout import read_corpus
+    from flame.media import write_png
+
+    t0 = time.perf_counter()
+    corpora = {}
+    for domain, sz in (("lab", lab), ("wild", wild)):
+        cfg = SynthConfig(domain=domain, identities=sz.identities, sequences=sz.sequences, frames=sz.frames,
+                          out=str(out_dir / "corpus" / domain), seed=seed, model=str(model_path))
+        corpora[domain] = build_corpus(cfg)
+    n_seq, seconds = (lab.identities * lab.sequences, wild.identities * wild.sequences), time.perf_counter() - t0
+    print(f"[3/8] synthetic corpus: lab {n_seq[0]} sequences x 7 views x {lab.frames} frames, wild {n_seq[1]} "
+          f"sequences x {wild.frames} frames, in {seconds:.1f} s -> {out_dir / 'corpus'}")
+    checks, detector_nme = {}, {}
+    for domain, folder in corpora.items():
+        img = out_dir / "renders" / f"corpus_{domain}.png"
+        write_png(img, preview_sequence(layer64, read_corpus(folder).sequence(), n_times=4 if domain == "lab" else 8,
+                                        size=192))
+        checks[domain] = str(img)
+        rows = score_corpus(folder, "detections", out_dir / "scores" / f"{domain}_detections", layer=layer64)
+        detector_nme[domain] = round(rows[-1]["nme68"], 3)
+    print(f"[4/8] rendered checks: {checks['lab']} (7 views) and {checks['wild']}; detector NME vs ground truth: "
+          f"lab {detector_nme['lab']} %, wild {detector_nme['wild']} %")
+    return corpora, seconds, checks, detector_nme
+
+
+def sample_once(cfg, truth: str) -> dict:
+    """Step 7: samples of the prior scored by the motion evaluator (:func:`eval.experiments.sampling.sample_and_score`
+    with ``cfg``, a :class:`motionprior.sample.SampleConfig`), or the scores already in its folder (resume)."""
+    folder = Path(cfg.out)
+    if (folder / "motion.json").is_file() and (folder / "samples.json").is_file():
+        return json.loads((folder / "motion.json").read_text()) | {
+            "sampling": json.loads((folder / "samples.json").read_text())}
+    from eval.experiments.sampling import sample_and_score
+
+    return sample_and_score(cfg, truth=truth)
 
 
 ANNOTATION_COLUMNS = ["mpve_mm", "pa_mpve_mm", "cvd_mm", "nme68", "msi_l", "jitter_mm_s3", "head_err_deg", "jaw_err_deg",

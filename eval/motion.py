@@ -50,7 +50,7 @@ from flame.sequence import MOTION_FPS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MotionEvalConfig", "real_side", "score_set", "score_motion", "combine_scores", "evaluate_motion",
+__all__ = ["MotionEvalConfig", "MotionScorer", "real_side", "score_set", "score_motion", "combine_scores", "evaluate_motion",
            "write_motion_report", "motion_tables", "TABLES", "METRIC_MEANINGS", "HORIZON_METRICS", "APD_MAX_CLIPS", "REAL_ROW",
            "REFERENCE_ROW", "TRUTH_ROW", "APD_IDENTITY_REMOVED"]
 
@@ -205,6 +205,46 @@ def _numbers(row: dict) -> dict:
     return {k: v for k, v in row.items() if k not in ("horizon", "spectra")}
 
 
+class MotionScorer:
+    """Sets of clips scored one at a time against one ``real`` set (its FD features and health side computed once;
+    memory: one set's features at a time) and combined into the evaluator's result - the path that ``python -m eval
+    motion``, the prior benchmark, the quickstart and the demo share.
+
+    :meth:`add_run` adds a run of a generated set (runs with the same label aggregate as mean and spread),
+    :meth:`add_reference` a reference row, :meth:`add_real_row` the real set judged against itself; :meth:`result`
+    is :func:`combine_scores` of them. :meth:`score` scores a set without keeping it (callers that combine their
+    own, e.g. per horizon)."""
+
+    def __init__(self, real: list[MotionFeatures], fps: float = MOTION_FPS) -> None:
+        self.real, self.fps, self.side = real, fps, real_side(real, fps)
+        self.runs: dict[str, list[dict]] = {}
+        self.references: dict[str, tuple[str, dict]] = {}
+
+    def score(self, clips: list[MotionFeatures]) -> dict:
+        return score_set(clips, self.real, self.fps, self.side)
+
+    def add_run(self, label: str, clips: list[MotionFeatures]) -> dict:
+        scored = self.score(clips)
+        self.runs.setdefault(label, []).append(scored)
+        return scored
+
+    def add_reference(self, label: str, clips: list[MotionFeatures]) -> dict:
+        self.references[label] = ("reference", self.score(clips))
+        return self.references[label][1]
+
+    def real_row(self) -> tuple[str, dict]:
+        """``("real", score)`` of the real set against itself (FD 0 by construction; its spectra and speeds are the
+        data's)."""
+        return "real", self.score(self.real)
+
+    def add_real_row(self) -> dict:
+        self.references[REAL_ROW] = self.real_row()
+        return self.references[REAL_ROW][1]
+
+    def result(self) -> dict:
+        return combine_scores(self.runs, self.references)
+
+
 def score_motion(generated: dict[str, list[list[MotionFeatures]]], real: list[MotionFeatures],
                  references: dict[str, list[MotionFeatures]] | None = None, fps: float = MOTION_FPS,
                  real_row: bool = True) -> dict:
@@ -212,14 +252,18 @@ def score_motion(generated: dict[str, list[list[MotionFeatures]]], real: list[Mo
 
     Returns ``{"rows": [aggregated row per label, reference rows, the real set itself (``real_row``)],
     "runs": [one row per run], "horizon": {label: [per-second means]}, "spectra": {label: curves (the
-    runs' mean)}}``. Callers with many or long runs score each run with :func:`score_set` as it is loaded
-    and combine the scores with :func:`combine_scores`, so that one run's features are in memory at a time.
+    runs' mean)}}``. Callers with many or long runs add each run to a :class:`MotionScorer` as it is loaded, so
+    that one run's features are in memory at a time.
     """
-    side = real_side(real, fps)
-    scored = {label: [score_set(c, real, fps, side) for c in runs] for label, runs in generated.items()}
-    sets = dict(references or {}) | ({REAL_ROW: real} if real_row else {})
-    return combine_scores(scored, {label: ("real" if clips is real else "reference", score_set(clips, real, fps, side))
-                                   for label, clips in sets.items()})
+    scorer = MotionScorer(real, fps)
+    for label, runs in generated.items():
+        for clips in runs:
+            scorer.add_run(label, clips)
+    for label, clips in (references or {}).items():
+        scorer.add_reference(label, clips)
+    if real_row:
+        scorer.add_real_row()
+    return scorer.result()
 
 
 def combine_scores(generated: dict[str, list[dict]], references: dict[str, tuple[str, dict]] | None = None) -> dict:
@@ -394,20 +438,17 @@ def evaluate_motion(cfg: MotionEvalConfig, layer=None, progress: bool = True) ->
             clips = [c.frames(0, int(round(cfg.seconds * MOTION_FPS)) + 1) for c in clips]
         return clips
 
-    real = load(cfg.real)
-    side = real_side(real)
-    generated: dict[str, list[dict]] = {}  # each run is scored as it is loaded: one run's features in memory
-    for label, run in zip(labels, cfg.generated):
-        generated.setdefault(label, []).append(score_set(load(run), real, MOTION_FPS, side))
-    references = {}
+    scorer = MotionScorer(load(cfg.real))
+    for label, run in zip(labels, cfg.generated):  # each run is scored as it is loaded: one run's features in memory
+        scorer.add_run(label, load(run))
     if cfg.reference:
-        references[REFERENCE_ROW] = ("reference", score_set(load(cfg.reference), real, MOTION_FPS, side))
+        scorer.add_reference(REFERENCE_ROW, load(cfg.reference))
     if cfg.truth:
-        references[TRUTH_ROW] = ("reference", score_set(load(cfg.truth), real, MOTION_FPS, side))
-    references[REAL_ROW] = ("real", score_set(real, real, MOTION_FPS, side))
-    result = combine_scores(generated, references)
+        scorer.add_reference(TRUTH_ROW, load(cfg.truth))
+    scorer.add_real_row()
+    result = scorer.result()
     result["settings"] = asdict(cfg) | {"model_label": layer.model_label}
-    runs = ", ".join(f"{k} ({len(v)} runs)" for k, v in generated.items())
+    runs = ", ".join(f"{k} ({len(v)} runs)" for k, v in scorer.runs.items())
     note = (f"Head model: {layer.model_label}. Generated: {runs}; real: `{cfg.real}`"
             + (f"; reference: `{cfg.reference}`" if cfg.reference else "")
             + (f"; truth: `{cfg.truth}`" if cfg.truth else "") + ".")

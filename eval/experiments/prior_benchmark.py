@@ -42,15 +42,7 @@ from annotator.neuface import AnnotateConfig
 from annotator.pretrain import DEFAULT_ENCODER_CACHE, PretrainConfig
 from annotator.synthetic.builder import CorpusSize
 from eval.metrics.motion import STEP_PARTS
-from eval.motion import (
-    APD_IDENTITY_REMOVED,
-    LEGEND,
-    REAL_ROW,
-    combine_scores,
-    real_side,
-    score_set,
-    write_motion_report,
-)
+from eval.motion import APD_IDENTITY_REMOVED, LEGEND, REAL_ROW, MotionScorer, combine_scores, write_motion_report
 from eval.motion_features import load_motion_set
 from eval.report import markdown_table, write_csv
 from flame.errors import InputError
@@ -139,18 +131,92 @@ def _slug(name: str) -> str:
 
 def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
     """Run the benchmark (see the module docstring); returns the table rows (the reference last)."""
-    from annotator.synthetic.builder import SynthConfig, build_corpus
-    from eval.annotation import annotate_and_score
     from flame.head import head_layer, resolve_model_file
-    from motionprior.train import fit_or_resume
 
     names = cfg.rows or list(TRAINING_SETS)
     unknown = set(names) - set(TRAINING_SETS)
     if unknown:
         raise InputError(f"rows: unknown training sets {sorted(unknown)}; choose from {list(TRAINING_SETS)}")
+    unknown = set(cfg.overrides) - set(cfg.generators)
+    if unknown:
+        raise InputError(f"overrides: unknown generators {sorted(unknown)}; the generators are {list(cfg.generators)}")
     out = Path(cfg.out)
     model_path = resolve_model_file(cfg.model, cfg.assets)
     layer64 = head_layer(model_path, dtype=torch.float64)
+    corpora, data, annotation_mpve = _training_sets(cfg, names, model_path, layer64)
+
+    # every set is scored as soon as it is loaded, at every horizon, and dropped: one run's per-frame
+    # features are in memory at a time (a run of 400 samples x 30 s is about 1.3 GB)
+    judge = MotionScorer(load_motion_set(f"{corpora['wild']}@test", layer64, progress=False))
+    fixed = {REFERENCE: ("reference", judge.score(load_motion_set(f"{corpora['wild']}@train", layer64, progress=False))),
+             REAL_ROW: judge.real_row()}
+    reference_clips = fixed[REFERENCE][1]["clips"]
+    truth = {"test": fixed[REAL_ROW][1], "data": fixed[REFERENCE][1]}
+    longest = max(cfg.horizons)
+    scored: dict[float, dict[str, list[dict]]] = {h: {} for h in cfg.horizons}
+    # goal row -> yardstick -> ({"test": score, "data": score}, the runs scored against that test split)
+    yardsticks: dict[str, dict[str, tuple[dict, dict]]] = {}
+    own: dict[float, dict[str, list[dict]]] = {h: {} for h in cfg.horizons}  # runs against their own test split
+    rows, train_seconds, train_stats = [], {}, {}
+    for name in names:
+        train = load_motion_set(f"{data[name]}@train", layer64, progress=False)
+        train_stats[name] = {"train_clips": len(train), "train_minutes": sum(len(c) for c in train) / MOTION_FPS / 60}
+        fixed[_label(name, DATA)] = ("reference", judge.score(train))
+        own_judge = None
+        if name in GOAL_ROWS:
+            yardsticks[name] = {"synthetic truth": (truth, scored), "own data": (truth, scored)}
+            if data[name] != corpora["wild"]:  # annotations: their own test split (else its own data is the truth)
+                own_judge = MotionScorer(load_motion_set(f"{data[name]}@test", layer64, progress=False))
+                yardsticks[name]["own data"] = ({"test": own_judge.real_row()[1], "data": own_judge.score(train)}, own)
+        del train
+        for gen, config in cfg.generators.items():
+            rows.append((name, gen))
+            times = []
+            for seed in cfg.seeds:
+                folder = out / "generators" / _slug(name) / _slug(gen) / f"seed{seed}"
+                prior, seconds = _train(config, folder, ["--data.data", str(data[name]), "--model.head.flame_model",
+                                                         str(model_path), "--seed_everything", str(seed),
+                                                         *cfg.overrides.get(gen, [])])
+                times.append(seconds)
+                files = _sample_row(cfg, prior, corpora["wild"], model_path, longest,
+                                    out / "samples" / _slug(name) / _slug(gen) / f"seed{seed}")
+                run = load_motion_set(files, layer64, progress=False)
+                for h in cfg.horizons:
+                    n = int(round(h * MOTION_FPS)) + 1
+                    part = [c.frames(0, n) for c in run]
+                    scored[h].setdefault(_label(name, gen), []).append(judge.score(part))
+                    if own_judge is not None:
+                        own[h].setdefault(_label(name, gen), []).append(own_judge.score(part))
+                del run
+            train_seconds[(name, gen)] = float(np.mean(times))
+    tables, results = {}, {}
+    for h in cfg.horizons:
+        results[h] = combine_scores(scored[h], fixed)
+        write_motion_report(results[h], out / f"eval_{h:g}s", title=f"Generator benchmark at {h:g} s",
+                            note=f"Samples from {cfg.starts} held-out wild test starts; real: the wild test ground "
+                                 f"truth; rows: mean ± std over training seeds {cfg.seeds}.")
+        by = {r["set"]: r for r in results[h]["rows"]}
+        common = {name: {**train_stats[name], "annotation_mpve_mm": annotation_mpve[name]} for name in names}
+        tables[h] = [{"training set": name, "generator": gen, "seeds": len(cfg.seeds), **common[name],
+                      "train_seconds": train_seconds[(name, gen)]} | _metrics(by[_label(name, gen)], spread=True)
+                     for name, gen in rows]
+        tables[h] += [{"training set": name, "generator": DATA, **common[name]} | _metrics(by[_label(name, DATA)])
+                      for name in names]
+        tables[h].append({"training set": REFERENCE, "generator": "-", "train_clips": reference_clips}
+                         | _metrics(by[REFERENCE]))
+    goals = [row for name, sticks in yardsticks.items() for stick in YARDSTICKS
+             for row in goal_check(name, stick, sticks[stick][1], sticks[stick][0], cfg)]
+    _write(out, cfg, tables, results, goals)
+    return tables[cfg.horizons[0]]
+
+
+def _training_sets(cfg: PriorBenchmarkConfig, names: list[str], model_path: Path, layer64):
+    """The corpora of the rows' domains (and wild, the evaluation set), and each row's training data - the corpus
+    itself or its annotations - with the annotations' train-split MPVE; returns ``(corpora, data, annotation_mpve)``."""
+    from annotator.synthetic.builder import SynthConfig, build_corpus
+    from eval.annotation import annotate_and_score
+
+    out = Path(cfg.out)
     sizes = {"mocap": cfg.mocap, "lab": cfg.lab, "wild": cfg.wild}
     domains = sorted({TRAINING_SETS[n][0] for n in names} | {"wild"}, key=list(sizes).index)
     corpora = {d: build_corpus(SynthConfig(domain=d, identities=sizes[d].identities, sequences=sizes[d].sequences,
@@ -168,83 +234,26 @@ def run_prior_benchmark(cfg: PriorBenchmarkConfig) -> list[dict]:
         target, mean = annotate_and_score(corpora[domain], out, method, model_path, cfg.encoder_cache,
                                           cfg.pretrain or PretrainConfig(), layer64, split="train", settings=cfg.annotate)
         data[name], annotation_mpve[name] = target, mean["mpve_mm"]
+    return corpora, data, annotation_mpve
 
-    unknown = set(cfg.overrides) - set(cfg.generators)
-    if unknown:
-        raise InputError(f"overrides: unknown generators {sorted(unknown)}; the generators are {list(cfg.generators)}")
-    # every set is scored as soon as it is loaded, at every horizon, and dropped: one run's per-frame
-    # features are in memory at a time (a run of 400 samples x 30 s is about 1.3 GB)
-    real = load_motion_set(f"{corpora['wild']}@test", layer64, progress=False)
-    side = real_side(real)
-    fixed = {REFERENCE: ("reference", score_set(load_motion_set(f"{corpora['wild']}@train", layer64, progress=False),
-                                                real, MOTION_FPS, side))}
-    fixed[REAL_ROW] = ("real", score_set(real, real, MOTION_FPS, side))
-    reference_clips = fixed[REFERENCE][1]["clips"]
-    truth = {"test": fixed[REAL_ROW][1], "data": fixed[REFERENCE][1]}
-    longest = max(cfg.horizons)
-    scored: dict[float, dict[str, list[dict]]] = {h: {} for h in cfg.horizons}
-    # goal row -> yardstick -> ({"test": score, "data": score}, the runs scored against that test split)
-    yardsticks: dict[str, dict[str, tuple[dict, dict]]] = {}
-    own: dict[float, dict[str, list[dict]]] = {h: {} for h in cfg.horizons}  # runs against their own test split
-    rows, train_seconds, train_stats = [], {}, {}
-    for name in names:
-        train = load_motion_set(f"{data[name]}@train", layer64, progress=False)
-        train_stats[name] = {"train_clips": len(train), "train_minutes": sum(len(c) for c in train) / MOTION_FPS / 60}
-        fixed[_label(name, DATA)] = ("reference", score_set(train, real, MOTION_FPS, side))
-        own_real = own_side = None
-        if name in GOAL_ROWS:
-            yardsticks[name] = {"synthetic truth": (truth, scored), "own data": (truth, scored)}
-            if data[name] != corpora["wild"]:  # annotations: their own test split (else its own data is the truth)
-                own_real = load_motion_set(f"{data[name]}@test", layer64, progress=False)
-                own_side = real_side(own_real)
-                yardsticks[name]["own data"] = ({"test": score_set(own_real, own_real, MOTION_FPS, own_side),
-                                                 "data": score_set(train, own_real, MOTION_FPS, own_side)}, own)
-        del train
-        for gen, config in cfg.generators.items():
-            rows.append((name, gen))
-            times = []
-            for seed in cfg.seeds:
-                folder = out / "generators" / _slug(name) / _slug(gen) / f"seed{seed}"
-                t0 = time.perf_counter()
-                done = folder / "train_seconds.txt"  # the training's wall time, kept for reruns that resume
-                prior = fit_or_resume(config, folder, ["--data.data", str(data[name]), "--model.head.flame_model",
-                                                       str(model_path), "--seed_everything", str(seed),
-                                                       *cfg.overrides.get(gen, [])])
-                if not done.is_file():
-                    atomic_write_text(done, f"{time.perf_counter() - t0:.1f}\n")
-                times.append(float(done.read_text()))
-                files = _sample_row(cfg, prior, corpora["wild"], model_path, longest,
-                                    out / "samples" / _slug(name) / _slug(gen) / f"seed{seed}")
-                run = load_motion_set(files, layer64, progress=False)
-                for h in cfg.horizons:
-                    n = int(round(h * MOTION_FPS)) + 1
-                    part = [c.frames(0, n) for c in run]
-                    scored[h].setdefault(_label(name, gen), []).append(score_set(part, real, MOTION_FPS, side))
-                    if own_real is not None:
-                        own[h].setdefault(_label(name, gen), []).append(score_set(part, own_real, MOTION_FPS, own_side))
-                del run
-            train_seconds[(name, gen)] = float(np.mean(times))
-    tables, results = {}, {}
-    for h in cfg.horizons:
-        results[h] = combine_scores(scored[h], fixed)
-        write_motion_report(results[h], out / f"eval_{h:g}s", title=f"Generator benchmark at {h:g} s",
-                            note=f"Samples from {cfg.starts} held-out wild test starts; real: the wild test ground "
-                                 f"truth; rows: mean ± std over training seeds {cfg.seeds}.")
-        by = {r["set"]: r for r in results[h]["rows"]}
-        tables[h] = [{"training set": name, "generator": gen, "seeds": len(cfg.seeds), **train_stats[name],
-                      "annotation_mpve_mm": annotation_mpve[name], "train_seconds": train_seconds[(name, gen)]}
-                     | {k: by[_label(name, gen)].get(k, float("nan")) for k in METRICS}
-                     | {f"{k}_std": by[_label(name, gen)].get(f"{k}_std", float("nan")) for k in METRICS}
-                     for name, gen in rows]
-        tables[h] += [{"training set": name, "generator": DATA, **train_stats[name],
-                       "annotation_mpve_mm": annotation_mpve[name]}
-                      | {k: by[_label(name, DATA)].get(k, float("nan")) for k in METRICS} for name in names]
-        tables[h].append({"training set": REFERENCE, "generator": "-", "train_clips": reference_clips}
-                         | {k: by[REFERENCE].get(k, float("nan")) for k in METRICS})
-    goals = [row for name, sticks in yardsticks.items() for stick in YARDSTICKS
-             for row in goal_check(name, stick, sticks[stick][1], sticks[stick][0], cfg)]
-    _write(out, cfg, tables, results, goals)
-    return tables[cfg.horizons[0]]
+
+def _train(config: str, folder: Path, args: list[str]) -> tuple[Path, float]:
+    """A generator trained (or resumed, or found finished) in ``folder``, and the training's wall time in seconds,
+    kept in the folder for reruns that resume."""
+    from motionprior.train import fit_or_resume
+
+    t0 = time.perf_counter()
+    done = folder / "train_seconds.txt"
+    prior = fit_or_resume(config, folder, args)
+    if not done.is_file():
+        atomic_write_text(done, f"{time.perf_counter() - t0:.1f}\n")
+    return prior, float(done.read_text())
+
+
+def _metrics(row: dict, spread: bool = False) -> dict:
+    """The table's :data:`METRICS` of an evaluator row (and their ``_std`` across seeds with ``spread``)."""
+    out = {k: row.get(k, float("nan")) for k in METRICS}
+    return out | ({f"{k}_std": row.get(f"{k}_std", float("nan")) for k in METRICS} if spread else {})
 
 
 def _label(name: str, gen: str) -> str:
