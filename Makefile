@@ -28,11 +28,11 @@ demo: install
 	$(VENV)/bin/neuface-demo
 
 test: install
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --dist worksteal
 
 # the edit-test loop: everything but the end-to-end tests marked slow (under a minute on 2 cores)
 test-fast: install
-	$(PY) -m pytest -q -n 2 -m "not slow"
+	$(PY) -m pytest -q -n 2 --dist worksteal -m "not slow"
 
 bench: install
 	$(PY) -m eval bench all
