@@ -24,6 +24,7 @@ import logging
 import time
 from pathlib import Path
 
+from annotator.neuface import AnnotateConfig
 from annotator.pretrain import DEFAULT_ENCODER_CACHE, PretrainConfig
 from annotator.synthetic.builder import CorpusSize
 from flame.files import atomic_write_json, atomic_write_text
@@ -45,7 +46,8 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
                    wild: CorpusSize = CorpusSize(12, 2, 100), encoder_cache: str = DEFAULT_ENCODER_CACHE,
                    pretrain: PretrainConfig | None = None, prior_config: str = "configs/motionprior/quick.yaml",
                    prior_overrides: tuple[str, ...] = ("--data.epoch_windows", "512"),
-                   starts: int = 2, samples: int = 50, seconds: float = 10.0, render: int = 9) -> dict:
+                   starts: int = 2, samples: int = 50, seconds: float = 10.0, render: int = 9,
+                   annotate: AnnotateConfig | None = None) -> dict:
     """Run the quickstart.
 
     Args:
@@ -63,6 +65,7 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
             quick config's steps, for a 15-minute quickstart; e.g. ``["--trainer.max_epochs", "10"]``).
         starts / samples / seconds / render: rollouts: test start frames, samples per start, horizon,
             samples shown per video grid.
+        annotate: the optimization settings of the NeuFace annotations (default: the annotator's).
     """
     import torch
 
@@ -77,7 +80,8 @@ def run_quickstart(out: str = "runs/quickstart", seed: int = 0, size: int = 256,
     times = {"setup_and_corpus": round(time.perf_counter() - t0, 1)}
 
     t1 = time.perf_counter()
-    annotation = annotate_corpora(out_dir, corpora, model_path, encoder_cache, layer64, pretrain or PretrainConfig())
+    annotation = annotate_corpora(out_dir, corpora, model_path, encoder_cache, layer64, pretrain or PretrainConfig(),
+                                  annotate)
     times["annotation"] = round(time.perf_counter() - t1, 1)
     print(f"[5/8] NeuFace annotation in {times['annotation']} s -> {out_dir / 'annotations'}; mean MPVE: "
           + ", ".join(f"{d} {r['neuface']['mpve_mm']:.2f} mm (regress {r['regress']['mpve_mm']:.2f})"
@@ -185,16 +189,17 @@ ANNOTATION_COLUMNS = ["mpve_mm", "pa_mpve_mm", "cvd_mm", "nme68", "msi_l", "jitt
 
 
 def annotate_corpora(out_dir: Path, corpora: dict[str, Path], model_path: Path, encoder_cache: str, layer64,
-                     pretrain: PretrainConfig) -> dict:
+                     pretrain: PretrainConfig, settings: AnnotateConfig | None = None) -> dict:
     """NeuFace and ``regress`` annotations of every corpus (resumable runner), scored against the ground
-    truth; returns ``{domain: {method: mean scores}}``."""
+    truth; returns ``{domain: {method: mean scores}}``. ``settings``: NeuFace's (default: the annotator's)."""
     from eval.annotation import annotate_and_score
 
     result: dict[str, dict[str, dict]] = {}
     for domain, folder in corpora.items():
         result[domain] = {}
         for method in ("regress", "neuface"):
-            _, mean = annotate_and_score(folder, out_dir, method, model_path, encoder_cache, pretrain, layer64)
+            _, mean = annotate_and_score(folder, out_dir, method, model_path, encoder_cache, pretrain, layer64,
+                                         settings=settings)
             result[domain][method] = {k: mean.get(k, float("nan")) for k in ANNOTATION_COLUMNS}
     return result
 

@@ -9,6 +9,7 @@ import re
 import imageio.v3 as iio
 import pytest
 
+from annotator.neuface import AnnotateConfig
 from annotator.synthetic.builder import CorpusSize
 from demos.quickstart import run_quickstart
 
@@ -17,7 +18,8 @@ pytestmark = pytest.mark.slow  # the whole quickstart
 def test_quickstart_small(tmp_path, layer32_small_encoder, tiny_prior_args):
     _, _, pretrain, cache = layer32_small_encoder
     kw = dict(lab=CorpusSize(3, 1, 12), wild=CorpusSize(6, 1, 40), encoder_cache=str(cache), pretrain=pretrain,
-              prior_overrides=tiny_prior_args, starts=1, samples=4, seconds=1.0, render=2)
+              prior_overrides=tiny_prior_args, starts=1, samples=4, seconds=1.0, render=2,
+              annotate=AnnotateConfig(epochs=12))
     summary = run_quickstart(out=str(tmp_path), size=64, fps=4, **kw)
     assert "stand-in" in summary["model"]
     png, mp4 = tmp_path / "renders" / "showcase.png", tmp_path / "renders" / "showcase.mp4"
