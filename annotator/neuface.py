@@ -427,12 +427,13 @@ def _e_step(full: EncoderOutput, cfg: AnnotateConfig, mv: "_MultiView | None", i
 
 def _batch_loss(layer: FlameLayer, inputs: Observations, out: EncoderOutput, t_idx: Tensor, cfg: AnnotateConfig,
                 targets: _Targets, mv: "_MultiView | None", gen: torch.Generator, motion: MotionPriorTerm | None,
-                temporal: dict[str, float], dense: EmbeddedPoints | None = None) -> tuple[Tensor, dict[str, float]]:
-    """The objective on frames ``t_idx``; ``temporal``: the capture's :meth:`AnnotateConfig.temporal_weights`."""
+                weighting: dict[str, float], dense: EmbeddedPoints | None = None) -> tuple[Tensor, dict[str, float]]:
+    """The objective on frames ``t_idx``; ``weighting``: the capture's weights of the terms that depend on its views
+    (:func:`_capture_weights`)."""
     lm = layer.landmarks(_params(out)).landmarks2d_3d
     pred = inputs.project(lm, out.cam, t_idx)
     parts = {"lmk": landmark_loss(pred, inputs.ndc[:, t_idx], inputs.weight[:, t_idx])}
-    weights = {"lmk": cfg.lambda_lmk, "temp": temporal["temp"], "dense": cfg.lambda_dense, "mv": cfg.lambda_mv,
+    weights = {"lmk": cfg.lambda_lmk, "temp": weighting["temp"], "dense": cfg.lambda_dense, "mv": cfg.lambda_mv,
                "offaxis": cfg.prior_jaw_offaxis, "prior": 1.0}
     if dense is not None:
         pred_dense = inputs.project(dense(_params(out)), out.cam, t_idx)
@@ -451,12 +452,11 @@ def _batch_loss(layer: FlameLayer, inputs: Observations, out: EncoderOutput, t_i
         target = targets.merged[t_idx[sel]] if cfg.targets == "em" else mv.merged_official(sub, canon)
         parts["mv"] = multiview_loss(canon, target)
     jaw = out.pose6[..., 3:]
-    anchor = cfg.anchor_weights(inputs.ndc.shape[0])
-    for name, value, target, weight in (
-            ("anchor_expression", out.expression, targets.anchor_expression, anchor["expression"]),
-            ("anchor_jaw", jaw, targets.anchor_jaw, anchor["jaw"]),
-            ("smooth_expression", out.expression, targets.expression, temporal["smooth_expression"]),
-            ("smooth_jaw", jaw, targets.jaw, temporal["smooth_jaw"])):
+    for name, value, target in (("anchor_expression", out.expression, targets.anchor_expression),
+                                ("anchor_jaw", jaw, targets.anchor_jaw),
+                                ("smooth_expression", out.expression, targets.expression),
+                                ("smooth_jaw", jaw, targets.jaw)):
+        weight = weighting[name]
         if weight > 0:
             parts[name], weights[name] = anchor_loss(value, target[:, t_idx]), weight
     if cfg.prior_jaw_offaxis > 0:
@@ -529,7 +529,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
     v, t = capture.n_views, capture.n_frames
     share = _ViewsShare(layer, inputs) if cfg.share_views and v > 1 and cfg.method != "regress" else None
     mv = _MultiView(layer) if v > 1 and cfg.lambda_mv > 0 and share is None else None
-    temporal = cfg.temporal_weights(v, share is not None and share.rig)
+    weighting = _capture_weights(cfg, v, share is not None and share.rig)
     enc = copy.deepcopy(encoder).to(dtype)
     if isinstance(enc, DecaEncoder):
         if crops is None:
@@ -546,7 +546,7 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
         with torch.no_grad():
             source = _ParamSource(_full_pass(source, t), share=share)
     if cfg.method != "regress":
-        history = _optimize(source, layer, capture, inputs, cfg, gen, mv, temporal, dense_points, prior, writer,
+        history = _optimize(source, layer, capture, inputs, cfg, gen, mv, weighting, dense_points, prior, writer,
                             progress)
     if writer is not None:
         writer.close()
@@ -557,6 +557,13 @@ def annotate(capture: Capture, layer: FlameLayer, encoder: nn.Module, cfg: Annot
     seconds = time.perf_counter() - t0
     seq = _result_sequence(layer, capture, inputs, final, cfg, prior, history, seconds)
     return AnnotationResult(sequence=seq, history=history, seconds=seconds)
+
+
+def _capture_weights(cfg: AnnotateConfig, n_views: int, rig: bool) -> dict[str, float]:
+    """The weights that depend on the capture's views, once per capture: the temporal and smoothness terms
+    (:meth:`AnnotateConfig.temporal_weights`) and the anchors (:meth:`AnnotateConfig.anchor_weights`, as
+    ``anchor_expression`` / ``anchor_jaw``)."""
+    return cfg.temporal_weights(n_views, rig) | {f"anchor_{k}": w for k, w in cfg.anchor_weights(n_views).items()}
 
 
 def _dense_points(layer: FlameLayer, capture: Capture, cfg: AnnotateConfig,
@@ -575,14 +582,14 @@ def _dense_points(layer: FlameLayer, capture: Capture, cfg: AnnotateConfig,
 
 
 def _optimize(source: nn.Module, layer: FlameLayer, capture: Capture, inputs: Observations, cfg: AnnotateConfig,
-              gen: torch.Generator, mv, temporal: dict[str, float], dense_points, prior, writer, progress) -> list[dict]:
+              gen: torch.Generator, mv, weighting: dict[str, float], dense_points, prior, writer, progress) -> list[dict]:
     """NeuFace's EM (or ``fit``'s coarse-to-fine descent) on ``source``'s parameters, in place; returns the per-epoch
     loss history."""
-    v, t = capture.n_views, capture.n_frames
+    t = capture.n_frames
     history: list[dict] = []
     opt = torch.optim.Adam([p for p in source.parameters() if p.requires_grad], lr=cfg.lr)
     anchors, init = _Targets(), None
-    if any(w > 0 for w in cfg.anchor_weights(v).values()):
+    if weighting["anchor_expression"] > 0 or weighting["anchor_jaw"] > 0:
         with torch.no_grad():  # the pretrained encoder's (or, for fit, the initial) prediction
             init = _full_pass(source, t)
         anchors = _Targets(anchor_expression=init.expression, anchor_jaw=init.pose6[..., 3:])
@@ -603,7 +610,7 @@ def _optimize(source: nn.Module, layer: FlameLayer, capture: Capture, inputs: Ob
                     sums["motion_nll"] = motion.refresh(full.expression, _pose15(full.pose6), full.shape, capture.fps)
         for t_idx in _batches(t, cfg, gen):
             out = source(t_idx)
-            loss, parts = _batch_loss(layer, inputs, out, t_idx, cfg, targets, mv, gen, motion, temporal, dense_points)
+            loss, parts = _batch_loss(layer, inputs, out, t_idx, cfg, targets, mv, gen, motion, weighting, dense_points)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.method == "fit" and epoch < int(cfg.coarse_fraction * cfg.epochs):

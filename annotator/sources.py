@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from annotator.capture import Capture
+from flame.files import read_npz
 from flame.layout import CAMERAS_FILE, CAPTURE_FILE
 
 __all__ = ["VideoError", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS", "video_info", "iter_video", "iter_view",
@@ -169,12 +170,12 @@ def capture_from_folder(folder: str | os.PathLike, detector, fps: float = DEFAUL
                          f"by frame. Fix the capture, or pass --truncate to cut every view to {n} frames.")
     if max_frames is not None:
         n = min(n, max_frames)
+    # the calibration is checked before the (long) detection
+    calibration = rig_calibration(folder / CAMERAS_FILE, list(views), n) if (folder / CAMERAS_FILE).is_file() else {}
     cap = _detect_views(views, n, fps, str(folder), detector, progress)
     if len(set(lengths.values())) > 1:
         cap = cap.replace(metadata=dict(cap.metadata, truncated_from=lengths))
-    if (folder / CAMERAS_FILE).is_file():
-        cap = cap.replace(**rig_calibration(folder / CAMERAS_FILE, list(views), n))
-    return cap
+    return cap.replace(**calibration) if calibration else cap
 
 
 def rig_calibration(path: Path, view_names: list[str], n_frames: int) -> dict[str, np.ndarray]:
@@ -182,8 +183,7 @@ def rig_calibration(path: Path, view_names: list[str], n_frames: int) -> dict[st
     ``extrinsics (V, T, 3, 4)`` world -> camera ``[R | t]`` (OpenCV), read from ``path`` (``cameras.npz`` beside the
     views, the synthetic corpus's layout: ``view_names (V,)``, ``K``, ``R`` per view as ``(V, 3, 3)`` or per frame as
     ``(V, T, 3, 3)``, ``t`` as ``(V, 3)`` or ``(V, T, 3)``, metres). Views are matched by name."""
-    with np.load(path, allow_pickle=False) as f:
-        data = {k: f[k] for k in ("view_names", "K", "R", "t") if k in f}
+    data = read_npz(path, "rig calibration (cameras.npz)", ValueError)
     missing = [k for k in ("view_names", "K", "R", "t") if k not in data]
     if missing:
         raise ValueError(f"{path}: a rig calibration needs view_names, K, R and t; {', '.join(missing)} missing")

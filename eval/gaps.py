@@ -32,23 +32,27 @@ def _slerp_gap(rotations: np.ndarray, a: int, b: int) -> np.ndarray:
     return out
 
 
+def _lerp_gap(values: np.ndarray, a: int, b: int) -> np.ndarray:
+    """``values (T, E)`` with frames ``[a, b)`` replaced by linear interpolation between frames ``a - 1`` and ``b``."""
+    w = ((np.arange(a, b) - (a - 1)) / (b - (a - 1)))[:, None]
+    out = values.copy()
+    out[a:b] = (1 - w) * values[a - 1] + w * values[b]
+    return out
+
+
 def linear_fill(head: np.ndarray, jaw: np.ndarray, expression: np.ndarray, a: int, b: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frames ``[a, b)`` of axis-angle ``head``, ``jaw (T, 3)`` and ``expression (T, E)`` replaced by slerp /
     linear interpolation between frames ``a - 1`` and ``b``."""
-    t = np.arange(a, b)
-    w = ((t - (a - 1)) / (b - (a - 1)))[:, None]
-    expression = expression.copy()
-    expression[a:b] = (1 - w) * expression[a - 1] + w * expression[b]
-    return _slerp_gap(head, a, b), _slerp_gap(jaw, a, b), expression
+    return _slerp_gap(head, a, b), _slerp_gap(jaw, a, b), _lerp_gap(expression, a, b)
 
 
 def linear_sequence(clip: FlameSequence, a: int, b: int) -> FlameSequence:
     """The one-view ``clip`` with frames ``[a, b)`` interpolated: every joint's rotation by slerp, the expression
-    linearly (:func:`linear_fill`)."""
+    linearly (as :func:`linear_fill`)."""
     pose = np.asarray(clip.pose[0], np.float64).reshape(clip.n_frames, 5, 3)
     joints = [_slerp_gap(pose[:, j], a, b) for j in range(5)]
-    expression = linear_fill(joints[0], joints[2], np.asarray(clip.expression[0], np.float64), a, b)[2]
+    expression = _lerp_gap(np.asarray(clip.expression[0], np.float64), a, b)
     return clip.replace(pose=np.stack(joints, 1).reshape(1, clip.n_frames, 15).astype(np.float32),
                         expression=expression[None].astype(np.float32), view_names=np.array([LINEAR]))
 

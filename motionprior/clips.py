@@ -79,8 +79,10 @@ def compute_statistics(clips: list[MotionClip], spec: StateSpec) -> tuple[torch.
     sums as a pack's (:func:`statistics_from_sums`)."""
     if not clips:
         raise InputError("no training clips: the train split is empty or every clip is shorter than min_seconds")
-    sums = [statistic_sums(c.states, spec) for c in clips]
-    return statistics_from_sums({k: sum(s[k] for s in sums) for k in sums[0]}, spec)
+    merged = None
+    for c in clips:
+        merged = add_sums(merged, statistic_sums(c.states, spec))
+    return statistics_from_sums(merged, spec)
 
 
 #: the partial sums of the normalization statistics, mergeable over clips and shards
